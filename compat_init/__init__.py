@@ -1,0 +1,49 @@
+"""compat_init: one import for the right weight initializer in TF1 and TF2 code.
+
+``compat_init.glorot_uniform()`` (and the rest of the variance-scaling family)
+returns a ``tf.keras.initializers`` object in eager/TF2 code and a
+``tf.compat.v1`` initializer in graph/Session code, and a seed gives the same
+tensor, bit for bit, on both paths and on every supported TensorFlow.
+
+TensorFlow is imported on first use, not at ``import compat_init``.
+"""
+from compat_init._dispatch import active_api, use_api
+from compat_init._fans import compute_fans
+from compat_init._runtime import RuntimeInfo, runtime_info
+from compat_init.initializers import (
+    glorot_normal,
+    glorot_uniform,
+    he_normal,
+    he_uniform,
+    lecun_normal,
+    lecun_uniform,
+    variance_scaling,
+    xavier_initializer,
+    xavier_normal,
+    xavier_uniform,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # Initializer factories
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "variance_scaling",
+    # Aliases
+    "xavier_initializer",
+    "xavier_normal",
+    "xavier_uniform",
+    # Utilities
+    "compute_fans",
+    # Dispatch and runtime
+    "active_api",
+    "use_api",
+    "runtime_info",
+    "RuntimeInfo",
+    "__version__",
+]

@@ -1,0 +1,241 @@
+"""The one place that knows TensorFlow/Keras versions, flavour and execution context.
+
+Everything else in compat_init asks this module; nothing else looks at a version
+string.  TensorFlow is imported lazily, on first use, so that ``import compat_init``
+and ``compat-init --help`` stay cheap.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+import warnings
+from typing import Any, NamedTuple
+
+from packaging.version import Version
+
+#: The TensorFlow releases the test matrix covers (1.15, 2.15, 2.21).  Releases
+#: between the ends are expected to work; outside them we warn once.
+TESTED_MIN = Version("1.15.0")
+TESTED_MAX_EXCLUSIVE = Version("2.22.0")
+
+_INSTALL_HINT = (
+    "compat_init needs TensorFlow, which could not be imported ({error}). "
+    'Install it with `pip install "compat-init[cpu]"` (tensorflow-cpu), '
+    '`pip install "compat-init[gpu]"` (tensorflow), or any TensorFlow build you '
+    "prefer (tf-nightly, tensorflow-macos, ...); supported: "
+    "{lo} <= tensorflow < {hi}."
+)
+
+
+@functools.lru_cache(maxsize=None)
+def tf() -> Any:
+    """Imports and returns the ``tensorflow`` module (once)."""
+    try:
+        import tensorflow
+    except ImportError as error:
+        raise ImportError(
+            _INSTALL_HINT.format(error=error, lo=TESTED_MIN, hi=TESTED_MAX_EXCLUSIVE)
+        ) from error
+    if not in_tested_range(Version(tensorflow.__version__)):
+        warnings.warn(
+            "compat_init is tested with {} <= tensorflow < {}; found tensorflow "
+            "{}. Seeded values may differ from Keras on this version.".format(
+                TESTED_MIN, TESTED_MAX_EXCLUSIVE, tensorflow.__version__
+            ),
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return tensorflow
+
+
+def in_tested_range(version: Version) -> bool:
+    """Whether ``version`` (pre-releases and nightlies by their base) is tested."""
+    base = Version(version.base_version)
+    return TESTED_MIN <= base < TESTED_MAX_EXCLUSIVE
+
+
+@functools.lru_cache(maxsize=None)
+def tf_version() -> Version:
+    return Version(tf().__version__)
+
+
+def is_tf1() -> bool:
+    return tf_version() < Version("2.0.0")
+
+
+@functools.lru_cache(maxsize=None)
+def keras_initializers() -> Any:
+    """The module that ``tf.keras.initializers`` names on this installation."""
+    return tf().keras.initializers
+
+
+@functools.lru_cache(maxsize=None)
+def keras_flavour() -> str:
+    """One of ``"tf1"``, ``"keras2"``, ``"tf_keras"``, ``"keras3"``.
+
+    * ``tf1``: TensorFlow 1.x, whose ``tf.keras`` (2.2.4-tf) reuses ``init_ops``.
+    * ``keras2``: the Keras 2 built into TensorFlow 2.0 - 2.15.
+    * ``tf_keras``: the ``tf_keras`` package (TensorFlow >= 2.16 with
+      ``TF_USE_LEGACY_KERAS=1``).
+    * ``keras3``: Keras 3 (TensorFlow >= 2.16 default).
+    """
+    if is_tf1():
+        return "tf1"
+    module = keras_initializers().VarianceScaling.__module__
+    if module.startswith("tf_keras."):
+        return "tf_keras"
+    if module.startswith("keras.") and keras_version() >= Version("3.0.0"):
+        return "keras3"
+    return "keras2"
+
+
+@functools.lru_cache(maxsize=None)
+def keras_version() -> Version:
+    """The version of the Keras that ``tf.keras`` resolves to."""
+    if is_tf1():
+        return Version(tf().keras.__version__.replace("-tf", ""))
+    module = keras_initializers().VarianceScaling.__module__.split(".")[0]
+    if module == "keras" and tf_version() >= Version("2.16.0"):
+        return Version(importlib.import_module("keras").__version__)
+    if module == "tf_keras":
+        return Version(importlib.import_module("tf_keras").__version__)
+    # Keras 2.x shipped as the `keras` package pinned to the TF release.
+    keras = importlib.import_module("keras")
+    return Version(getattr(keras, "__version__", tf().__version__))
+
+
+def uniform_bounds_through_float32() -> bool:
+    """Keras 3 casts the Python-float uniform bounds with ``tf.cast`` (via float32).
+
+    Keras 3.x (``keras/src/backend/tensorflow/random.py``) passes
+    ``tf.cast(minval, dtype)``: a Python float becomes float32 first.  Keras 2
+    (TF <= 2.15, tf_keras) and ``init_ops`` convert the Python float straight to
+    the target dtype.  The two only differ for float64 (and in principle for a
+    double rounding in float16/bfloat16).
+    """
+    return keras_flavour() == "keras3"
+
+
+def executing_eagerly_outside_functions() -> bool:
+    """True in eager code and inside ``tf.function`` of an eager program."""
+    tf_module = tf()
+    v1 = tf_module.compat.v1
+    if hasattr(v1, "executing_eagerly_outside_functions"):  # TF >= 2.0
+        return bool(v1.executing_eagerly_outside_functions())
+    # TF 1.15 has it, unexported, in the framework.
+    from tensorflow.python.framework import ops  # type: ignore
+
+    return bool(ops.executing_eagerly_outside_functions())
+
+
+def keras_floatx() -> str:
+    return str(tf().keras.backend.floatx())
+
+
+# Native classes ------------------------------------------------------------
+
+_CAMEL = {
+    "glorot_uniform": "GlorotUniform",
+    "glorot_normal": "GlorotNormal",
+    "he_uniform": "HeUniform",
+    "he_normal": "HeNormal",
+    "lecun_uniform": "LecunUniform",
+    "lecun_normal": "LecunNormal",
+    "variance_scaling": "VarianceScaling",
+}
+
+
+def native_v1_class(name: str) -> type:
+    """The ``tf.compat.v1`` initializer class a family member has natively."""
+    v1 = tf().compat.v1
+    if name == "glorot_uniform":
+        return type(v1.glorot_uniform_initializer())
+    if name == "glorot_normal":
+        return type(v1.glorot_normal_initializer())
+    return type(v1.variance_scaling_initializer())
+
+
+def native_v2_class(name: str) -> type:
+    """The class ``tf.keras.initializers`` names for a family member.
+
+    TF 1.15's ``tf.keras.initializers`` has no ``GlorotUniform`` class: there
+    ``glorot_uniform``/``glorot_normal`` are the ``init_ops`` classes and the
+    he/lecun names are functions returning ``VarianceScaling``.
+    """
+    module = keras_initializers()
+    candidate = getattr(module, _CAMEL[name], None)
+    if isinstance(candidate, type):
+        return candidate
+    candidate = getattr(module, name, None)
+    if isinstance(candidate, type):  # TF 1.15: glorot_uniform, glorot_normal
+        return candidate
+    return module.VarianceScaling
+
+
+def adopt_public_keras_name(cls: type, native: type) -> None:
+    """Makes Keras serialize ``cls`` under ``native``'s public name.
+
+    A saved model then names ``keras.initializers.GlorotUniform`` (etc.) and
+    loads where compat_init is not installed.
+    """
+    flavour = keras_flavour()
+    if flavour == "keras3":
+        # Keras 3 maps exported classes to names in a registry keyed by class
+        # (keras/src/api_export.py, 3.0 - 3.15).
+        api_export = importlib.import_module("keras.src.api_export")
+        name = api_export.REGISTERED_OBJS_TO_NAMES.get(native)
+        if name is not None:
+            api_export.REGISTERED_OBJS_TO_NAMES[cls] = name
+    elif flavour in ("keras2", "tf_keras"):
+        # Keras 2 reads `_keras_api_names` from the class's own __dict__
+        # (tensorflow/python/util/tf_export.py, TF 2.x).
+        for attr in ("_keras_api_names", "_keras_api_names_v1"):
+            if attr in vars(native):
+                setattr(cls, attr, vars(native)[attr])
+    # tf1: Keras 2.2.4-tf writes `class_name` only; the class keeps the native name.
+
+
+# Summary -------------------------------------------------------------------
+
+
+class RuntimeInfo(NamedTuple):
+    """What compat_init sees here and now (see :func:`runtime_info`)."""
+
+    tf_version: Version
+    keras_flavour: str
+    keras_version: Version
+    executing_eagerly_outside_functions: bool
+    active_api: str
+    in_tested_range: bool
+    tested_range: str
+    python: str
+
+    def __str__(self) -> str:
+        width = max(len(f) for f in self._fields)
+        return "\n".join(
+            "{}  {}".format(field.ljust(width), getattr(self, field))
+            for field in self._fields
+        )
+
+
+def runtime_info() -> RuntimeInfo:
+    """Describes the TensorFlow/Keras installation and the current context."""
+    from compat_init._dispatch import active_api
+
+    return RuntimeInfo(
+        tf_version=tf_version(),
+        keras_flavour=keras_flavour(),
+        keras_version=keras_version(),
+        executing_eagerly_outside_functions=executing_eagerly_outside_functions(),
+        active_api=active_api(),
+        in_tested_range=in_tested_range(tf_version()),
+        tested_range="{} <= tensorflow < {}".format(TESTED_MIN, TESTED_MAX_EXCLUSIVE),
+        python=sys.version.split()[0],
+    )
+
+
+def env_api() -> str:
+    """The raw ``COMPAT_INIT_API`` value ('' when unset)."""
+    return os.environ.get("COMPAT_INIT_API", "").strip()
