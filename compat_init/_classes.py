@@ -63,13 +63,9 @@ class _CompatInitializer:
                     "{}={!r}".format(key, key, value)
                 )
         accepted = _init_parameters(self._ci_native)
-        offered = {
-            "scale": scale,
-            "mode": mode,
-            "distribution": distribution,
-            "seed": seed,
-            "dtype": dtype if dtype is not None else _runtime.tf().float32,
-        }
+        offered = {"scale": scale, "mode": mode, "distribution": distribution, "seed": seed}
+        # `dtype` is not passed on: init_ops deprecates it in the constructor
+        # (and TF 2's v1 GlorotUniform drops it); it is set below instead.
         self._ci_native.__init__(  # type: ignore[misc]
             self, **{k: v for k, v in offered.items() if k in accepted}
         )
@@ -81,8 +77,8 @@ class _CompatInitializer:
         self.distribution = distribution
         self.seed = seed
         self._ci_dtype = dtype
-        if "dtype" in accepted:  # the init_ops classes
-            self.dtype = offered["dtype"]
+        if "dtype" in accepted:  # the init_ops classes: get_config() reports it
+            self.dtype = dtype if dtype is not None else _runtime.tf().float32
 
     def __call__(self, shape: Any, dtype: Any = None, partition_info: Any = None, **kwargs: Any) -> Any:
         """Returns a tensor of ``shape`` drawn from the initializer's distribution.

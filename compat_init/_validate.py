@@ -16,8 +16,10 @@ DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 _DISTRIBUTION_ALIASES = {"normal": "truncated_normal"}
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
-SEED_MIN = -(2 ** 31)
-SEED_MAX = 2 ** 31 - 1
+# Keras 3 folds seeds modulo 2**31 - 2 (keras/src/backend/tensorflow/random.py,
+# `_cast_seed`), Keras 2 and init_ops do not: only this range gives one tensor.
+SEED_MIN = 0
+SEED_MAX = 2 ** 31 - 3
 
 
 def _is_int(value: Any) -> bool:
@@ -45,11 +47,9 @@ def seed(value: Any) -> Optional[int]:
         )
     value = int(value)
     if not SEED_MIN <= value <= SEED_MAX:
-        # Keras 3 folds seeds to 32 bits and Keras 2 does not: only this range
-        # gives one tensor on every leg.
         raise ValueError(
-            "seed must be in [-2**31, 2**31 - 1], the range where Keras 2 and "
-            "Keras 3 agree; received seed={!r}".format(value)
+            "seed must be an integer in [0, 2**31 - 3], the range where Keras 2 "
+            "and Keras 3 draw the same tensor; received seed={!r}".format(value)
         )
     return value
 

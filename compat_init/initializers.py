@@ -49,7 +49,7 @@ def glorot_uniform(seed: Optional[int] = None, *, api: str = "auto") -> Any:
     Draws from `U(-limit, limit)` with `limit = sqrt(6 / (fan_in + fan_out))`.
 
     Args:
-      seed: An int in [-2**31, 2**31 - 1] or None. A seed gives the same tensor
+      seed: An int in [0, 2**31 - 3] or None. A seed gives the same tensor
         as ``keras.initializers.GlorotUniform(seed)`` on every path; None draws
         fresh values on every call.
       api: ``"auto"`` (see :func:`compat_init.active_api`), ``"v1"`` or ``"v2"``.

@@ -1,0 +1,83 @@
+"""Shared fixtures: run one check eagerly, inside tf.function and in a v1 Session.
+
+In the spirit of TF's ``run_in_graph_and_eager_modes``: the ``context`` fixture
+is parametrised over the contexts this leg has.
+"""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from compat_init import _runtime  # noqa: E402
+
+TF1 = _runtime.is_tf1()
+FLAVOUR = _runtime.keras_flavour()
+CONTEXTS = ["eager", "function", "graph", "get_variable"]
+
+
+class Context:
+    """Evaluates ``build()`` (a callable returning a tensor) in one context."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+    @property
+    def expected_api(self):
+        return "v1" if self.name in ("graph", "get_variable") else "v2"
+
+    def run(self, build):
+        if self.name == "eager":
+            return np.asarray(build().numpy())
+        if self.name == "function":
+            return np.asarray(tf.function(build)().numpy())
+        with tf.Graph().as_default():
+            tensor = build()
+            with tf.compat.v1.Session() as session:
+                return session.run(tensor)
+
+    def draw(self, make_initializer, shape, dtype="float32", global_seed=None):
+        """Creates the initializer *inside* the context and draws ``shape``.
+
+        ``global_seed`` fixes the graph-level seed (unseeded draws then replay).
+        """
+
+        def build():
+            if global_seed is not None:
+                if self.name in ("eager", "function"):
+                    tf.random.set_seed(global_seed)
+                else:
+                    tf.compat.v1.set_random_seed(global_seed)
+            return make_initializer()(shape, dtype=dtype)
+
+        if global_seed is not None and self.name == "function":
+            tf.random.set_seed(global_seed)
+        if self.name != "get_variable":
+            return self.run(build)
+        with tf.Graph().as_default():
+            if global_seed is not None:
+                tf.compat.v1.set_random_seed(global_seed)
+            variable = tf.compat.v1.get_variable(
+                "w", shape=shape, dtype=dtype, initializer=make_initializer()
+            )
+            with tf.compat.v1.Session() as session:
+                session.run(tf.compat.v1.global_variables_initializer())
+                return session.run(variable)
+
+
+@pytest.fixture(params=CONTEXTS)
+def context(request):
+    if TF1 and request.param in ("eager", "function"):
+        pytest.skip("TF 1.15 runs graphs by default (its eager mode is tested in a subprocess)")
+    return Context(request.param)
+
+
+def digest(array):
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()

@@ -1,0 +1,92 @@
+"""Bad input: a clear error naming the argument, the rule and the value."""
+import re
+
+import pytest
+import tensorflow as tf
+
+import compat_init as ci
+
+from conftest import TF1
+
+BAD_INPUT = [
+    # shapes
+    (lambda: ci.glorot_uniform(seed=1)((-1, 3)), ValueError,
+     "shape must contain non-negative integers; received shape=(-1, 3)"),
+    (lambda: ci.glorot_uniform(seed=1)((2.5, 3)), ValueError,
+     "shape must contain non-negative integers; received shape=(2.5, 3)"),
+    (lambda: ci.glorot_uniform(seed=1)((None, 3)), ValueError,
+     "shape must contain non-negative integers; received shape=(None, 3)"),
+    (lambda: ci.glorot_uniform(seed=1)(5), TypeError,
+     "shape must be a sequence of integers (tuple, list or TensorShape); received shape=5 (type int)"),
+    (lambda: ci.compute_fans("3x3"), TypeError,
+     "shape must be a sequence of integers (tuple, list or TensorShape); received shape='3x3' (type str)"),
+    (lambda: ci.compute_fans((3, True)), ValueError,
+     "shape must contain non-negative integers; received shape=(3, True)"),
+    # seeds
+    (lambda: ci.glorot_uniform(seed=1.5), TypeError,
+     "seed must be an integer or None; received seed=1.5 (type float)"),
+    (lambda: ci.he_normal(seed="42"), TypeError,
+     "seed must be an integer or None; received seed='42' (type str)"),
+    (lambda: ci.lecun_uniform(seed=-1), ValueError,
+     "seed must be an integer in [0, 2**31 - 3], the range where Keras 2 and Keras 3 draw the same tensor; received seed=-1"),
+    (lambda: ci.lecun_normal(seed=2 ** 40), ValueError,
+     "seed must be an integer in [0, 2**31 - 3], the range where Keras 2 and Keras 3 draw the same tensor; received seed=1099511627776"),
+    # api
+    (lambda: ci.glorot_uniform(api="v3"), ValueError,
+     "api must be one of 'auto', 'v1', 'v2'; received api='v3'"),
+    (lambda: ci.use_api("tf1"), ValueError,
+     "api must be one of 'auto', 'v1', 'v2'; received api='tf1'"),
+    # variance scaling
+    (lambda: ci.variance_scaling(mode="fan_sum"), ValueError,
+     "mode must be one of 'fan_in', 'fan_out', 'fan_avg'; received mode='fan_sum'"),
+    (lambda: ci.variance_scaling(distribution="gaussian"), ValueError,
+     "distribution must be one of 'truncated_normal', 'untruncated_normal', 'uniform' (or the legacy 'normal'); received distribution='gaussian'"),
+    (lambda: ci.variance_scaling(scale=0), ValueError,
+     "scale must be a positive finite number; received scale=0"),
+    (lambda: ci.variance_scaling(scale=-2.0), ValueError,
+     "scale must be a positive finite number; received scale=-2.0"),
+    (lambda: ci.variance_scaling(scale=float("nan")), ValueError,
+     "scale must be a positive finite number; received scale=nan"),
+    # dtypes
+    (lambda: ci.glorot_uniform(seed=1)((2, 2), dtype="int32"), ValueError,
+     "dtype must be a floating-point dtype (float16, bfloat16, float32, float64); received dtype=int32"),
+    (lambda: ci.glorot_normal()((2, 2), dtype=tf.bool), ValueError,
+     "dtype must be a floating-point dtype (float16, bfloat16, float32, float64); received dtype=bool"),
+    (lambda: ci.xavier_initializer(dtype="int64"), ValueError,
+     "dtype must be a floating-point dtype (float16, bfloat16, float32, float64); received dtype=int64"),
+    (lambda: ci.glorot_uniform()((2, 2), dtype="floaty"), TypeError,
+     "dtype must be a floating-point dtype (float16, bfloat16, float32, float64); received dtype='floaty'"),
+    # other arguments
+    (lambda: ci.xavier_initializer(uniform="yes"), TypeError,
+     "uniform must be True or False; received uniform='yes'"),
+    (lambda: ci.glorot_uniform(seed=1)((2, 2), layout="x"), TypeError,
+     "GlorotUniform() got unexpected keyword argument(s) layout"),
+]
+
+
+@pytest.mark.parametrize("call,error,message", BAD_INPUT)
+def test_bad_input_raises_a_clear_error(context, call, error, message):
+    def attempt():
+        with pytest.raises(error, match="^" + re.escape(message) + "$"):
+            call()
+        return tf.constant(0.0)
+
+    context.run(attempt)
+
+
+def test_environment_value_is_checked(monkeypatch):
+    monkeypatch.setenv("COMPAT_INIT_API", "v9")
+    with pytest.raises(ValueError, match=re.escape(
+            "COMPAT_INIT_API must be one of 'auto', 'v1', 'v2'; received COMPAT_INIT_API='v9'")):
+        ci.active_api()
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 5), (3, 3, 0, 8), ()])
+def test_zero_size_and_scalar_shapes_are_valid(context, shape):
+    values = context.draw(lambda: ci.he_uniform(seed=4), shape)
+    assert values.shape == shape
+
+
+def test_unseeded_zero_size(context):
+    values = context.draw(lambda: ci.glorot_normal(), (0, 7))
+    assert values.shape == (0, 7)

@@ -1,0 +1,119 @@
+"""Keras models with compat_init initializers save, load, and need no compat_init to load."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import compat_init as ci
+
+from conftest import FLAVOUR, TF1, digest
+
+SUFFIX = ".h5" if TF1 else ".keras"
+
+
+def build_model():
+    return tf.keras.Sequential([
+        tf.keras.layers.Conv2D(
+            4, 3, padding="same", input_shape=(8, 8, 1),
+            kernel_initializer=ci.variance_scaling(2.0, "fan_out", "uniform", seed=5)),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(6, kernel_initializer=ci.glorot_uniform(seed=3)),
+        tf.keras.layers.Dense(2, kernel_initializer=ci.he_normal(seed=4)),
+    ])
+
+
+def kernels(model):
+    return [w for w in model.get_weights() if w.ndim >= 2]
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = build_model()
+    path = str(tmp_path / ("model" + SUFFIX))
+    model.save(path)
+    return model, path
+
+
+def initializer_configs(model):
+    layers = [l for l in model.layers if hasattr(l, "kernel_initializer")]
+    return [l.get_config()["kernel_initializer"] for l in layers]
+
+
+def test_initial_kernels_are_the_seeded_tensors():
+    model = build_model()
+    conv, dense1, dense2 = kernels(model)
+    with ci.use_api("v1"), tf.Graph().as_default():
+        expected = [
+            ci.variance_scaling(2.0, "fan_out", "uniform", seed=5)((3, 3, 1, 4)),
+            ci.glorot_uniform(seed=3)((256, 6)),
+            ci.he_normal(seed=4)((6, 2)),
+        ]
+        with tf.compat.v1.Session() as session:
+            expected = session.run(expected)
+    for got, want in zip((conv, dense1, dense2), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_saved_config_names_the_public_keras_classes(saved):
+    model, _ = saved
+    configs = initializer_configs(model)
+    assert [c["class_name"] for c in configs] == ["VarianceScaling", "GlorotUniform", "HeNormal" if not TF1 else "VarianceScaling"]
+    assert [c["config"]["seed"] for c in configs] == [5, 3, 4]
+    if not TF1:
+        assert all(c.get("module") == "keras.initializers" for c in configs), configs
+
+
+def test_load_in_process_keeps_weights_and_config(saved):
+    model, path = saved
+    loaded = tf.keras.models.load_model(path)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert initializer_configs(loaded) == initializer_configs(model)
+
+
+def test_load_in_a_fresh_process_without_compat_init(saved):
+    model, path = saved
+    code = textwrap.dedent("""
+        import sys, json, hashlib
+        sys.modules["compat_init"] = None  # as if compat_init were not installed
+        import numpy as np, tensorflow as tf
+        model = tf.keras.models.load_model(sys.argv[1])
+        layers = [l for l in model.layers if hasattr(l, "kernel_initializer")]
+        print(json.dumps({
+            "digests": [hashlib.sha256(np.ascontiguousarray(w).tobytes()).hexdigest()
+                        for w in model.get_weights()],
+            "configs": [l.get_config()["kernel_initializer"] for l in layers],
+        }))
+    """)
+    out = subprocess.run([sys.executable, "-c", code, path], stdout=subprocess.PIPE,
+                         check=True, universal_newlines=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["digests"] == [digest(w) for w in model.get_weights()]
+    assert result["configs"] == json.loads(json.dumps(initializer_configs(model)))
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+@pytest.mark.parametrize("name", ["glorot_uniform", "he_normal", "variance_scaling"])
+def test_get_config_from_config_round_trip(api, name):
+    init = getattr(ci, name)(seed=9, api=api)
+    clone = type(init).from_config(init.get_config())
+    assert type(clone) is type(init)
+    assert clone.get_config() == init.get_config()
+    with tf.Graph().as_default():
+        a, b = init((5, 3)), clone((5, 3))
+        with tf.compat.v1.Session() as session:
+            a, b = session.run([a, b])
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(TF1, reason="keras.initializers.serialize is the TF 2 API")
+def test_keras_serialize_deserialize_gives_the_same_values():
+    init = ci.glorot_normal(seed=12)
+    restored = tf.keras.initializers.deserialize(tf.keras.initializers.serialize(init))
+    assert isinstance(restored, tf.keras.initializers.GlorotNormal)
+    np.testing.assert_array_equal(restored((7, 7)).numpy(), init((7, 7)).numpy())

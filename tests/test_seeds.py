@@ -1,0 +1,152 @@
+"""One seed, one tensor: Keras' golden values in every context on every leg."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import compat_init as ci
+from compat_init import _runtime
+
+from conftest import FLAVOUR, TF1, digest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(HERE, "golden_digests.json")) as f:
+    GOLDEN = json.load(f)
+
+FAMILY = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal"]
+# float64 uniform bounds: Keras 3 casts through float32, Keras 2 and init_ops do not.
+FLOAT64_GROUP = "keras3" if FLAVOUR == "keras3" else "keras2"
+
+
+def golden(name, shape, dtype, seed):
+    key = "{}|{}|{}|{}".format(name, "x".join(map(str, shape)), dtype, seed)
+    if dtype == "float64":
+        return GOLDEN["float64"][FLOAT64_GROUP][key]
+    return GOLDEN["shared"][key]
+
+
+CASES = [
+    # dense kernels
+    ("glorot_uniform", (64, 32), "float32", 1337),
+    ("glorot_normal", (64, 32), "float32", 0),
+    ("he_uniform", (64, 32), "float16", 1337),
+    ("he_normal", (64, 32), "bfloat16", 1337),
+    ("lecun_uniform", (64, 32), "float64", 0),
+    ("lecun_normal", (64, 32), "float64", 1337),
+    # conv kernels
+    ("glorot_uniform", (3, 3, 1, 32), "float32", 0),
+    ("glorot_normal", (3, 3, 16, 8), "float64", 1337),
+    ("he_uniform", (3, 3, 16, 8), "float64", 0),
+    ("he_normal", (3, 3, 1, 32), "float32", 1337),
+    ("lecun_uniform", (3, 3, 16, 8), "bfloat16", 0),
+    ("lecun_normal", (3, 3, 1, 32), "float16", 0),
+    # bias-like and empty
+    ("glorot_uniform", (7,), "float32", 1337),
+    ("he_normal", (0, 5), "float32", 0),
+]
+
+
+@pytest.mark.parametrize("name,shape,dtype,seed", CASES)
+def test_golden_digest_in_every_context(context, name, shape, dtype, seed):
+    values = context.draw(lambda: getattr(ci, name)(seed=seed), shape, dtype)
+    assert values.shape == shape
+    assert values.dtype == tf.as_dtype(dtype).as_numpy_dtype
+    assert digest(values) == golden(name, shape, dtype, seed)
+
+
+@pytest.mark.parametrize("name", FAMILY)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("shape", [(64, 32), (3, 3, 16, 8)])
+def test_whole_golden_table_eager_or_graph(name, dtype, shape):
+    """Every family member, dtype and seed of the table on the default path."""
+    for seed in (0, 1337):
+        if TF1:
+            with tf.Graph().as_default():
+                tensor = getattr(ci, name)(seed=seed)(shape, dtype=dtype)
+                with tf.compat.v1.Session() as session:
+                    values = session.run(tensor)
+        else:
+            values = getattr(ci, name)(seed=seed)(shape, dtype=dtype).numpy()
+        assert digest(values) == golden(name, shape, dtype, seed)
+
+
+@pytest.mark.skipif(TF1, reason="TF 1.15's tf.keras initializers are stateful (no Keras reference)")
+@pytest.mark.parametrize("name", FAMILY)
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_equals_native_keras_of_this_leg(name, api):
+    native = getattr(tf.keras.initializers, _runtime._CAMEL[name])(seed=42)
+    for dtype in ("float16", "bfloat16", "float32", "float64"):
+        expected = native((11, 13), dtype=dtype).numpy()
+        with ci.use_api(api):
+            got = getattr(ci, name)(seed=42)((11, 13), dtype=dtype)
+        if api == "v1":
+            assert not tf.executing_eagerly() or hasattr(got, "numpy")
+        np.testing.assert_array_equal(np.asarray(got), expected)
+
+
+@pytest.mark.parametrize("distribution", ["truncated_normal", "untruncated_normal", "uniform"])
+@pytest.mark.parametrize("mode", ["fan_in", "fan_out", "fan_avg"])
+def test_variance_scaling_paths_agree(context, distribution, mode):
+    make = lambda: ci.variance_scaling(0.7, mode, distribution, seed=5)  # noqa: E731
+    values = context.draw(make, (20, 30))
+    if TF1:
+        with tf.Graph().as_default():
+            tensor = ci.variance_scaling(0.7, mode, distribution, seed=5, api="v1")((20, 30))
+            with tf.compat.v1.Session() as session:
+                reference = session.run(tensor)
+    else:
+        reference = ci.variance_scaling(0.7, mode, distribution, seed=5, api="v2")((20, 30)).numpy()
+        native = tf.keras.initializers.VarianceScaling(0.7, mode, distribution, seed=5)((20, 30))
+        np.testing.assert_array_equal(reference, native.numpy())
+    np.testing.assert_array_equal(values, reference)
+
+
+def test_seed_upper_bound_matches_keras():
+    seed = 2 ** 31 - 3
+    values = ci.glorot_uniform(seed=seed, api="v1")
+    if TF1:
+        pytest.skip("no stateless Keras reference on TF 1.15")
+    native = tf.keras.initializers.GlorotUniform(seed=seed)((4, 4)).numpy()
+    np.testing.assert_array_equal(values((4, 4)).numpy(), native)
+
+
+def test_xavier_aliases():
+    assert ci.xavier_uniform is ci.glorot_uniform
+    assert ci.xavier_normal is ci.glorot_normal
+    for uniform, name in ((True, "glorot_uniform"), (False, "glorot_normal")):
+        a = ci.xavier_initializer(uniform=uniform, seed=3)
+        b = getattr(ci, name)(seed=3)
+        assert type(a) is type(b)
+        if not TF1:
+            np.testing.assert_array_equal(a((9, 9)).numpy(), b((9, 9)).numpy())
+
+
+def test_xavier_initializer_dtype_is_the_default():
+    init = ci.xavier_initializer(seed=3, dtype="float16")
+    if TF1:
+        with tf.Graph().as_default():
+            assert init((4, 4)).dtype == tf.float16
+            assert init((4, 4), dtype=tf.float64).dtype == tf.float64
+    else:
+        assert init((4, 4)).dtype == tf.float16
+        assert init((4, 4), dtype=tf.float64).dtype == tf.float64
+
+
+@pytest.mark.skipif(not TF1, reason="TF 1.15 only: eager mode must be enabled at program start")
+def test_tf1_eager_mode_gives_the_same_tensor():
+    code = (
+        "import tensorflow as tf, compat_init as ci, hashlib\n"
+        "tf.compat.v1.enable_eager_execution()\n"
+        "print(ci.active_api())\n"
+        "v = ci.glorot_uniform(seed=1337)((64, 32)).numpy()\n"
+        "print(hashlib.sha256(v.tobytes()).hexdigest())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, check=True,
+        universal_newlines=True,
+    ).stdout.split()
+    assert out[-2:] == ["v2", golden("glorot_uniform", (64, 32), "float32", 1337)]
