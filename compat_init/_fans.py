@@ -7,7 +7,7 @@ The float operations are done in the same order as Keras and ``init_ops``
 from __future__ import annotations
 
 import math
-from typing import Any, Tuple
+from typing import Any, NamedTuple, Tuple
 
 from compat_init import _validate
 
@@ -75,3 +75,42 @@ def spread(variance: float, distribution: str) -> float:
     if distribution == "truncated_normal":
         return math.sqrt(variance) / TRUNCATED_NORMAL_STDDEV
     return math.sqrt(variance)
+
+
+class Theory(NamedTuple):
+    """The exact distribution an initializer draws for one shape."""
+
+    distribution: str
+    fan_in: int
+    fan_out: int
+    std: float  #: standard deviation of the values (after truncation)
+    bound: float  #: no value exceeds it in absolute value (inf if unbounded)
+
+
+def theory(initializer: Any, shape: Any) -> Theory:
+    """The distribution ``initializer`` draws at ``shape`` (any variance-scaling one).
+
+    Works for compat_init initializers and for native Keras / ``tf.compat.v1``
+    variance-scaling initializers (they all expose ``scale``, ``mode`` and
+    ``distribution``).
+
+    Examples:
+
+    >>> import compat_init as ci
+    >>> t = ci.theory(ci.glorot_uniform(api="v1"), (3, 3, 1, 32))  # doctest: +SKIP
+    >>> round(t.bound, 4)  # doctest: +SKIP
+    0.1387
+    """
+    try:
+        scale, mode, distribution = initializer.scale, initializer.mode, initializer.distribution
+    except AttributeError:
+        raise TypeError(
+            "initializer must be a variance-scaling initializer (with scale, mode "
+            "and distribution); received initializer={!r}".format(initializer)
+        ) from None
+    distribution = _validate.distribution(distribution)
+    fan_in, fan_out = compute_fans(shape)
+    variance = scaled_variance(_validate.scale(scale), _validate.mode(mode), fan_in, fan_out)
+    param = spread(variance, distribution)
+    bound = {"uniform": param, "truncated_normal": 2.0 * param}.get(distribution, math.inf)
+    return Theory(distribution, fan_in, fan_out, math.sqrt(variance), bound)

@@ -1,0 +1,35 @@
+# compat_init developer entry points.  Everything installs into ./.venv
+# (Python 3.11 from pyenv when present), so a fresh machine needs only make.
+PYENV_ROOT := $(shell pyenv root 2>/dev/null)
+PYTHON ?= $(if $(wildcard $(PYENV_ROOT)/versions/3.11.7/bin/python),$(PYENV_ROOT)/versions/3.11.7/bin/python,python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: demo test matrix bench clean
+
+$(BIN)/.installed: setup.cfg setup.py noxfile.py Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "tensorflow-cpu==2.21.0" nox -e ".[test]"
+	touch $@
+
+## demo: the main job (the two examples on leg 3: TF 2.21 + Keras 3)
+demo: $(BIN)/.installed
+	$(BIN)/python examples_v1/cnn_session.py
+	$(BIN)/python examples_v2/cnn_keras.py
+
+## test: the whole suite on leg 3 (TF 2.21 + Keras 3)
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+## matrix: all four legs (TF 1.15, 2.15, 2.21, 2.21 + tf_keras) through nox
+matrix: $(BIN)/.installed
+	$(BIN)/nox
+
+## bench: the benchmarks of README.md, on leg 3
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_core.py
+
+clean:
+	rm -rf $(VENV) .nox reports build *.egg-info
