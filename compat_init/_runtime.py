@@ -136,7 +136,7 @@ def keras_floatx() -> str:
 
 # Native classes ------------------------------------------------------------
 
-_CAMEL = {
+KERAS_CLASS_NAMES = {
     "glorot_uniform": "GlorotUniform",
     "glorot_normal": "GlorotNormal",
     "he_uniform": "HeUniform",
@@ -165,7 +165,7 @@ def native_v2_class(name: str) -> type:
     he/lecun names are functions returning ``VarianceScaling``.
     """
     module = keras_initializers()
-    candidate = getattr(module, _CAMEL[name], None)
+    candidate = getattr(module, KERAS_CLASS_NAMES[name], None)
     if isinstance(candidate, type):
         return candidate
     candidate = getattr(module, name, None)

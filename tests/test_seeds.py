@@ -78,7 +78,7 @@ def test_whole_golden_table_eager_or_graph(name, dtype, shape):
 @pytest.mark.parametrize("name", FAMILY)
 @pytest.mark.parametrize("api", ["v1", "v2"])
 def test_equals_native_keras_of_this_leg(name, api):
-    native = getattr(tf.keras.initializers, _runtime._CAMEL[name])(seed=42)
+    native = getattr(tf.keras.initializers, _runtime.KERAS_CLASS_NAMES[name])(seed=42)
     for dtype in ("float16", "bfloat16", "float32", "float64"):
         expected = native((11, 13), dtype=dtype).numpy()
         with ci.use_api(api):
