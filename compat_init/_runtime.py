@@ -157,6 +157,14 @@ def native_v1_class(name: str) -> type:
     return type(v1.variance_scaling_initializer())
 
 
+def v1_initializer_base() -> type:
+    """``init_ops.Initializer``, the base of every ``tf.compat.v1`` initializer."""
+    tf()
+    from tensorflow.python.ops import init_ops  # type: ignore  # TF 1.15 - 2.21
+
+    return init_ops.Initializer
+
+
 def native_v2_class(name: str) -> type:
     """The class ``tf.keras.initializers`` names for a family member.
 

@@ -1,0 +1,197 @@
+"""The parity engine: draw from two initializer paths, test them with scipy.stats.
+
+Each kernel gets five tests, every one against an exact null:
+
+* ``ks_theory_reference`` / ``ks_theory_candidate``: one-sample Kolmogorov-Smirnov
+  of each side against the exact theoretical distribution (``uniform``,
+  ``truncnorm(-2, 2)`` or ``norm``);
+* ``ks_2samp``: the two sides against each other;
+* ``variance_reference`` / ``variance_candidate``: the sample variance against
+  the theoretical one, a z-test whose standard error uses the distribution's
+  exact kurtosis (``sigma**2 * sqrt((kurtosis - 1) / n)``).
+
+The whole report holds its family-wise false-alarm rate at ``alpha`` with a
+Bonferroni correction: every test is judged at ``alpha / (number of tests)``.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from scipy import stats
+
+from compat_init import _fans, _runtime, _validate
+from compat_init.parity._report import KernelReport, ParityReport, SideStats, TestResult
+
+#: Values drawn per side by default: enough for >= 99 % power against the
+#: faults in README.md at alpha = 1e-4 (a 3 % wider uniform limit needs ~9,000).
+DEFAULT_SAMPLES = 100_000
+SEED_LIMIT = _validate.SEED_MAX + 1
+
+
+def _seed_stream(seed: int, label: str, count: int) -> List[int]:
+    """``count`` reproducible seeds in range, distinct per ``label``."""
+    rng = np.random.RandomState((seed * 1_000_003 + zlib.crc32(label.encode())) % (2 ** 32))
+    return [int(s) for s in rng.randint(0, SEED_LIMIT, size=count)]
+
+
+def _distribution(theory: _fans.Theory) -> Any:
+    if theory.distribution == "uniform":
+        return stats.uniform(loc=-theory.bound, scale=2 * theory.bound)
+    if theory.distribution == "truncated_normal":
+        return stats.truncnorm(-2.0, 2.0, loc=0.0, scale=theory.bound / 2.0)
+    return stats.norm(loc=0.0, scale=theory.std)
+
+
+def _is_v1_object(obj: Any) -> bool:
+    return isinstance(obj, _runtime.v1_initializer_base())
+
+
+def _clone_with_seed(obj: Any, seed: int) -> Any:
+    config = dict(obj.get_config())
+    config["seed"] = seed
+    return type(obj).from_config(config)
+
+
+def _seeded(obj: Any) -> bool:
+    get_config = getattr(obj, "get_config", None)
+    if get_config is None:
+        return False
+    try:
+        return get_config().get("seed") is not None
+    except Exception:  # noqa: BLE001 - a foreign object's config
+        return False
+
+
+def draw(obj: Any, shape: Tuple[int, ...], repeats: int, seed: Optional[int], label: str) -> np.ndarray:
+    """``repeats`` independent draws of ``obj`` at ``shape``, flattened, float64.
+
+    A seeded initializer is cloned with a fresh seed per repeat (the same seed
+    would repeat the same values); anything else is called ``repeats`` times.
+    v1 objects are evaluated in a fresh Graph + Session, everything else eagerly
+    (in a graph on TF 1.x).  ``seed`` makes the draws reproducible.
+    """
+    tf = _runtime.tf()
+    seeds = _seed_stream(seed if seed is not None else np.random.randint(SEED_LIMIT), label, repeats + 1)
+    makers: List[Callable[[], Any]]
+    if _seeded(obj):
+        makers = [lambda s=s: _clone_with_seed(obj, s)(shape, dtype="float32") for s in seeds[1:]]
+    else:
+        makers = [lambda: _call(obj, shape)] * repeats
+    if _is_v1_object(obj) or _runtime.is_tf1():
+        with tf.Graph().as_default():
+            tf.compat.v1.set_random_seed(seeds[0])
+            tensors = [make() for make in makers]
+            with tf.compat.v1.Session() as session:
+                values = session.run(tensors)
+    else:
+        tf.random.set_seed(seeds[0])
+        values = [make() for make in makers]
+    return np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in values])
+
+
+def _call(obj: Any, shape: Tuple[int, ...]) -> Any:
+    try:
+        return obj(shape, dtype="float32")
+    except TypeError:
+        return obj(shape)
+
+
+def _stats(label: str, values: np.ndarray, theory: _fans.Theory) -> SideStats:
+    return SideStats(
+        label=label, n=int(values.size), mean=float(values.mean()), std=float(values.std()),
+        min=float(values.min()), max=float(values.max()),
+        expected_std=theory.std, bound=theory.bound,
+    )
+
+
+def _variance_test(values: np.ndarray, frozen: Any) -> Tuple[float, float]:
+    variance = float(frozen.var())
+    kurtosis = float(frozen.stats(moments="k")) + 3.0
+    n = values.size
+    z = (float(values.var()) - variance) / (variance * math.sqrt((kurtosis - 1.0) / n))
+    return z, float(2.0 * stats.norm.sf(abs(z)))
+
+
+TESTS_PER_KERNEL = 5
+
+
+def test_kernel(
+    kernel: str,
+    shape: Tuple[int, ...],
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    theory: _fans.Theory,
+    labels: Tuple[str, str],
+    threshold: float,
+) -> KernelReport:
+    frozen = _distribution(theory)
+    results = []
+    for name, sample in (("reference", reference), ("candidate", candidate)):
+        statistic, p_value = stats.kstest(sample, frozen.cdf)
+        results.append(TestResult("ks_theory_" + name, float(statistic), float(p_value), threshold))
+    statistic, p_value = stats.ks_2samp(reference, candidate)
+    results.append(TestResult("ks_2samp", float(statistic), float(p_value), threshold))
+    for name, sample in (("reference", reference), ("candidate", candidate)):
+        z, p_value = _variance_test(sample, frozen)
+        results.append(TestResult("variance_" + name, z, p_value, threshold))
+    return KernelReport(
+        kernel=kernel, shape=tuple(shape), fan_in=theory.fan_in, fan_out=theory.fan_out,
+        distribution=theory.distribution,
+        reference=_stats(labels[0], reference, theory),
+        candidate=_stats(labels[1], candidate, theory),
+        tests=results,
+    )
+
+
+def _repeats(shape: Tuple[int, ...], samples: int) -> int:
+    size = int(np.prod(shape)) if shape else 1
+    if size == 0:
+        raise ValueError(
+            "shape must have at least one element for a parity check; received "
+            "shape={}".format(shape)
+        )
+    return max(1, int(math.ceil(samples / float(size))))
+
+
+def _subsample(values: np.ndarray, samples: int, seed: Optional[int]) -> np.ndarray:
+    if values.size <= samples:
+        return values
+    rng = np.random.RandomState(seed)
+    return values[rng.choice(values.size, size=samples, replace=False)]
+
+
+def run_pairs(
+    pairs: Sequence[Dict[str, Any]],
+    alpha: float,
+    seed: Optional[int],
+    samples: Optional[int],
+    progress: Optional[Callable[[int], None]] = None,
+) -> ParityReport:
+    """Tests every pair; ``pairs`` holds dicts with kernel, shape, reference,
+    candidate, theory and labels."""
+    if not (isinstance(alpha, float) or isinstance(alpha, int)) or not 0.0 < float(alpha) < 1.0:
+        raise ValueError("alpha must be a number in (0, 1); received alpha={!r}".format(alpha))
+    samples = DEFAULT_SAMPLES if samples is None else samples
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 100:
+        raise ValueError("samples must be an integer >= 100; received samples={!r}".format(samples))
+    if seed is not None:
+        _validate.seed(seed)
+    threshold = float(alpha) / (TESTS_PER_KERNEL * max(1, len(pairs)))
+    kernels = []
+    for index, pair in enumerate(pairs):
+        shape = pair["shape"]
+        repeats = _repeats(shape, samples)
+        pair_seed = None if seed is None else (seed + 7919 * index) % SEED_LIMIT
+        ref = draw(pair["reference"], shape, repeats, pair_seed, "reference")
+        cand = draw(pair["candidate"], shape, repeats, pair_seed, "candidate")
+        ref = _subsample(ref, samples, pair_seed)
+        cand = _subsample(cand, samples, None if pair_seed is None else pair_seed + 1)
+        kernels.append(test_kernel(
+            pair["kernel"], shape, ref, cand, pair["theory"], pair["labels"], threshold))
+        if progress is not None:
+            progress(1)
+    return ParityReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=samples,
+                        threshold=threshold)

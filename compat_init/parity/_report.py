@@ -1,0 +1,127 @@
+"""The parity report: per-kernel statistics, tests and verdicts."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+
+@dataclass
+class SideStats:
+    """What one path drew for one kernel."""
+
+    label: str
+    n: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    expected_std: float
+    bound: float  #: inf for an untruncated normal
+
+
+@dataclass
+class TestResult:
+    """One hypothesis test; it passes when ``p_value >= threshold``."""
+
+    name: str
+    statistic: float
+    p_value: float
+    threshold: float
+
+    @property
+    def passed(self) -> bool:
+        return self.p_value >= self.threshold
+
+
+@dataclass
+class KernelReport:
+    kernel: str
+    shape: Tuple[int, ...]
+    fan_in: int
+    fan_out: int
+    distribution: str
+    reference: SideStats
+    candidate: SideStats
+    tests: List[TestResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(t.passed for t in self.tests)
+
+    @property
+    def min_p_value(self) -> float:
+        return min(t.p_value for t in self.tests)
+
+
+def _json_float(value: float) -> Any:
+    return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+
+
+@dataclass
+class ParityReport:
+    """The verdict over all kernels; ``passed`` is True when every test passed.
+
+    The family-wise false-alarm rate is held at ``alpha``: each test is judged
+    at ``threshold = alpha / number of tests`` (Bonferroni).
+    """
+
+    kernels: List[KernelReport]
+    alpha: float
+    seed: Optional[int]
+    samples: int
+    threshold: float
+
+    @property
+    def passed(self) -> bool:
+        return all(k.passed for k in self.kernels)
+
+    @property
+    def counts(self) -> Tuple[int, int]:
+        ok = sum(1 for k in self.kernels if k.passed)
+        return ok, len(self.kernels) - ok
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-safe dict (infinite bounds become the string "inf")."""
+        kernels = []
+        for kernel in self.kernels:
+            item = asdict(kernel)
+            item["shape"] = list(kernel.shape)
+            for side in ("reference", "candidate"):
+                item[side] = {k: _json_float(v) if isinstance(v, float) else v
+                              for k, v in item[side].items()}
+            for test, result in zip(item["tests"], kernel.tests):
+                test["passed"] = result.passed
+                test["statistic"] = _json_float(test["statistic"])
+            item["passed"] = kernel.passed
+            kernels.append(item)
+        passed, failed = self.counts
+        return {
+            "passed": self.passed, "alpha": self.alpha, "threshold": self.threshold,
+            "seed": self.seed, "samples_per_side": self.samples,
+            "summary": {"passed": passed, "failed": failed}, "kernels": kernels,
+        }
+
+    def __str__(self) -> str:
+        header = ("kernel", "shape", "fan_in/out", "dist", "bound", "exp std",
+                  "ref std", "cand std", "min p", "verdict")
+        rows = [header]
+        for k in self.kernels:
+            rows.append((
+                k.kernel, "x".join(map(str, k.shape)), "{}/{}".format(k.fan_in, k.fan_out),
+                k.distribution, "{:.5g}".format(k.reference.bound),
+                "{:.5g}".format(k.reference.expected_std),
+                "{:.5g}".format(k.reference.std), "{:.5g}".format(k.candidate.std),
+                "{:.2e}".format(k.min_p_value), "agree" if k.passed else "DISAGREE",
+            ))
+        widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
+        lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        for k in self.kernels:
+            for t in k.tests:
+                if not t.passed:
+                    lines.append("  {}: {} statistic={:.4g} p={:.3g} < {:.3g}".format(
+                        k.kernel, t.name, t.statistic, t.p_value, t.threshold))
+        lines.append("{} values per side per kernel; alpha={} (Bonferroni: each test at {:.3g}); seed={}".format(
+            self.samples, self.alpha, self.threshold, self.seed))
+        return "\n".join(lines)
