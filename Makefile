@@ -14,10 +14,10 @@ $(BIN)/.installed: setup.cfg setup.py noxfile.py Makefile
 	$(BIN)/python -m pip install -q "tensorflow-cpu==2.21.0" nox -e ".[test]"
 	touch $@
 
-## demo: the main job (the two examples on leg 3: TF 2.21 + Keras 3)
+## demo: the main job: the parity report (v1 Session vs v2 eager) with a picture
 demo: $(BIN)/.installed
-	$(BIN)/python examples_v1/cnn_session.py
-	$(BIN)/python examples_v2/cnn_keras.py
+	$(BIN)/compat-init parity --plot parity.png
+	@echo "The histograms are in $(CURDIR)/parity.png"
 
 ## test: the whole suite on leg 3 (TF 2.21 + Keras 3)
 test: $(BIN)/.installed
@@ -30,6 +30,7 @@ matrix: $(BIN)/.installed
 ## bench: the benchmarks of README.md, on leg 3
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/bench_parity.py
 
 clean:
 	rm -rf $(VENV) .nox reports build *.egg-info

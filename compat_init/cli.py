@@ -32,7 +32,128 @@ def main_parser() -> argparse.ArgumentParser:
         "eager state, the path api='auto' picks, and whether this TF is tested.",
     )
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parity = commands.add_parser(
+        "parity",
+        help="prove that the v1 and v2 initializer paths draw the same distribution",
+        description="Test v1 (Graph + Session) against v2 (eager) draws of each "
+        "initializer x shape, and each against the exact theory (scipy.stats: "
+        "Kolmogorov-Smirnov, two-sample KS, variance z-test), holding the "
+        "report's false-alarm rate at --alpha. Default: the seed article's CNN "
+        "kernels (3x3x1x32, 5408x10, 25088x10) x glorot_uniform, glorot_normal. "
+        "Exit 0: all agree; 1: a disagreement; 2: bad usage.",
+    )
+    parity.add_argument("--initializer", action="append", metavar="NAME",
+                        help="initializer name (repeatable); default glorot_uniform, glorot_normal")
+    parity.add_argument("--shape", action="append", metavar="3x3x1x32",
+                        help="kernel shape, dims joined by x (repeatable)")
+    parity.add_argument("--model", metavar="module:function",
+                        help="check every kernel of the Keras model the callable returns")
+    parity.add_argument("--alpha", type=float, default=1e-4, help="family-wise false-alarm rate (default 1e-4)")
+    parity.add_argument("--seed", type=int, default=0, help="seed of the whole report (default 0)")
+    parity.add_argument("--samples", type=int, default=None, help="values per side per kernel (default 100000)")
+    parity.add_argument("--json", metavar="PATH|-", help="write the full report as JSON (- for stdout)")
+    parity.add_argument("--plot", metavar="PATH.png", help="write histograms vs theory (needs matplotlib)")
+    parity.add_argument("--quiet", action="store_true", help="no table, no progress bar")
     return parser
+
+
+DEFAULT_SHAPES = ["3x3x1x32", "5408x10", "25088x10"]
+DEFAULT_INITIALIZERS = ["glorot_uniform", "glorot_normal"]
+
+
+class UsageError(Exception):
+    """Bad command-line input: one line on stderr, exit code 2."""
+
+
+def _parse_shape(text: str) -> tuple:
+    try:
+        dims = tuple(int(d) for d in text.lower().split("x"))
+        if any(d <= 0 for d in dims):
+            raise ValueError
+        return dims
+    except ValueError:
+        raise UsageError("--shape must be positive integers joined by 'x' (e.g. 3x3x1x32); "
+                         "received --shape={}".format(text)) from None
+
+
+def _load_model(spec: str) -> object:
+    import importlib
+
+    module_name, _, function = spec.partition(":")
+    if not module_name or not function:
+        raise UsageError("--model must be module:function; received --model={}".format(spec))
+    sys.path.insert(0, ".")
+    try:
+        module = importlib.import_module(module_name)
+        builder = getattr(module, function)
+    except (ImportError, AttributeError) as error:
+        raise UsageError("--model {} cannot be imported: {}".format(spec, error)) from None
+    return builder()
+
+
+def _progress(total: int, quiet: bool):
+    if quiet or total <= 3 or not sys.stderr.isatty():
+        return None, lambda: None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None, lambda: None
+    bar = tqdm(total=total, unit="kernel", file=sys.stderr, desc="parity")
+    return bar.update, bar.close
+
+
+def _parity(args: argparse.Namespace) -> int:
+    try:
+        from compat_init import parity
+    except ImportError as error:
+        raise UsageError("compat-init parity needs scipy: pip install \"compat-init[parity]\" ({})".format(error))
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install \"compat-init[plot]\"") from None
+    names = args.initializer or DEFAULT_INITIALIZERS
+    for name in names:
+        if name not in parity.NAMES:
+            raise UsageError("--initializer must be one of {}; received --initializer={}".format(
+                ", ".join(parity.NAMES), name))
+    if not 0.0 < args.alpha < 1.0:
+        raise UsageError("--alpha must be in (0, 1); received --alpha={}".format(args.alpha))
+    if args.samples is not None and args.samples < 100:
+        raise UsageError("--samples must be >= 100; received --samples={}".format(args.samples))
+    shapes = [_parse_shape(s) for s in (args.shape or DEFAULT_SHAPES)]
+    if args.model:
+        pairs = parity.model_pairs(_load_model(args.model))
+        if not pairs:
+            raise UsageError("--model {} has no kernel with a variance-scaling initializer".format(args.model))
+    else:
+        pairs = [parity.make_pair(n, s, args.seed) for s in shapes for n in names]
+    update, close = _progress(len(pairs), args.quiet)
+    keep = {} if args.plot else None
+    try:
+        report = parity.run_pairs(pairs, args.alpha, args.seed, args.samples, update, keep)
+    finally:
+        close()
+    json_to_stdout = args.json == "-"
+    table_stream = sys.stderr if json_to_stdout else sys.stdout
+    if not args.quiet:
+        print(report, file=table_stream)
+    if args.json:
+        text = json.dumps(report.to_dict(), indent=2)
+        if json_to_stdout:
+            print(text)
+        else:
+            with open(args.json, "w") as f:
+                f.write(text + "\n")
+    if args.plot:
+        from compat_init.parity._plot import plot
+
+        plot(report, keep, args.plot)
+        if not args.quiet:
+            print("plot written to {}".format(args.plot), file=table_stream)
+    passed, failed = report.counts
+    print("{} passed, {} failed".format(passed, failed), file=table_stream)
+    return 0 if report.passed else 1
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -48,8 +169,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     parser = main_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
-    if args.command == "info":
-        return _info(args)
+    try:
+        if args.command == "info":
+            return _info(args)
+        if args.command == "parity":
+            return _parity(args)
+    except UsageError as error:
+        print("compat-init: error: {}".format(error), file=sys.stderr)
+        return 2
     parser.print_help()
     return 2
 

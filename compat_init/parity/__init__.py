@@ -66,16 +66,19 @@ def check(
     Returns:
       A :class:`ParityReport`.
     """
+    pair = make_pair(name, _validate.shape(shape), seed, init_kwargs)
+    return run_pairs([pair], alpha, seed, samples, progress)
+
+
+def make_pair(name: str, shape: tuple, seed: Optional[int], init_kwargs: Any = None) -> dict:
+    """The (v1, v2) pair :func:`check` tests for one initializer and shape."""
     factory = _factory(name)
-    shape = _validate.shape(shape)
-    base_seed = 0 if seed is None else seed
-    reference = factory(seed=base_seed if seed is not None else None, api="v1", **init_kwargs)
-    candidate = factory(seed=base_seed if seed is not None else None, api="v2", **init_kwargs)
-    pair = {
+    reference = factory(seed=seed, api="v1", **(init_kwargs or {}))
+    candidate = factory(seed=seed, api="v2", **(init_kwargs or {}))
+    return {
         "kernel": name, "shape": shape, "reference": reference, "candidate": candidate,
         "theory": _fans.theory(reference, shape), "labels": ("v1", "v2"),
     }
-    return run_pairs([pair], alpha, seed, samples, progress)
 
 
 def compare(

@@ -169,9 +169,10 @@ def run_pairs(
     seed: Optional[int],
     samples: Optional[int],
     progress: Optional[Callable[[int], None]] = None,
+    keep: Optional[Dict[str, Any]] = None,
 ) -> ParityReport:
     """Tests every pair; ``pairs`` holds dicts with kernel, shape, reference,
-    candidate, theory and labels."""
+    candidate, theory and labels.  ``keep`` (a dict) receives the samples."""
     if not (isinstance(alpha, float) or isinstance(alpha, int)) or not 0.0 < float(alpha) < 1.0:
         raise ValueError("alpha must be a number in (0, 1); received alpha={!r}".format(alpha))
     samples = DEFAULT_SAMPLES if samples is None else samples
@@ -191,6 +192,8 @@ def run_pairs(
         cand = _subsample(cand, samples, None if pair_seed is None else pair_seed + 1)
         kernels.append(test_kernel(
             pair["kernel"], shape, ref, cand, pair["theory"], pair["labels"], threshold))
+        if keep is not None:
+            keep[str(index)] = (ref, cand)
         if progress is not None:
             progress(1)
     return ParityReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=samples,

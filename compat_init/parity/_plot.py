@@ -1,0 +1,45 @@
+"""``--plot``: per kernel, both paths' histograms over the theoretical density."""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Sequence
+
+import numpy as np
+
+
+def plot(report: Any, samples: Dict[str, Sequence[np.ndarray]], path: str) -> None:
+    """Writes a PNG grid; ``samples`` maps kernel index -> (reference, candidate)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from compat_init.parity._engine import _distribution
+    from compat_init import _fans
+
+    count = len(report.kernels)
+    cols = min(3, count)
+    rows = int(math.ceil(count / float(cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
+    for ax in axes.ravel()[count:]:
+        ax.axis("off")
+    for index, (kernel, ax) in enumerate(zip(report.kernels, axes.ravel())):
+        reference, candidate = samples[str(index)]
+        theory = _fans.Theory(kernel.distribution, kernel.fan_in, kernel.fan_out,
+                              kernel.reference.expected_std, kernel.reference.bound)
+        frozen = _distribution(theory)
+        reach = theory.bound if math.isfinite(theory.bound) else 4.0 * theory.std
+        bins = np.linspace(-1.05 * reach, 1.05 * reach, 61)
+        ax.hist(reference, bins=bins, density=True, alpha=0.5, label=kernel.reference.label)
+        ax.hist(candidate, bins=bins, density=True, alpha=0.5, label=kernel.candidate.label)
+        grid = np.linspace(bins[0], bins[-1], 400)
+        ax.plot(grid, frozen.pdf(grid), "k-", lw=1.2, label="theory")
+        verdict = "agree" if kernel.passed else "DISAGREE"
+        ax.set_title("{} {}\n{}, min p={:.1e}: {}".format(
+            kernel.kernel, "x".join(map(str, kernel.shape)), kernel.distribution,
+            kernel.min_p_value, verdict), fontsize=9, color="black" if kernel.passed else "red")
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

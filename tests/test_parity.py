@@ -1,0 +1,154 @@
+"""Parity engine, CLI and pytest plugin, on real draws."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import compat_init as ci
+from compat_init import cli, parity
+
+from conftest import TF1
+
+SMALL = 20000  # values per side: the faults below are caught far beyond alpha
+
+
+@pytest.mark.parametrize("name", sorted(parity.NAMES))
+def test_check_passes_for_every_initializer(name):
+    report = parity.check(name, (3, 3, 4, 8), samples=SMALL)
+    assert report.passed, str(report)
+    kernel = report.kernels[0]
+    assert kernel.reference.n == kernel.candidate.n == SMALL
+    assert [t.name for t in kernel.tests] == [
+        "ks_theory_reference", "ks_theory_candidate", "ks_2samp",
+        "variance_reference", "variance_candidate"]
+
+
+def test_same_seed_same_verdict_and_numbers():
+    a = parity.check("he_uniform", (64, 32), seed=5, samples=SMALL).to_dict()
+    b = parity.check("he_uniform", (64, 32), seed=5, samples=SMALL).to_dict()
+    assert a == b
+
+
+# Faults injected as candidates into compare(): each must be caught.
+FAULTS = [
+    ("uniform limit 3% too wide", ci.glorot_uniform, lambda: ci.variance_scaling(1.03 ** 2, "fan_avg", "uniform"), (5408, 10)),
+    ("he_uniform fans swapped", ci.he_uniform, lambda: ci.variance_scaling(2.0, "fan_out", "uniform"), (3, 3, 64, 8)),
+    ("uniform instead of truncated normal", ci.glorot_normal, lambda: ci.variance_scaling(1.0, "fan_avg", "uniform"), (256, 128)),
+    ("untruncated normal instead of truncated", ci.glorot_normal, lambda: ci.variance_scaling(1.0, "fan_avg", "untruncated_normal"), (256, 128)),
+    ("scale off by 2", ci.he_normal, lambda: ci.variance_scaling(4.0, "fan_in", "truncated_normal"), (3, 3, 16, 32)),
+    ("fans from one shard of 4", ci.glorot_uniform, lambda: ci.glorot_uniform(), (1000, 50)),
+]
+
+
+@pytest.mark.parametrize("label,reference,candidate,shape", FAULTS, ids=[f[0] for f in FAULTS])
+def test_injected_faults_are_caught(label, reference, candidate, shape):
+    if label.startswith("fans from one shard"):
+        # the candidate draws a (250, 50) shard with its own fans, 4 times
+        shard = candidate()
+        fault = lambda s, dtype=None: tf.concat([shard((s[0] // 4, s[1]), dtype="float32") for _ in range(4)], 0)  # noqa: E731
+        report = parity.compare(reference(), fault, shape, samples=SMALL * 5)
+    else:
+        report = parity.compare(reference(), candidate(), shape, samples=SMALL * 5)
+    assert not report.passed, str(report)
+
+
+def test_check_model_covers_every_kernel():
+    model = tf.keras.Sequential([
+        tf.keras.layers.Conv2D(8, 3, input_shape=(12, 12, 1), kernel_initializer=ci.he_normal(seed=1)),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(4, kernel_initializer=ci.glorot_uniform(seed=2)),
+    ])
+    report = parity.check_model(model, samples=SMALL)
+    assert [k.shape for k in report.kernels] == [(3, 3, 1, 8), (800, 4)]
+    assert report.passed, str(report)
+    assert report.threshold == pytest.approx(1e-4 / 10)
+
+
+def test_report_is_json_safe_and_readable():
+    report = parity.check("variance_scaling", (30, 20), samples=SMALL, distribution="untruncated_normal")
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["kernels"][0]["reference"]["bound"] == "inf"
+    assert "agree" in str(report)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"alpha": 0}, "alpha must be a number in (0, 1); received alpha=0"),
+    ({"samples": 10}, "samples must be an integer >= 100; received samples=10"),
+])
+def test_bad_engine_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parity.check("glorot_uniform", (4, 4), **kwargs)
+
+
+def test_unknown_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="name must be one of .*; received name='xavier'"):
+        parity.check("xavier", (4, 4))
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "compat_init"] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+
+
+def test_cli_default_run_passes_and_ends_with_the_count(tmp_path):
+    plot = str(tmp_path / "parity.png")
+    result = run_cli("parity", "--samples", "20000", "--plot", plot, "--json", str(tmp_path / "r.json"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "6 passed, 0 failed"
+    assert os.path.getsize(plot) > 10000
+    assert len(json.load(open(str(tmp_path / "r.json")))["kernels"]) == 6
+
+
+def test_cli_json_to_stdout_is_only_json():
+    result = run_cli("parity", "--initializer", "he_normal", "--shape", "16x8", "--samples", "5000", "--json", "-")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["summary"] == {"passed": 1, "failed": 0}
+
+
+def test_cli_model_option(tmp_path):
+    (tmp_path / "mymodel.py").write_text(textwrap.dedent("""
+        import tensorflow as tf, compat_init as ci
+        def build():
+            return tf.keras.Sequential([tf.keras.layers.Dense(
+                3, input_shape=(10,), kernel_initializer=ci.lecun_uniform())])
+    """))
+    result = subprocess.run([sys.executable, "-m", "compat_init", "parity", "--model", "mymodel:build",
+                             "--samples", "5000"], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("1 passed, 0 failed")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--initializer", "xavier"], "--initializer must be one of"),
+    (["--shape", "3by3"], "--shape must be positive integers joined by 'x'"),
+    (["--model", "no_such_module:build"], "--model no_such_module:build cannot be imported"),
+    (["--alpha", "2"], "--alpha must be in (0, 1)"),
+])
+def test_cli_usage_errors_exit_2_with_one_line(args, message, capsys):
+    assert cli.main(["parity"] + args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_pytest_plugin_in_a_user_project(tmp_path):
+    (tmp_path / "test_user.py").write_text(textwrap.dedent("""
+        import compat_init as ci
+
+        def test_paths_agree(initializer_parity):
+            initializer_parity.check("glorot_uniform", (3, 3, 1, 32), samples=5000)
+
+        def test_fault_fails(initializer_parity):
+            initializer_parity.compare(ci.glorot_uniform(), ci.variance_scaling(4.0, "fan_avg", "uniform"),
+                                       (64, 32), samples=5000)
+    """))
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                            cwd=str(tmp_path), stdout=subprocess.PIPE, universal_newlines=True)
+    assert "1 failed, 1 passed" in result.stdout, result.stdout
+    assert "initializer parity failed:" in result.stdout and "DISAGREE" in result.stdout
