@@ -1,0 +1,131 @@
+"""Parity calibration and speed (issue 3).
+
+    python benchmarks/bench_parity.py [--runs 1000] [--power-runs 200]
+
+* False-alarm rate: ``--runs`` independent correct reports (v1 Session vs v2
+  eager, glorot_uniform 256x128, seeds 0..runs-1), judged at several alpha from
+  each report's smallest Bonferroni-adjusted p-value; Clopper-Pearson 95 %
+  intervals.
+* Power: ``--power-runs`` reports per injected fault at the default alpha=1e-4
+  and default sample size, with the Clopper-Pearson lower bound.
+* Speed: parity of a ResNet-50 set of kernel shapes (~25M parameters) vs just
+  drawing them on both paths; default ``compat-init parity`` wall time vs
+  ``python -c "import tensorflow"``.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+
+
+def clopper_pearson(k, n, level=0.95):
+    lo = 0.0 if k == 0 else stats.beta.ppf((1 - level) / 2, k, n - k + 1)
+    hi = 1.0 if k == n else stats.beta.ppf(1 - (1 - level) / 2, k + 1, n - k)
+    return lo, hi
+
+
+def resnet50_shapes():
+    shapes = [(7, 7, 3, 64)]
+    cin = 64
+    for width, blocks in ((64, 3), (128, 4), (256, 6), (512, 3)):
+        for b in range(blocks):
+            shapes += [(1, 1, cin, width), (3, 3, width, width), (1, 1, width, 4 * width)]
+            if b == 0:
+                shapes.append((1, 1, cin, 4 * width))
+            cin = 4 * width
+    return shapes + [(2048, 1000)]
+
+
+def faults(ci, tf):
+    def shard_fans(s, dtype=None):
+        shard = ci.glorot_uniform()
+        return tf.concat([shard((s[0] // 4, s[1]), dtype="float32") for _ in range(4)], 0)
+
+    return [
+        ("uniform limit 3% too wide", ci.glorot_uniform(), ci.variance_scaling(1.03 ** 2, "fan_avg", "uniform"), (5408, 10)),
+        ("he_uniform fan_in/fan_out swapped", ci.he_uniform(), ci.variance_scaling(2.0, "fan_out", "uniform"), (3, 3, 64, 8)),
+        ("uniform instead of truncated normal (same variance)", ci.glorot_normal(), ci.variance_scaling(1.0, "fan_avg", "uniform"), (256, 128)),
+        ("untruncated normal instead of truncated (same stddev)", ci.glorot_normal(),
+         lambda s, dtype=None: tf.random.normal(s, stddev=ci.theory(ci.glorot_normal(), s).bound / 2.0), (256, 128)),
+        ("scale off by 2", ci.he_normal(), ci.variance_scaling(4.0, "fan_in", "truncated_normal"), (3, 3, 16, 32)),
+        ("fans from one shard of a 4-way partition", ci.glorot_uniform(), shard_fans, (1000, 50)),
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--power-runs", type=int, default=200)
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    import compat_init as ci
+    from compat_init import parity
+
+    print("compat_init {} / TensorFlow {} / scipy {}".format(ci.__version__, tf.__version__, __import__("scipy").__version__))
+    start = time.time()
+    min_adjusted = []
+    for seed in range(args.runs):
+        report = parity.check("glorot_uniform", (256, 128), seed=seed)
+        min_adjusted.append(min(t.p_value for t in report.kernels[0].tests) * 5)
+    min_adjusted = np.array(min_adjusted)
+    print("\nfalse alarms over {} correct reports ({:.0f} s):".format(args.runs, time.time() - start))
+    for alpha in (1e-4, 1e-3, 1e-2, 5e-2):
+        k = int((min_adjusted < alpha).sum())
+        lo, hi = clopper_pearson(k, args.runs)
+        print("  alpha={:<7g} {:>4}/{}  rate {:.4f}  95% CI [{:.4f}, {:.4f}]  {}".format(
+            alpha, k, args.runs, k / args.runs, lo, hi, "consistent with <= alpha" if lo <= alpha else "TOO HIGH"))
+
+    print("\npower at alpha=1e-4, default samples, {} runs per fault:".format(args.power_runs))
+    for label, reference, candidate, shape in faults(ci, tf):
+        start = time.time()
+        caught = sum(not parity.compare(reference, candidate, shape, seed=seed).passed
+                     for seed in range(args.power_runs))
+        lo, _ = clopper_pearson(caught, args.power_runs)
+        print("  {:<55} {:>4}/{}  power {:.3f}  95% lower bound {:.3f}  ({:.0f} s)".format(
+            label, caught, args.power_runs, caught / args.power_runs, lo, time.time() - start))
+
+    if args.skip_speed:
+        return
+    shapes = resnet50_shapes()
+    print("\nResNet-50 kernel set: {} kernels, {:.1f}M parameters".format(
+        len(shapes), sum(int(np.prod(s)) for s in shapes) / 1e6))
+    start = time.time()
+    with tf.Graph().as_default():
+        tensors = [ci.glorot_uniform(seed=i, api="v1")(s) for i, s in enumerate(shapes)]
+        with tf.compat.v1.Session() as session:
+            session.run([tf.reduce_sum(t) for t in tensors])
+    for i, s in enumerate(shapes):
+        ci.glorot_uniform(seed=i, api="v2")(s).numpy()
+    draw_time = time.time() - start
+    start = time.time()
+    pairs = [parity.make_pair("glorot_uniform", s, 0) for s in shapes]
+    report = parity.run_pairs(pairs, 1e-4, 0, None)
+    parity_time = time.time() - start
+    print("  draw on both paths {:.1f} s; parity {:.1f} s; ratio {:.2f} (target <= 2); verdict {}".format(
+        draw_time, parity_time, parity_time / draw_time, "agree" if report.passed else "DISAGREE"))
+
+    def wall(argv):
+        best = float("inf")
+        for _ in range(3):
+            t = time.time()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            best = min(best, time.time() - t)
+        return best
+
+    cli_time = wall([sys.executable, "-m", "compat_init", "parity", "--quiet"])
+    tf_time = wall([sys.executable, "-c", "import tensorflow"])
+    print("  default `compat-init parity` {:.2f} s vs `import tensorflow` {:.2f} s: ratio {:.2f} (target <= 1.3)".format(
+        cli_time, tf_time, cli_time / tf_time))
+
+
+if __name__ == "__main__":
+    main()
