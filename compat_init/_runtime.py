@@ -205,6 +205,25 @@ def adopt_public_keras_name(cls: type, native: type) -> None:
     # tf1: Keras 2.2.4-tf writes `class_name` only; the class keeps the native name.
 
 
+# Optional dependencies -----------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def ks_method_keyword() -> str:
+    """The keyword scipy's ``kstest``/``ks_2samp`` take for exact/asymp.
+
+    ``method`` since scipy 1.10; ``mode`` before (scipy 1.7.3 is the newest on
+    Python 3.7).
+    """
+    import inspect
+
+    from scipy import stats
+
+    if "method" in inspect.signature(stats.kstest).parameters:  # scipy >= 1.10
+        return "method"
+    return "mode"
+
+
 # Summary -------------------------------------------------------------------
 
 
