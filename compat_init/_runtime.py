@@ -118,6 +118,21 @@ def uniform_bounds_through_float32() -> bool:
     return keras_flavour() == "keras3"
 
 
+def stateless_counter_ops() -> bool:
+    """Whether a draw can start at any point of a stateless random stream.
+
+    TF >= 2.7 exposes the key/counter form of the stateless ops
+    (``StatelessRandomGetKeyCounter``, ``Stateless*V2``) and
+    ``tf.random.Algorithm.AUTO_SELECT``, the algorithm ``tf.random.stateless_*``
+    uses.  TF 1.15 has only the seed form, whose counter starts at 0.
+    """
+    tf_module = tf()
+    algorithm = getattr(tf_module.random, "Algorithm", None)
+    return hasattr(tf_module.raw_ops, "StatelessRandomGetKeyCounter") and hasattr(
+        algorithm, "AUTO_SELECT"
+    )
+
+
 def executing_eagerly_outside_functions() -> bool:
     """True in eager code and inside ``tf.function`` of an eager program."""
     tf_module = tf()

@@ -39,11 +39,84 @@ def variance_scaling(
     param = _fans.spread(variance, distribution)
     if seed is None:
         return _stateful(tf, shape, dtype, distribution, param)
-    whole = full_shape if full_shape is not None else shape
-    values = _stateless(tf, whole, dtype, distribution, param, seed)
-    if full_shape is not None and tuple(full_shape) != tuple(shape):
-        values = tf.slice(values, list(offset or [0] * len(shape)), list(shape))
-    return values
+    if full_shape is None or tuple(full_shape) == tuple(shape):
+        return _stateless(tf, shape, dtype, distribution, param, seed)
+    offset = list(offset or [0] * len(shape))
+    flat_offset = _flat_offset(shape, full_shape, offset)
+    if flat_offset is not None:
+        if _runtime.stateless_counter_ops():
+            return _stateless_span(tf, shape, flat_offset, dtype, distribution, param, seed)
+        # TF 1.x cannot start a stream mid-way, but a draw of n values is the
+        # first n values of any longer draw: draw up to the shard's end only
+        # (k-way partition: (k + 1) / 2 times the whole tensor's cost).
+        size = _size(shape)
+        prefix = _stateless(tf, [flat_offset + size], dtype, distribution, param, seed)
+        return tf.reshape(prefix[flat_offset:], list(shape))
+    # The shard is not one run of the row-major stream (partitioned on another
+    # axis): draw the whole tensor and slice it (k-fold cost).
+    values = _stateless(tf, full_shape, dtype, distribution, param, seed)
+    return tf.slice(values, offset, list(shape))
+
+
+def _flat_offset(shape: Sequence[int], full_shape: Sequence[int], offset: Sequence[int]) -> Optional[int]:
+    """The shard's start in the row-major stream, if it is one contiguous run."""
+    if len(shape) == 0 or list(shape[1:]) != list(full_shape[1:]) or any(offset[1:]):
+        return None
+    return offset[0] * _size(full_shape[1:])
+
+
+def _size(shape: Sequence[int]) -> int:
+    size = 1
+    for dim in shape:
+        size *= dim
+    return size
+
+
+# Philox stream layout of the V2 stateless kernels (tensorflow/core/kernels/
+# random_op_cpu.h, checked on TF 2.15 and 2.21): values come in groups of 4
+# (float64: 2), one counter step per group; the truncated normal reserves 256
+# 32-bit samples per value, i.e. 256 counter steps per group of 4 (128 per 2).
+def _stream_layout(dtype: Any, distribution: str) -> Tuple[int, int]:
+    per_group = 2 if dtype.size == 8 else 4
+    steps = 64 * per_group if distribution == "truncated_normal" else 1
+    return per_group, steps
+
+
+def _stateless_span(tf: Any, shape: Sequence[int], flat_offset: int, dtype: Any,
+                    distribution: str, param: float, seed: int) -> Any:
+    """The values a full stateless draw has at ``flat_offset``.., in ``shape``.
+
+    Same key as ``tf.random.stateless_*(seed=[seed, 0])``; the counter is
+    advanced to the group holding ``flat_offset`` instead of drawing (and
+    discarding) everything before it.  Same arithmetic as the public ops, so
+    the bits are the same.
+    """
+    per_group, steps = _stream_layout(dtype, distribution)
+    group, lead = divmod(flat_offset, per_group)
+    size = _size(shape)
+    key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=tf.constant([seed, 0], dtype=tf.int32))
+    # The counter from the key derivation starts its low word at 0.
+    counter = tf.concat([tf.constant([group * steps], dtype=tf.uint64), counter[1:]], 0)
+    op = {
+        "uniform": tf.raw_ops.StatelessRandomUniformV2,
+        "truncated_normal": tf.raw_ops.StatelessTruncatedNormalV2,
+        "untruncated_normal": tf.raw_ops.StatelessRandomNormalV2,
+    }[distribution]
+    raw = op(shape=[lead + size], key=key, counter=counter, dtype=dtype,
+             alg=tf.random.Algorithm.AUTO_SELECT.value)[lead:]
+    if distribution == "uniform":
+        low, high = _uniform_bounds(tf, param, dtype)
+        values = tf.add(raw * (high - low), low)
+    else:
+        stddev = tf.convert_to_tensor(param, dtype=dtype)
+        values = tf.add(raw * stddev, tf.convert_to_tensor(0.0, dtype=dtype))
+    return tf.reshape(values, list(shape))
+
+
+def _uniform_bounds(tf: Any, param: float, dtype: Any) -> Tuple[Any, Any]:
+    if _runtime.uniform_bounds_through_float32():
+        return tf.cast(-param, dtype), tf.cast(param, dtype)
+    return tf.convert_to_tensor(-param, dtype=dtype), tf.convert_to_tensor(param, dtype=dtype)
 
 
 def _stateless(tf: Any, shape: Any, dtype: Any, distribution: str, param: float, seed: int) -> Any:
@@ -56,9 +129,7 @@ def _stateless(tf: Any, shape: Any, dtype: Any, distribution: str, param: float,
         return tf.random.stateless_normal(
             shape, seed=seed_tensor, mean=0.0, stddev=param, dtype=dtype
         )
-    low, high = -param, param
-    if _runtime.uniform_bounds_through_float32():
-        low, high = tf.cast(low, dtype), tf.cast(high, dtype)
+    low, high = _uniform_bounds(tf, param, dtype)
     return tf.random.stateless_uniform(
         shape, seed=seed_tensor, minval=low, maxval=high, dtype=dtype
     )
