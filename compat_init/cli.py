@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import compat_init
 
@@ -48,6 +48,8 @@ def main_parser() -> argparse.ArgumentParser:
                         help="kernel shape, dims joined by x (repeatable)")
     parity.add_argument("--model", metavar="module:function",
                         help="check every kernel of the Keras model the callable returns")
+    parity.add_argument("--migration", nargs=2, metavar=("V1MODULE:BUILD", "V2MODULE:BUILD"),
+                        help="compare a legacy v1-graph builder with its Keras port, variable by variable")
     parity.add_argument("--alpha", type=float, default=1e-4, help="family-wise false-alarm rate (default 1e-4)")
     parity.add_argument("--seed", type=int, default=0, help="seed of the whole report (default 0)")
     parity.add_argument("--samples", type=int, default=None, help="values per side per kernel (default 100000)")
@@ -76,19 +78,19 @@ def _parse_shape(text: str) -> tuple:
                          "received --shape={}".format(text)) from None
 
 
-def _load_model(spec: str) -> object:
+def _load_callable(spec: str, option: str = "--model") -> Callable[[], object]:
     import importlib
 
     module_name, _, function = spec.partition(":")
     if not module_name or not function:
-        raise UsageError("--model must be module:function; received --model={}".format(spec))
-    sys.path.insert(0, ".")
+        raise UsageError("{} must be module:function; received {}={}".format(option, option, spec))
+    if "." not in sys.path and "" not in sys.path:
+        sys.path.insert(0, ".")
     try:
         module = importlib.import_module(module_name)
-        builder = getattr(module, function)
+        return getattr(module, function)
     except (ImportError, AttributeError) as error:
-        raise UsageError("--model {} cannot be imported: {}".format(spec, error)) from None
-    return builder()
+        raise UsageError("{} {} cannot be imported: {}".format(option, spec, error)) from None
 
 
 def _progress(total: int, quiet: bool):
@@ -122,8 +124,12 @@ def _parity(args: argparse.Namespace) -> int:
     if args.samples is not None and args.samples < 100:
         raise UsageError("--samples must be >= 100; received --samples={}".format(args.samples))
     shapes = [_parse_shape(s) for s in (args.shape or DEFAULT_SHAPES)]
+    if args.migration:
+        old, new = (_load_callable(spec, "--migration") for spec in args.migration)
+        report = parity.check_migration(old, new, alpha=args.alpha, seed=args.seed)
+        return _finish(args, report, None)
     if args.model:
-        pairs = parity.model_pairs(_load_model(args.model))
+        pairs = parity.model_pairs(_load_callable(args.model)())
         if not pairs:
             raise UsageError("--model {} has no kernel with a variance-scaling initializer".format(args.model))
     else:
@@ -134,6 +140,10 @@ def _parity(args: argparse.Namespace) -> int:
         report = parity.run_pairs(pairs, args.alpha, args.seed, args.samples, update, keep)
     finally:
         close()
+    return _finish(args, report, keep)
+
+
+def _finish(args: argparse.Namespace, report: object, keep: Optional[dict]) -> int:
     json_to_stdout = args.json == "-"
     table_stream = sys.stderr if json_to_stdout else sys.stdout
     if not args.quiet:
@@ -145,7 +155,7 @@ def _parity(args: argparse.Namespace) -> int:
         else:
             with open(args.json, "w") as f:
                 f.write(text + "\n")
-    if args.plot:
+    if args.plot and keep is not None:
         from compat_init.parity._plot import plot
 
         plot(report, keep, args.plot)

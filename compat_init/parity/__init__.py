@@ -13,12 +13,14 @@ from typing import Any, Callable, Optional, Sequence
 
 from compat_init import _fans, _validate, initializers
 from compat_init.parity._engine import DEFAULT_SAMPLES, run_pairs
+from compat_init.parity._migration import check_migration
 from compat_init.parity._report import KernelReport, ParityReport, SideStats, TestResult
 
 __all__ = [
     "check",
     "compare",
     "check_model",
+    "check_migration",
     "ParityReport",
     "KernelReport",
     "SideStats",

@@ -34,7 +34,7 @@ def plot(report: Any, samples: Dict[str, Sequence[np.ndarray]], path: str) -> No
         ax.hist(candidate, bins=bins, density=True, alpha=0.5, label=kernel.candidate.label)
         grid = np.linspace(bins[0], bins[-1], 400)
         ax.plot(grid, frozen.pdf(grid), "k-", lw=1.2, label="theory")
-        verdict = "agree" if kernel.passed else "DISAGREE"
+        verdict = kernel.verdict
         ax.set_title("{} {}\n{}, min p={:.1e}: {}".format(
             kernel.kernel, "x".join(map(str, kernel.shape)), kernel.distribution,
             kernel.min_p_value, verdict), fontsize=9, color="black" if kernel.passed else "red")

@@ -44,14 +44,25 @@ class KernelReport:
     reference: SideStats
     candidate: SideStats
     tests: List[TestResult] = field(default_factory=list)
+    #: Migration reports: True when both sides hold the same bits (no tests
+    #: needed), False when they differ, None when not compared bitwise.
+    bit_equal: Optional[bool] = None
 
     @property
     def passed(self) -> bool:
-        return all(t.passed for t in self.tests)
+        if self.bit_equal:
+            return True
+        return bool(self.tests) and all(t.passed for t in self.tests)
 
     @property
     def min_p_value(self) -> float:
-        return min(t.p_value for t in self.tests)
+        return min((t.p_value for t in self.tests), default=1.0)
+
+    @property
+    def verdict(self) -> str:
+        if self.bit_equal:
+            return "bit-equal"
+        return "agree" if self.passed else "DISAGREE"
 
 
 def _json_float(value: float) -> Any:
@@ -94,6 +105,7 @@ class ParityReport:
                 test["passed"] = result.passed
                 test["statistic"] = _json_float(test["statistic"])
             item["passed"] = kernel.passed
+            item["verdict"] = kernel.verdict
             kernels.append(item)
         passed, failed = self.counts
         return {
@@ -112,7 +124,7 @@ class ParityReport:
                 k.distribution, "{:.5g}".format(k.reference.bound),
                 "{:.5g}".format(k.reference.expected_std),
                 "{:.5g}".format(k.reference.std), "{:.5g}".format(k.candidate.std),
-                "{:.2e}".format(k.min_p_value), "agree" if k.passed else "DISAGREE",
+                "{:.2e}".format(k.min_p_value) if k.tests else "-", k.verdict,
             ))
         widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
         lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
@@ -122,6 +134,8 @@ class ParityReport:
                 if not t.passed:
                     lines.append("  {}: {} statistic={:.4g} p={:.3g} < {:.3g}".format(
                         k.kernel, t.name, t.statistic, t.p_value, t.threshold))
-        lines.append("{} values per side per kernel; alpha={} (Bonferroni: each test at {:.3g}); seed={}".format(
-            self.samples, self.alpha, self.threshold, self.seed))
+        drawn = ("{} values per side per kernel".format(self.samples) if self.samples
+                 else "each variable's own initial values")
+        lines.append("{}; alpha={} (Bonferroni: each test at {:.3g}); seed={}".format(
+            drawn, self.alpha, self.threshold, self.seed))
         return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""Model-level migration parity: a legacy v1 graph against its Keras port."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from compat_init import _fans, _runtime, _validate
+from compat_init.parity._engine import TESTS_PER_KERNEL, test_kernel
+from compat_init.parity._report import KernelReport, ParityReport, SideStats
+
+
+def _v1_variables(builder: Callable[[], Any], seed: int) -> List[Tuple[str, Tuple[int, ...], np.ndarray]]:
+    """Builds the legacy model in a fresh v1 Graph; its trainable variables'
+    initial values, in creation order."""
+    tf = _runtime.tf()
+    with tf.Graph().as_default():
+        tf.compat.v1.set_random_seed(seed)
+        builder()
+        variables = tf.compat.v1.trainable_variables()
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            values = session.run(variables)
+    return [(v.op.name, tuple(v.shape.as_list()), np.asarray(x)) for v, x in zip(variables, values)]
+
+
+def _v2_variables(builder: Callable[[], Any], seed: int) -> Tuple[List[Tuple[str, Tuple[int, ...], np.ndarray]], Dict[str, Any]]:
+    """Builds the Keras model (eagerly on TF 2; in a graph on TF 1.x); its
+    trainable weights' initial values and each weight's initializer."""
+    tf = _runtime.tf()
+    initializers: Dict[str, Any] = {}
+    if _runtime.is_tf1():
+        with tf.Graph().as_default():
+            tf.compat.v1.set_random_seed(seed)
+            model = builder()
+            weights = list(model.trainable_weights)
+            with tf.compat.v1.Session() as session:
+                session.run(tf.compat.v1.global_variables_initializer())
+                values = session.run(weights)
+    else:
+        tf.random.set_seed(seed)
+        model = builder()
+        weights = list(model.trainable_weights)
+        values = [np.asarray(w.numpy()) for w in weights]
+    for layer in getattr(model, "layers", []):
+        for attr in ("kernel", "bias"):
+            weight = getattr(layer, attr, None)
+            init = getattr(layer, attr + "_initializer", None)
+            if weight is not None and init is not None:
+                initializers[_name(weight)] = init
+    return [(_name(w), tuple(int(d) for d in w.shape), v) for w, v in zip(weights, values)], initializers
+
+
+def _name(weight: Any) -> str:
+    path = getattr(weight, "path", None)  # Keras 3
+    return str(path if path is not None else weight.name.split(":")[0])
+
+
+def _pair(v1: List[Any], v2: List[Any], mapping: Optional[Dict[str, str]]) -> List[Tuple[Any, Any]]:
+    if mapping:
+        pairs = []
+        for old, new in mapping.items():
+            pairs.append((_lookup(old, v1, "v1"), _lookup(new, v2, "v2")))
+        return pairs
+    if [s for _, s, _ in v1] != [s for _, s, _ in v2]:
+        raise ValueError(
+            "the two models' trainable variables must have the same shapes in creation "
+            "order (or pass mapping=); received v1 {} and v2 {}".format(
+                [(n, s) for n, s, _ in v1], [(n, s) for n, s, _ in v2]))
+    return list(zip(v1, v2))
+
+
+def _lookup(name: str, variables: List[Any], side: str) -> Any:
+    """The variable called ``name``, or the one whose name ends with ``/name``
+    (Keras prefixes model and layer names that vary between runs and flavours)."""
+    exact = [v for v in variables if v[0] == name]
+    found = exact or [v for v in variables if v[0].endswith("/" + name)]
+    if len(found) != 1:
+        raise ValueError(
+            "mapping must name exactly one {} variable (by name or name suffix); received "
+            "{!r}, which matches {} of {}".format(side, name, len(found), [v[0] for v in variables]))
+    return found[0]
+
+
+def check_migration(
+    v1_builder: Callable[[], Any],
+    v2_builder: Callable[[], Any],
+    *,
+    mapping: Optional[Dict[str, str]] = None,
+    alpha: float = 1e-4,
+    seed: Optional[int] = 0,
+) -> ParityReport:
+    """Do a legacy model and its Keras port start from the same weights?
+
+    Args:
+      v1_builder: Creates the legacy model's variables in the current (fresh,
+        v1) graph: ``get_variable``, ``tf.compat.v1.layers`` or tf_keras layers.
+      v2_builder: Returns the Keras model.
+      mapping: ``{v1 variable name: v2 weight name}``; by default variables are
+        paired in creation order and must have equal shapes.
+      alpha: Family-wise false-alarm rate over the statistical comparisons.
+      seed: Global seed of both builds (unseeded initializers then replay).
+
+    Returns:
+      A :class:`ParityReport` with one entry per pair: ``bit-equal`` where both
+      sides hold the same bits (both seeded with compat_init, corresponding
+      seeds), else the parity tests on the two initial values against the
+      Keras initializer's theoretical distribution.
+    """
+    seed = 0 if seed is None else _validate.seed(seed)
+    old = _v1_variables(v1_builder, seed)
+    new, initializers = _v2_variables(v2_builder, seed)
+    pairs = _pair(old, new, mapping)
+    statistical = [p for p in pairs if not np.array_equal(p[0][2], p[1][2])]
+    threshold = float(alpha) / (TESTS_PER_KERNEL * max(1, len(statistical)))
+    kernels = []
+    for (old_name, shape, old_value), (new_name, _, new_value) in pairs:
+        label = "{} ~ {}".format(old_name, new_name)
+        init = initializers.get(new_name)
+        theory = None
+        try:
+            theory = _fans.theory(init, shape) if init is not None else None
+        except TypeError:
+            theory = None  # zeros, ones, orthogonal...: only bits can be compared
+        if np.array_equal(old_value, new_value):
+            empty = theory or _fans.Theory("constant", *_fans.compute_fans(shape), 0.0, 0.0)
+            kernels.append(KernelReport(
+                kernel=label, shape=shape, fan_in=empty.fan_in, fan_out=empty.fan_out,
+                distribution=empty.distribution,
+                reference=_side("v1", old_value, empty), candidate=_side("v2", new_value, empty),
+                tests=[], bit_equal=True))
+        elif theory is None or old_value.size < 2:
+            empty = _fans.Theory("unknown", *_fans.compute_fans(shape), float("nan"), float("nan"))
+            kernels.append(KernelReport(
+                kernel=label, shape=shape, fan_in=empty.fan_in, fan_out=empty.fan_out,
+                distribution=empty.distribution,
+                reference=_side("v1", old_value, empty), candidate=_side("v2", new_value, empty),
+                tests=[], bit_equal=False))
+        else:
+            report = test_kernel(label, shape, np.sort(old_value.astype(np.float64).ravel()),
+                                 np.sort(new_value.astype(np.float64).ravel()), theory, ("v1", "v2"), threshold)
+            report.bit_equal = False
+            kernels.append(report)
+    return ParityReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=0, threshold=threshold)
+
+
+def _side(label: str, values: np.ndarray, theory: _fans.Theory) -> SideStats:
+    flat = values.astype(np.float64).ravel()
+    empty = flat.size == 0
+    return SideStats(label=label, n=int(flat.size), mean=0.0 if empty else float(flat.mean()),
+                     std=0.0 if empty else float(flat.std()), min=0.0 if empty else float(flat.min()),
+                     max=0.0 if empty else float(flat.max()), expected_std=theory.std, bound=theory.bound)
