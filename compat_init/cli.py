@@ -56,7 +56,36 @@ def main_parser() -> argparse.ArgumentParser:
     parity.add_argument("--json", metavar="PATH|-", help="write the full report as JSON (- for stdout)")
     parity.add_argument("--plot", metavar="PATH.png", help="write histograms vs theory (needs matplotlib)")
     parity.add_argument("--quiet", action="store_true", help="no table, no progress bar")
+    migrate = commands.add_parser(
+        "migrate",
+        help="rewrite legacy initializer calls onto compat_init (libcst codemod)",
+        description="Rewrite tf.contrib / tf.compat.v1 / tf.keras initializer calls "
+        "onto compat_init. Dry run by default: a unified diff on stdout; notes, "
+        "left-alone calls (file:line: reason) and the summary go to stderr. "
+        "Exit 0, or 1 with --check when anything would change; 2 on bad usage.",
+    )
+    migrate.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    migrate.add_argument("--write", action="store_true", help="rewrite the files (atomically)")
+    migrate.add_argument("--check", action="store_true", help="exit 1 when anything would change")
+    migrate.add_argument("--report", metavar="PATH.json", help="write a JSON report")
+    migrate.add_argument("--jobs", type=int, default=None, metavar="N",
+                         help="parallel workers (default: the number of CPUs)")
+    migrate.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    try:
+        from compat_init import migrate
+    except ImportError as error:
+        raise UsageError('compat-init migrate needs libcst: pip install "compat-init[migrate]" ({})'.format(error))
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be a positive integer; received --jobs={}".format(args.jobs))
+    try:
+        return migrate.run(args.paths, write=args.write, check=args.check, report=args.report,
+                           jobs=args.jobs, quiet=args.quiet)
+    except migrate.UsageError as error:
+        raise UsageError(str(error)) from None
 
 
 DEFAULT_SHAPES = ["3x3x1x32", "5408x10", "25088x10"]
@@ -184,6 +213,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _info(args)
         if args.command == "parity":
             return _parity(args)
+        if args.command == "migrate":
+            return _migrate(args)
     except UsageError as error:
         print("compat-init: error: {}".format(error), file=sys.stderr)
         return 2

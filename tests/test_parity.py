@@ -152,3 +152,12 @@ def test_pytest_plugin_in_a_user_project(tmp_path):
                             cwd=str(tmp_path), stdout=subprocess.PIPE, universal_newlines=True)
     assert "1 failed, 1 passed" in result.stdout, result.stdout
     assert "initializer parity failed:" in result.stdout and "DISAGREE" in result.stdout
+
+
+def test_a_seeded_initializer_that_cannot_be_reseeded_is_counted_once():
+    """A plain seeded function repeats its values; they are not new samples."""
+    seeded = lambda shape, dtype=None: ci.glorot_uniform(seed=3)(shape, dtype=dtype)  # noqa: E731
+    report = parity.compare(ci.glorot_uniform(), seeded, (64, 32), samples=SMALL)
+    assert report.kernels[0].reference.n == SMALL
+    assert report.kernels[0].candidate.n == 64 * 32
+    assert report.passed, str(report)

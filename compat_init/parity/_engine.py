@@ -106,9 +106,14 @@ def draw_all(jobs: Sequence[Dict[str, Any]], seed: int) -> List[List[Any]]:
 
 
 def _flatten(values: List[Any], samples: int, seed: int) -> np.ndarray:
-    """Concatenates the draws, subsamples ``samples`` of them uniformly without
+    """Concatenates the draws (repeats identical to the first dropped: they
+    are not independent), subsamples ``samples`` of them uniformly without
     replacement when there are more, and returns them sorted, as float64."""
-    flat = np.concatenate([np.asarray(v).ravel() for v in values])
+    arrays = [np.asarray(v).ravel() for v in values]
+    # A seeded initializer that cannot be re-seeded (a plain function, a v1
+    # object without get_config) repeats its values: count them once.
+    arrays = arrays[:1] + [a for a in arrays[1:] if not np.array_equal(a, arrays[0])]
+    flat = np.concatenate(arrays)
     if flat.size > samples:
         rng = np.random.default_rng(seed)
         flat = flat[rng.choice(flat.size, size=samples, replace=False)]
@@ -117,7 +122,8 @@ def _flatten(values: List[Any], samples: int, seed: int) -> np.ndarray:
 
 def _call(obj: Any, shape: Tuple[int, ...]) -> Any:
     try:
-        return obj(shape, dtype="float32")
+        # a DType, not "float32": tf.contrib's initializers read dtype.is_floating
+        return obj(shape, dtype=_runtime.tf().float32)
     except TypeError:
         return obj(shape)
 
