@@ -98,6 +98,27 @@ def test_formatting_comments_and_one_import():
     assert migrate_source(result.new_source).new_source == result.new_source  # idempotent
 
 
+SCOPES = [
+    # a parameter shadows the module alias: only the module-level call is legacy
+    ("import tensorflow as tf\na = tf.glorot_uniform_initializer()\n"
+     "def f(tf):\n    return tf.glorot_uniform_initializer()\n", 1),
+    # a function-level import
+    ("def f():\n    import tensorflow as tf\n    return tf.initializers.he_normal()\n", 1),
+    # a name that is not TensorFlow at all
+    ("import mylib as tf\nw = tf.glorot_uniform_initializer()\n", 0),
+    # star imports: resolved by scope analysis
+    ("from tensorflow.keras.initializers import *\nimport tensorflow as tf\n"
+     "w = tf.keras.initializers.HeUniform(seed=1)\n", 1),
+    # re-bound alias
+    ("import tensorflow as tf\nimport mylib as tf\nw = tf.glorot_uniform_initializer()\n", 0),
+]
+
+
+@pytest.mark.parametrize("source,rewrites", SCOPES)
+def test_names_are_resolved_by_scope(source, rewrites):
+    assert len(migrate_source(source).rewrites) == rewrites
+
+
 def test_python2_file_is_skipped_untouched():
     result = migrate_source('print "hello"\nw = tf.glorot_uniform_initializer()\n')
     assert result.error.startswith("cannot parse")
