@@ -31,6 +31,8 @@ matrix: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_parity.py
+	$(BIN)/python benchmarks/bench_partitions.py
+	$(BIN)/python benchmarks/bench_migrate.py
 
 clean:
 	rm -rf $(VENV) .nox reports build *.egg-info

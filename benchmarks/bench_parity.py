@@ -71,6 +71,15 @@ def main():
     from compat_init import parity
 
     print("compat_init {} / TensorFlow {} / scipy {}".format(ci.__version__, tf.__version__, __import__("scipy").__version__))
+    if args.runs:
+        calibrate(args, ci, tf, parity)
+    if args.power_runs:
+        power(args, ci, tf, parity)
+    if not args.skip_speed:
+        speed(ci, tf, parity)
+
+
+def calibrate(args, ci, tf, parity):
     start = time.time()
     min_adjusted = []
     for seed in range(args.runs):
@@ -84,6 +93,8 @@ def main():
         print("  alpha={:<7g} {:>4}/{}  rate {:.4f}  95% CI [{:.4f}, {:.4f}]  {}".format(
             alpha, k, args.runs, k / args.runs, lo, hi, "consistent with <= alpha" if lo <= alpha else "TOO HIGH"))
 
+
+def power(args, ci, tf, parity):
     print("\npower at alpha=1e-4, default samples, {} runs per fault:".format(args.power_runs))
     for label, reference, candidate, shape in faults(ci, tf):
         start = time.time()
@@ -93,8 +104,9 @@ def main():
         print("  {:<55} {:>4}/{}  power {:.3f}  95% lower bound {:.3f}  ({:.0f} s)".format(
             label, caught, args.power_runs, caught / args.power_runs, lo, time.time() - start))
 
-    if args.skip_speed:
-        return
+
+
+def speed(ci, tf, parity):
     shapes = resnet50_shapes()
     print("\nResNet-50 kernel set: {} kernels, {:.1f}M parameters".format(
         len(shapes), sum(int(np.prod(s)) for s in shapes) / 1e6))

@@ -16,7 +16,9 @@ Bonferroni correction: every test is judged at ``alpha / (number of tests)``.
 from __future__ import annotations
 
 import math
+import os
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -220,17 +222,26 @@ def run_pairs(
             jobs.append({"obj": pair[side], "seed": seeds[0],
                          "makers": _makers(pair[side], shape, repeats, seeds[1:])})
     drawn = draw_all(jobs, base)
-    kernels = []
-    for index, pair in enumerate(pairs):
+
+    def test(index: int) -> KernelReport:
+        pair = pairs[index]
         pair_seed = (base + 7919 * index) % SEED_LIMIT
         ref = _flatten(drawn[2 * index], samples, pair_seed)
         cand = _flatten(drawn[2 * index + 1], samples, pair_seed + 1)
         drawn[2 * index] = drawn[2 * index + 1] = []  # free the raw draws early
-        kernels.append(test_kernel(
-            pair["kernel"], pair["shape"], ref, cand, pair["theory"], pair["labels"], threshold))
         if keep is not None:
             keep[str(index)] = (ref, cand)
-        if progress is not None:
-            progress(1)
+        return test_kernel(pair["kernel"], pair["shape"], ref, cand, pair["theory"],
+                           pair["labels"], threshold)
+
+    # Sorting and the KS tests run in numpy/scipy code that releases the GIL:
+    # the kernels are tested on all cores.  Results keep the kernels' order.
+    workers = min(len(pairs), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        kernels = []
+        for report in pool.map(test, range(len(pairs))):
+            kernels.append(report)
+            if progress is not None:
+                progress(1)
     return ParityReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=samples,
                         threshold=threshold)
