@@ -38,16 +38,21 @@ def tf() -> Any:
         raise ImportError(
             _INSTALL_HINT.format(error=error, lo=TESTED_MIN, hi=TESTED_MAX_EXCLUSIVE)
         ) from error
-    if not in_tested_range(Version(tensorflow.__version__)):
+    warn_if_untested(tensorflow.__version__)
+    return tensorflow
+
+
+def warn_if_untested(version: str) -> None:
+    """One RuntimeWarning naming the tested range when ``version`` is outside it."""
+    if not in_tested_range(Version(version)):
         warnings.warn(
             "compat_init is tested with {} <= tensorflow < {}; found tensorflow "
             "{}. Seeded values may differ from Keras on this version.".format(
-                TESTED_MIN, TESTED_MAX_EXCLUSIVE, tensorflow.__version__
+                TESTED_MIN, TESTED_MAX_EXCLUSIVE, version
             ),
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    return tensorflow
 
 
 def in_tested_range(version: Version) -> bool:

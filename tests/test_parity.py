@@ -161,3 +161,32 @@ def test_a_seeded_initializer_that_cannot_be_reseeded_is_counted_once():
     assert report.kernels[0].reference.n == SMALL
     assert report.kernels[0].candidate.n == 64 * 32
     assert report.passed, str(report)
+
+
+def test_float64_check_and_low_precision_refused():
+    report = parity.check("lecun_normal", (32, 16), samples=SMALL, dtype="float64")
+    assert report.passed, str(report)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64 for a parity check"):
+        parity.check("lecun_normal", (32, 16), dtype="float16")
+
+
+def test_cli_exit_1_on_a_disagreement(tmp_path):
+    """A user initializer whose declared distribution does not match its draws."""
+    (tmp_path / "liar.py").write_text(textwrap.dedent("""
+        import tensorflow as tf, compat_init as ci
+
+        class Liar(type(ci.glorot_uniform(api="v2"))):
+            # says glorot_uniform, draws twice as wide
+            def __call__(self, shape, dtype=None, **kwargs):
+                return 2.0 * super().__call__(shape, dtype=dtype, **kwargs)
+
+        def build():
+            return tf.keras.Sequential([tf.keras.layers.Dense(
+                50, input_shape=(200,), kernel_initializer=Liar())])
+    """))
+    result = subprocess.run([sys.executable, "-m", "compat_init", "parity", "--model", "liar:build",
+                             "--samples", "10000"], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "DISAGREE" in result.stdout
+    assert result.stdout.strip().endswith("0 passed, 1 failed")

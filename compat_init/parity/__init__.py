@@ -46,6 +46,7 @@ def check(
     alpha: float = 1e-4,
     seed: Optional[int] = 0,
     samples: Optional[int] = None,
+    dtype: str = "float32",
     progress: Optional[Callable[[int], None]] = None,
     **init_kwargs: Any
 ) -> ParityReport:
@@ -63,13 +64,14 @@ def check(
         draws unseeded.
       samples: Values per side (default ``DEFAULT_SAMPLES``); small kernels are
         drawn repeatedly, huge ones subsampled.
+      dtype: ``"float32"`` or ``"float64"``, the dtype both paths draw in.
       **init_kwargs: ``scale``, ``mode``, ``distribution`` for variance_scaling.
 
     Returns:
       A :class:`ParityReport`.
     """
     pair = make_pair(name, _validate.shape(shape), seed, init_kwargs)
-    return run_pairs([pair], alpha, seed, samples, progress)
+    return run_pairs([pair], alpha, seed, samples, progress, dtype=dtype)
 
 
 def make_pair(name: str, shape: tuple, seed: Optional[int], init_kwargs: Any = None) -> dict:
@@ -92,6 +94,7 @@ def compare(
     seed: Optional[int] = 0,
     samples: Optional[int] = None,
     distribution: Any = None,
+    dtype: str = "float32",
 ) -> ParityReport:
     """Checks that two initializers agree at ``shape``.
 
@@ -101,7 +104,7 @@ def compare(
         context it needs (v1 objects in a Graph + Session).
       distribution: The theory both are tested against: a variance-scaling
         initializer or a :class:`compat_init.Theory`; None takes the reference's.
-      alpha, seed, samples: As in :func:`check`.
+      alpha, seed, samples, dtype: As in :func:`check`.
     """
     shape = _validate.shape(shape)
     if distribution is None:
@@ -111,7 +114,7 @@ def compare(
         "kernel": "compare", "shape": shape, "reference": reference, "candidate": candidate,
         "theory": theory, "labels": ("reference", "candidate"),
     }
-    return run_pairs([pair], alpha, seed, samples)
+    return run_pairs([pair], alpha, seed, samples, dtype=dtype)
 
 
 def model_pairs(model: Any) -> list:

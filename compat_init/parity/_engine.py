@@ -31,6 +31,7 @@ from compat_init.parity._report import KernelReport, ParityReport, SideStats, Te
 #: faults in README.md at alpha = 1e-4 (a 3 % wider uniform limit needs ~9,000).
 DEFAULT_SAMPLES = 100_000
 SEED_LIMIT = _validate.SEED_MAX + 1
+PARITY_DTYPES = ("float32", "float64")
 
 
 def _seed_stream(seed: int, label: str, count: int) -> List[int]:
@@ -67,15 +68,15 @@ def _seeded(obj: Any) -> bool:
         return False
 
 
-def _makers(obj: Any, shape: Tuple[int, ...], repeats: int, seeds: List[int]) -> List[Callable[[], Any]]:
+def _makers(obj: Any, shape: Tuple[int, ...], repeats: int, seeds: List[int], dtype: str) -> List[Callable[[], Any]]:
     """``repeats`` callables, each making one independent draw of ``obj``.
 
     A seeded initializer is cloned with a fresh seed per repeat (the same seed
     would repeat the same values); anything else is called ``repeats`` times.
     """
     if _seeded(obj):
-        return [lambda s=s: _clone_with_seed(obj, s)(shape, dtype="float32") for s in seeds]
-    return [lambda: _call(obj, shape)] * repeats
+        return [lambda s=s: _clone_with_seed(obj, s)(shape, dtype=dtype) for s in seeds]
+    return [lambda: _call(obj, shape, dtype)] * repeats
 
 
 def _needs_graph(obj: Any) -> bool:
@@ -122,10 +123,10 @@ def _flatten(values: List[Any], samples: int, seed: int) -> np.ndarray:
     return np.sort(flat.astype(np.float64))
 
 
-def _call(obj: Any, shape: Tuple[int, ...]) -> Any:
+def _call(obj: Any, shape: Tuple[int, ...], dtype: str) -> Any:
     try:
         # a DType, not "float32": tf.contrib's initializers read dtype.is_floating
-        return obj(shape, dtype=_runtime.tf().float32)
+        return obj(shape, dtype=_runtime.tf().as_dtype(dtype))
     except TypeError:
         return obj(shape)
 
@@ -200,6 +201,7 @@ def run_pairs(
     samples: Optional[int],
     progress: Optional[Callable[[int], None]] = None,
     keep: Optional[Dict[str, Any]] = None,
+    dtype: str = "float32",
 ) -> ParityReport:
     """Tests every pair; ``pairs`` holds dicts with kernel, shape, reference,
     candidate, theory and labels.  ``keep`` (a dict) receives the samples."""
@@ -210,6 +212,11 @@ def run_pairs(
         raise ValueError("samples must be an integer >= 100; received samples={!r}".format(samples))
     if seed is not None:
         _validate.seed(seed)
+    if dtype not in PARITY_DTYPES:
+        raise ValueError(
+            "dtype must be float32 or float64 for a parity check (float16 and bfloat16 "
+            "values are too coarse for tests against a continuous distribution; their "
+            "draws are the float32 stream rounded); received dtype={!r}".format(dtype))
     threshold = float(alpha) / (TESTS_PER_KERNEL * max(1, len(pairs)))
     base = seed if seed is not None else int(np.random.randint(SEED_LIMIT))
     jobs = []
@@ -220,7 +227,7 @@ def run_pairs(
         for side in ("reference", "candidate"):
             seeds = _seed_stream(pair_seed, side, repeats + 1)
             jobs.append({"obj": pair[side], "seed": seeds[0],
-                         "makers": _makers(pair[side], shape, repeats, seeds[1:])})
+                         "makers": _makers(pair[side], shape, repeats, seeds[1:], dtype)})
     drawn = draw_all(jobs, base)
 
     def test(index: int) -> KernelReport:
