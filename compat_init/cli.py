@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import compat_init
 

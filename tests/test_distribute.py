@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import compat_init as ci
 
-from conftest import TF1, digest
+from conftest import digest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KURTOSIS = {"uniform": 1.8, "truncated_normal": 2.7737}

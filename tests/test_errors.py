@@ -6,7 +6,6 @@ import tensorflow as tf
 
 import compat_init as ci
 
-from conftest import TF1
 
 BAD_INPUT = [
     # shapes

@@ -1,6 +1,5 @@
 """Keras models with compat_init initializers save, load, and need no compat_init to load."""
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -11,7 +10,7 @@ import tensorflow as tf
 
 import compat_init as ci
 
-from conftest import FLAVOUR, TF1, digest
+from conftest import TF1, digest
 
 SUFFIX = ".h5" if TF1 else ".keras"
 

@@ -9,7 +9,6 @@ import tensorflow as tf
 import compat_init as ci
 from compat_init import parity
 
-from conftest import TF1
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)

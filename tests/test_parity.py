@@ -5,14 +5,12 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
 import compat_init as ci
 from compat_init import cli, parity
 
-from conftest import TF1
 
 SMALL = 20000  # values per side: the faults below are caught far beyond alpha
 

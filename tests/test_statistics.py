@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import compat_init as ci
 from compat_init import _fans
