@@ -162,7 +162,7 @@ def test_a_seeded_initializer_that_cannot_be_reseeded_is_counted_once():
 
 
 def test_float64_check_and_low_precision_refused():
-    report = parity.check("lecun_normal", (32, 16), samples=SMALL, dtype="float64")
+    report = parity.check("lecun_normal", (32, 16), samples=SMALL, dtype=tf.float64)
     assert report.passed, str(report)
     with pytest.raises(ValueError, match="dtype must be float32 or float64 for a parity check"):
         parity.check("lecun_normal", (32, 16), dtype="float16")

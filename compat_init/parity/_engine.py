@@ -212,6 +212,7 @@ def run_pairs(
         raise ValueError("samples must be an integer >= 100; received samples={!r}".format(samples))
     if seed is not None:
         _validate.seed(seed)
+    dtype = getattr(dtype, "name", dtype)  # tf.float32 -> "float32"
     if dtype not in PARITY_DTYPES:
         raise ValueError(
             "dtype must be float32 or float64 for a parity check (float16 and bfloat16 "
