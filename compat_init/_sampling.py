@@ -94,7 +94,7 @@ def _stateless_span(tf: Any, shape: Sequence[int], flat_offset: int, dtype: Any,
     per_group, steps = _stream_layout(dtype, distribution)
     group, lead = divmod(flat_offset, per_group)
     size = _size(shape)
-    key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=tf.constant([seed, 0], dtype=tf.int32))
+    key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=_seed_tensor(tf, seed))
     # The counter from the key derivation starts its low word at 0.
     counter = tf.concat([tf.constant([group * steps], dtype=tf.uint64), counter[1:]], 0)
     op = {
@@ -119,8 +119,17 @@ def _uniform_bounds(tf: Any, param: float, dtype: Any) -> Tuple[Any, Any]:
     return tf.convert_to_tensor(-param, dtype=dtype), tf.convert_to_tensor(param, dtype=dtype)
 
 
+#: The name of the ``[seed, 0]`` constant of every seeded draw.  The parity
+#: engine feeds it in a v1 Session to re-run one draw under many seeds.
+SEED_TENSOR_NAME = "compat_init_seed"
+
+
+def _seed_tensor(tf: Any, seed: int) -> Any:
+    return tf.constant([seed, 0], dtype=tf.int32, name=SEED_TENSOR_NAME)
+
+
 def _stateless(tf: Any, shape: Any, dtype: Any, distribution: str, param: float, seed: int) -> Any:
-    seed_tensor = tf.constant([seed, 0], dtype=tf.int32)
+    seed_tensor = _seed_tensor(tf, seed)
     if distribution == "truncated_normal":
         return tf.random.stateless_truncated_normal(
             shape, seed=seed_tensor, mean=0.0, stddev=param, dtype=dtype

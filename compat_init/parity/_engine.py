@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from scipy import stats
 
-from compat_init import _fans, _runtime, _validate
+from compat_init import _classes, _fans, _runtime, _sampling, _validate
 from compat_init.parity._report import KernelReport, ParityReport, SideStats, TestResult
 
 #: Values drawn per side by default: enough for >= 99 % power against the
@@ -79,6 +79,35 @@ def _makers(obj: Any, shape: Tuple[int, ...], repeats: int, seeds: List[int], dt
     return [lambda: _call(obj, shape, dtype)] * repeats
 
 
+def _graph_runs(job: Dict[str, Any]) -> Optional[Tuple[Any, List[Dict[Any, Any]]]]:
+    """One draw op and the feeds that re-run it as every repeat, in a v1 graph.
+
+    Building hundreds of ops for a small kernel's repeats costs far more than
+    running one op hundreds of times.  Unseeded objects draw from stateful ops:
+    each run is a fresh draw.  compat_init's seeded objects draw from the
+    ``[seed, 0]`` constant named ``_sampling.SEED_TENSOR_NAME``: each run feeds
+    the next seed, which is what a clone with that seed would draw.  Anything
+    else (a foreign seeded object) returns None and is built repeat by repeat.
+    """
+    makers = job["makers"]
+    if len(makers) < 2:
+        return None
+    tf = _runtime.tf()
+    graph = tf.compat.v1.get_default_graph()
+    before = len(graph.get_operations())
+    tensor = makers[0]()
+    if not job["seeded"]:
+        return tensor, [{}] * len(makers)
+    if not isinstance(job["obj"], _classes._CompatInitializer):
+        return None
+    created = graph.get_operations()[before:]
+    seeds = [op.outputs[0] for op in created
+             if op.type == "Const" and op.name.split("/")[-1].startswith(_sampling.SEED_TENSOR_NAME)]
+    if len(seeds) != 1:
+        return None
+    return tensor, [{seeds[0]: [s, 0]} for s in job["seeds"]]
+
+
 def _needs_graph(obj: Any) -> bool:
     return _runtime.is_tf1() or _is_v1_object(obj)
 
@@ -95,9 +124,17 @@ def draw_all(jobs: Sequence[Dict[str, Any]], seed: int) -> List[List[Any]]:
         config.graph_options.rewrite_options.constant_folding = 2  # OFF
         with tf.Graph().as_default():
             tf.compat.v1.set_random_seed(seed)
-            tensors = {i: [make() for make in jobs[i]["makers"]] for i in graph_jobs}
+            plans = {}
+            for i in graph_jobs:
+                plan = _graph_runs(jobs[i])
+                plans[i] = plan if plan is not None else [make() for make in jobs[i]["makers"]]
             with tf.compat.v1.Session(config=config) as session:
-                values = session.run(tensors)
+                built = {i: p for i, p in plans.items() if isinstance(p, list)}
+                values = session.run(built) if built else {}
+                for i, plan in plans.items():
+                    if isinstance(plan, tuple):
+                        tensor, feeds = plan
+                        values[i] = [session.run(tensor, feed_dict=feed) for feed in feeds]
         for i in graph_jobs:
             results[i] = values[i]
     for i, job in enumerate(jobs):
@@ -227,7 +264,8 @@ def run_pairs(
         pair_seed = (base + 7919 * index) % SEED_LIMIT
         for side in ("reference", "candidate"):
             seeds = _seed_stream(pair_seed, side, repeats + 1)
-            jobs.append({"obj": pair[side], "seed": seeds[0],
+            jobs.append({"obj": pair[side], "seed": seeds[0], "seeds": seeds[1:],
+                         "seeded": _seeded(pair[side]),
                          "makers": _makers(pair[side], shape, repeats, seeds[1:], dtype)})
     drawn = draw_all(jobs, base)
 
