@@ -199,7 +199,7 @@ def test_fed_seed_reruns_equal_fresh_clones(name):
     init = getattr(ci, name)(seed=1, api="v1")
     seeds = [5, 77, 123456]
     job = {"obj": init, "seeded": True, "seeds": seeds,
-           "makers": _engine._makers(init, (9, 4), len(seeds), seeds, "float32")}
+           "makers": _engine._makers(init, (9, 4), len(seeds), seeds, "float32", True)}
     with tf.Graph().as_default():
         tensor, feeds = _engine._graph_runs(job)
         clones = [getattr(ci, name)(seed=s, api="v1")((9, 4)) for s in seeds]

@@ -68,13 +68,14 @@ def _seeded(obj: Any) -> bool:
         return False
 
 
-def _makers(obj: Any, shape: Tuple[int, ...], repeats: int, seeds: List[int], dtype: str) -> List[Callable[[], Any]]:
+def _makers(obj: Any, shape: Tuple[int, ...], repeats: int, seeds: List[int], dtype: str,
+            seeded: bool) -> List[Callable[[], Any]]:
     """``repeats`` callables, each making one independent draw of ``obj``.
 
     A seeded initializer is cloned with a fresh seed per repeat (the same seed
     would repeat the same values); anything else is called ``repeats`` times.
     """
-    if _seeded(obj):
+    if seeded:
         return [lambda s=s: _clone_with_seed(obj, s)(shape, dtype=dtype) for s in seeds]
     return [lambda: _call(obj, shape, dtype)] * repeats
 
@@ -168,12 +169,15 @@ def _call(obj: Any, shape: Tuple[int, ...], dtype: str) -> Any:
         return obj(shape)
 
 
-def _stats(label: str, values: np.ndarray, theory: _fans.Theory) -> SideStats:
-    return SideStats(
-        label=label, n=int(values.size), mean=float(values.mean()), std=float(values.std()),
-        min=float(values.min()), max=float(values.max()),
-        expected_std=theory.std, bound=theory.bound,
-    )
+def side_stats(label: str, values: np.ndarray, theory: _fans.Theory) -> SideStats:
+    """What one side drew (zeros for an empty array)."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    if flat.size == 0:
+        moments = (0.0, 0.0, 0.0, 0.0)
+    else:
+        moments = (float(flat.mean()), float(flat.std()), float(flat.min()), float(flat.max()))
+    return SideStats(label=label, n=int(flat.size), mean=moments[0], std=moments[1],
+                     min=moments[2], max=moments[3], expected_std=theory.std, bound=theory.bound)
 
 
 def _asymp() -> Dict[str, str]:
@@ -215,8 +219,8 @@ def test_kernel(
     return KernelReport(
         kernel=kernel, shape=tuple(shape), fan_in=theory.fan_in, fan_out=theory.fan_out,
         distribution=theory.distribution,
-        reference=_stats(labels[0], reference, theory),
-        candidate=_stats(labels[1], candidate, theory),
+        reference=side_stats(labels[0], reference, theory),
+        candidate=side_stats(labels[1], candidate, theory),
         tests=results,
     )
 
@@ -257,21 +261,21 @@ def run_pairs(
             "draws are the float32 stream rounded); received dtype={!r}".format(dtype))
     threshold = float(alpha) / (TESTS_PER_KERNEL * max(1, len(pairs)))
     base = seed if seed is not None else int(np.random.randint(SEED_LIMIT))
+    pair_seeds = [(base + 7919 * index) % SEED_LIMIT for index in range(len(pairs))]
     jobs = []
-    for index, pair in enumerate(pairs):
+    for pair, pair_seed in zip(pairs, pair_seeds):
         shape = pair["shape"]
         repeats = _repeats(shape, samples)
-        pair_seed = (base + 7919 * index) % SEED_LIMIT
         for side in ("reference", "candidate"):
             seeds = _seed_stream(pair_seed, side, repeats + 1)
-            jobs.append({"obj": pair[side], "seed": seeds[0], "seeds": seeds[1:],
-                         "seeded": _seeded(pair[side]),
-                         "makers": _makers(pair[side], shape, repeats, seeds[1:], dtype)})
+            seeded = _seeded(pair[side])
+            jobs.append({"obj": pair[side], "seed": seeds[0], "seeds": seeds[1:], "seeded": seeded,
+                         "makers": _makers(pair[side], shape, repeats, seeds[1:], dtype, seeded)})
     drawn = draw_all(jobs, base)
 
     def test(index: int) -> KernelReport:
         pair = pairs[index]
-        pair_seed = (base + 7919 * index) % SEED_LIMIT
+        pair_seed = pair_seeds[index]
         ref = _flatten(drawn[2 * index], samples, pair_seed)
         cand = _flatten(drawn[2 * index + 1], samples, pair_seed + 1)
         drawn[2 * index] = drawn[2 * index + 1] = []  # free the raw draws early

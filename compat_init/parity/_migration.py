@@ -6,8 +6,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from compat_init import _fans, _runtime, _validate
-from compat_init.parity._engine import TESTS_PER_KERNEL, test_kernel
-from compat_init.parity._report import KernelReport, ParityReport, SideStats
+from compat_init.parity._engine import TESTS_PER_KERNEL, side_stats, test_kernel
+from compat_init.parity._report import KernelReport, ParityReport
 
 
 def _v1_variables(builder: Callable[[], Any], seed: int) -> List[Tuple[str, Tuple[int, ...], np.ndarray]]:
@@ -117,36 +117,28 @@ def check_migration(
     for (old_name, shape, old_value), (new_name, _, new_value) in pairs:
         label = "{} ~ {}".format(old_name, new_name)
         init = initializers.get(new_name)
-        theory = None
         try:
             theory = _fans.theory(init, shape) if init is not None else None
         except TypeError:
             theory = None  # zeros, ones, orthogonal...: only bits can be compared
-        if np.array_equal(old_value, new_value):
-            empty = theory or _fans.Theory("constant", *_fans.compute_fans(shape), 0.0, 0.0)
-            kernels.append(KernelReport(
-                kernel=label, shape=shape, fan_in=empty.fan_in, fan_out=empty.fan_out,
-                distribution=empty.distribution,
-                reference=_side("v1", old_value, empty), candidate=_side("v2", new_value, empty),
-                tests=[], bit_equal=True))
-        elif theory is None or old_value.size < 2:
-            empty = _fans.Theory("unknown", *_fans.compute_fans(shape), float("nan"), float("nan"))
-            kernels.append(KernelReport(
-                kernel=label, shape=shape, fan_in=empty.fan_in, fan_out=empty.fan_out,
-                distribution=empty.distribution,
-                reference=_side("v1", old_value, empty), candidate=_side("v2", new_value, empty),
-                tests=[], bit_equal=False))
-        else:
+        bit_equal = bool(np.array_equal(old_value, new_value))
+        if not bit_equal and theory is not None and old_value.size >= 2:
             report = test_kernel(label, shape, np.sort(old_value.astype(np.float64).ravel()),
                                  np.sort(new_value.astype(np.float64).ravel()), theory, ("v1", "v2"), threshold)
             report.bit_equal = False
             kernels.append(report)
+            continue
+        # No statistics: equal bits pass, different bits without a theory fail.
+        fans = _fans.compute_fans(shape)
+        if theory is None:
+            theory = (_fans.Theory("constant", fans[0], fans[1], 0.0, 0.0) if bit_equal
+                      else _fans.Theory("unknown", fans[0], fans[1], float("nan"), float("nan")))
+        elif not bit_equal:
+            theory = _fans.Theory("unknown", fans[0], fans[1], float("nan"), float("nan"))
+        kernels.append(KernelReport(
+            kernel=label, shape=shape, fan_in=theory.fan_in, fan_out=theory.fan_out,
+            distribution=theory.distribution,
+            reference=side_stats("v1", old_value, theory), candidate=side_stats("v2", new_value, theory),
+            tests=[], bit_equal=bit_equal))
     return ParityReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=0, threshold=threshold)
 
-
-def _side(label: str, values: np.ndarray, theory: _fans.Theory) -> SideStats:
-    flat = values.astype(np.float64).ravel()
-    empty = flat.size == 0
-    return SideStats(label=label, n=int(flat.size), mean=0.0 if empty else float(flat.mean()),
-                     std=0.0 if empty else float(flat.std()), min=0.0 if empty else float(flat.min()),
-                     max=0.0 if empty else float(flat.max()), expected_std=theory.std, bound=theory.bound)
