@@ -209,3 +209,24 @@ def test_fed_seed_reruns_equal_fresh_clones(name):
     for a, b in zip(fed, built):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(fed[0], fed[1])
+
+
+def test_many_kernels_each_get_their_own_draws():
+    """v1 sides are drawn in a Session on one thread while v2 sides are drawn
+    eagerly on another and kernels are tested as they complete: a kernel that
+    received another kernel's draws would fail (scales differ by >= 25 %)."""
+    scales = [1.0, 1.25 ** 2, 1.25 ** 4, 1.25 ** 6, 1.25 ** 8, 1.25 ** 10]
+    model = tf.keras.Sequential(
+        [tf.keras.Input((16,))]
+        + [tf.keras.layers.Dense(16, kernel_initializer=ci.variance_scaling(s, "fan_in", "uniform"))
+           for s in scales])
+    report = parity.check_model(model, samples=SMALL, seed=11)
+    assert report.passed, str(report)
+    assert len(report.kernels) == len(scales)
+    for kernel, scale in zip(report.kernels, scales):
+        for side in (kernel.reference, kernel.candidate):
+            assert side.n == SMALL
+            # the sample std of SMALL uniforms has a relative SE of
+            # sqrt((kurtosis - 1) / n) / 2 = 0.3 %: 3 % is 10 SEs, a
+            # neighbour's 25 % is 80
+            assert side.std == pytest.approx((scale / 16.0) ** 0.5, rel=0.03)
