@@ -150,6 +150,23 @@ def executing_eagerly_outside_functions() -> bool:
     return bool(ops.executing_eagerly_outside_functions())
 
 
+def can_evaluate_eagerly() -> bool:
+    """True where a tensor made here has values at once: TF 2 with eager
+    execution on in this thread.  False on TF 1.x (even with eager enabled:
+    parity keeps TF 1.x in Sessions), after ``disable_eager_execution()``,
+    and inside a Graph's ``as_default()``."""
+    return not is_tf1() and bool(tf().executing_eagerly())
+
+
+def fetchable_variable(weight: Any) -> Any:
+    """What ``Session.run`` accepts for a Keras weight: Keras 3 (3.0+) wraps
+    a ``tf.Variable`` in ``keras.Variable`` (its ``.value``); Keras 2 and
+    tf.keras 1.15 weights are ``tf.Variable`` already."""
+    if keras_flavour() == "keras3":
+        return weight.value
+    return weight
+
+
 def keras_floatx() -> str:
     return str(tf().keras.backend.floatx())
 

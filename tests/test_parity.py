@@ -230,3 +230,34 @@ def test_many_kernels_each_get_their_own_draws():
             # sqrt((kurtosis - 1) / n) / 2 = 0.3 %: 3 % is 10 SEs, a
             # neighbour's 25 % is 80
             assert side.std == pytest.approx((scale / 16.0) ** 0.5, rel=0.03)
+
+
+def test_parity_without_eager_execution(tmp_path):
+    """Legacy programs switch eager off for the whole process (or build inside
+    a Graph); every side is then drawn in the Session, never crashing on a
+    symbolic tensor."""
+    script = tmp_path / "graph_mode.py"
+    script.write_text(textwrap.dedent("""
+        import tensorflow as tf
+        tf.compat.v1.disable_eager_execution()
+        from compat_init import parity
+        print(parity.check("glorot_uniform", (3, 3, 1, 32), samples=5000).passed)
+        print(parity.compare(tf.compat.v1.glorot_uniform_initializer(),
+                             tf.keras.initializers.glorot_uniform(), (64, 32), samples=5000).passed)
+        from examples_v1 import cnn_pair as old
+        from examples_v2 import cnn_pair as new
+        report = parity.check_migration(old.build, new.build)
+        print(report.passed and all(k.bit_equal for k in report.kernels))
+    """))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["True", "True", "True"], result.stdout
+
+
+def test_parity_inside_a_user_graph():
+    with tf.Graph().as_default():
+        report = parity.check("he_normal", (16, 8), samples=5000)
+    assert report.passed, str(report)

@@ -114,8 +114,8 @@ def _graph_runs(job: Dict[str, Any]) -> Optional[Tuple[Any, List[Dict[Any, Any]]
     return tensor, [{seeds[0]: [s, 0]} for s in job["seeds"]]
 
 
-def _needs_graph(obj: Any) -> bool:
-    return _runtime.is_tf1() or _is_v1_object(obj)
+def _needs_graph(obj: Any, eager: bool) -> bool:
+    return not eager or _is_v1_object(obj)
 
 
 def draw_all(
@@ -136,7 +136,10 @@ def draw_all(
         else:  # the caller owns (and frees) the arrays
             on_ready(index, arrays)
 
-    graph_jobs = [i for i, job in enumerate(jobs) if _needs_graph(job["obj"])]
+    # Without eager execution (TF 1.x; TF 2 after disable_eager_execution()
+    # or inside a user's Graph) every side is drawn in the Session.
+    eager = _runtime.can_evaluate_eagerly()
+    graph_jobs = [i for i, job in enumerate(jobs) if _needs_graph(job["obj"], eager)]
     eager_jobs = [i for i in range(len(jobs)) if i not in set(graph_jobs)]
 
     def draw_eager() -> None:

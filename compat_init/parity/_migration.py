@@ -25,18 +25,20 @@ def _v1_variables(builder: Callable[[], Any], seed: int) -> List[Tuple[str, Tupl
 
 
 def _v2_variables(builder: Callable[[], Any], seed: int) -> Tuple[List[Tuple[str, Tuple[int, ...], np.ndarray]], Dict[str, Any]]:
-    """Builds the Keras model (eagerly on TF 2; in a graph on TF 1.x); its
-    trainable weights' initial values and each weight's initializer."""
+    """Builds the Keras model (eagerly where it can; in a graph on TF 1.x and
+    without eager execution); its trainable weights' initial values and each
+    weight's initializer."""
     tf = _runtime.tf()
     initializers: Dict[str, Any] = {}
-    if _runtime.is_tf1():
+    if not _runtime.can_evaluate_eagerly():
         with tf.Graph().as_default():
             tf.compat.v1.set_random_seed(seed)
             model = builder()
             weights = list(model.trainable_weights)
             with tf.compat.v1.Session() as session:
                 session.run(tf.compat.v1.global_variables_initializer())
-                values = session.run(weights)
+                # a Keras 3 Variable is not fetchable; the tf.Variable it holds is
+                values = session.run([_runtime.fetchable_variable(w) for w in weights])
     else:
         tf.random.set_seed(seed)
         model = builder()
