@@ -29,7 +29,14 @@ def plot(report: Any, samples: Dict[str, Sequence[np.ndarray]], path: str) -> No
                               kernel.reference.expected_std, kernel.reference.bound)
         frozen = _distribution(theory)
         reach = theory.bound if math.isfinite(theory.bound) else 4.0 * theory.std
-        bins = np.linspace(-1.05 * reach, 1.05 * reach, 61)
+        # 60 bins across [-reach, reach] with edges on the bounds (a bin
+        # straddling a bound would look half empty), and more each side, out
+        # to the farthest value drawn (at most 2 more reaches): values past
+        # the bound are a fault and must show.
+        width = 2.0 * reach / 60
+        farthest = max(float(np.max(np.abs(a))) if a.size else 0.0 for a in (reference, candidate))
+        extra = int(min(60, max(3, math.ceil((farthest - reach) / width) + 1)))
+        bins = -reach + width * np.arange(-extra, 61 + extra)
         ax.hist(reference, bins=bins, density=True, alpha=0.5, label=kernel.reference.label)
         ax.hist(candidate, bins=bins, density=True, alpha=0.5, label=kernel.candidate.label)
         grid = np.linspace(bins[0], bins[-1], 400)
