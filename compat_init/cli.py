@@ -156,7 +156,10 @@ def _parity(args: argparse.Namespace) -> int:
     shapes = [_parse_shape(s) for s in (args.shape or DEFAULT_SHAPES)]
     if args.migration:
         old, new = (_load_callable(spec, "--migration") for spec in args.migration)
-        report = parity.check_migration(old, new, alpha=args.alpha, seed=args.seed)
+        try:
+            report = parity.check_migration(old, new, alpha=args.alpha, seed=args.seed)
+        except ValueError as error:  # the two models' variables do not pair up
+            raise UsageError(str(error)) from None
         return _finish(args, report, None)
     if args.model:
         pairs = parity.model_pairs(_load_callable(args.model)())
@@ -168,6 +171,8 @@ def _parity(args: argparse.Namespace) -> int:
     keep = {} if args.plot else None
     try:
         report = parity.run_pairs(pairs, args.alpha, args.seed, args.samples, update, keep)
+    except ValueError as error:  # an initializer of the model drew something untestable
+        raise UsageError(str(error)) from None
     finally:
         close()
     return _finish(args, report, keep)

@@ -261,3 +261,44 @@ def test_parity_inside_a_user_graph():
     with tf.Graph().as_default():
         report = parity.check("he_normal", (16, 8), samples=5000)
     assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("drawn,message", [
+    (lambda s, dtype=None: np.zeros((10,), np.float32),
+     "kernel 'compare': the candidate initializer must return floating-point values of "
+     "shape=(30, 20); received shape=(10,), dtype=float32"),
+    (lambda s, dtype=None: None,
+     "kernel 'compare': the candidate initializer must return floating-point values of "
+     "shape=(30, 20); received shape=(), dtype=object"),
+    (lambda s, dtype=None: np.ones(s, np.int32),
+     "kernel 'compare': the candidate initializer must return floating-point values of "
+     "shape=(30, 20); received shape=(30, 20), dtype=int32"),
+    (lambda s, dtype=None: np.full(s, np.inf, np.float32),
+     "kernel 'compare': the candidate initializer must draw finite values; received 600 NaN "
+     "or infinite among the 600 values tested (shape=(30, 20))"),
+])
+def test_untestable_draws_are_a_clear_error(drawn, message):
+    with pytest.raises(ValueError) as error:
+        parity.compare(ci.glorot_uniform(), drawn, (30, 20), samples=5000)
+    assert str(error.value) == message
+
+
+def test_cli_reports_an_untestable_model_in_one_line(tmp_path):
+    (tmp_path / "broken.py").write_text(textwrap.dedent("""
+        import numpy as np, tensorflow as tf, compat_init as ci
+
+        class Broken(type(ci.glorot_uniform(api="v2"))):
+            def __call__(self, shape, dtype=None, **kwargs):
+                return np.full(shape, np.nan, np.float32)
+
+        def build():
+            return tf.keras.Sequential([tf.keras.Input((20,)), tf.keras.layers.Dense(
+                5, kernel_initializer=Broken())])
+    """))
+    result = subprocess.run([sys.executable, "-m", "compat_init", "parity", "--model", "broken:build",
+                             "--samples", "1000"], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "compat-init: error: kernel 'dense': the model initializer must draw finite values")

@@ -102,6 +102,8 @@ def _graph_runs(job: Dict[str, Any]) -> Optional[Tuple[Any, List[Dict[Any, Any]]
     graph = tf.compat.v1.get_default_graph()
     before = len(graph.get_operations())
     tensor = makers[0]()
+    if not tf.is_tensor(tensor):  # a callable that returns arrays: call it per repeat
+        return None
     if not job["seeded"]:
         return tensor, [{}] * len(makers)
     if not isinstance(job["obj"], _classes._CompatInitializer):
@@ -172,8 +174,12 @@ def draw_all(
                 plans[i] = plan if plan is not None else [make() for make in jobs[i]["makers"]]
             with tf.compat.v1.Session(config=config) as session:
                 built = {i: p for i, p in plans.items() if isinstance(p, list)}
-                for i, arrays in (session.run(built) if built else {}).items():
-                    done(i, arrays)
+                # a plain callable may return arrays (or anything): only tensors are fetched
+                fetches = {i: [x for x in p if tf.is_tensor(x)] for i, p in built.items()}
+                fetched = session.run(fetches) if fetches else {}
+                for i, plan in built.items():
+                    values = iter(fetched[i])
+                    done(i, [next(values) if tf.is_tensor(x) else x for x in plan])
                 for i, plan in plans.items():
                     if isinstance(plan, tuple):
                         tensor, feeds = plan
@@ -181,6 +187,27 @@ def draw_all(
         if eager_draws is not None:
             eager_draws.result()  # re-raises what the eager thread raised
     return results
+
+
+def _check_draws(arrays: List[Any], shape: Tuple[int, ...], label: str, kernel: str) -> None:
+    """Each draw must be real numbers of the requested shape: anything else is
+    a bug in that initializer, reported as such rather than tested."""
+    for values in arrays:
+        values = np.asarray(values)
+        if values.shape != tuple(shape) or not np.issubdtype(values.dtype, np.floating):
+            raise ValueError(
+                "kernel {!r}: the {} initializer must return floating-point values of "
+                "shape={}; received shape={}, dtype={}".format(
+                    kernel, label, tuple(shape), values.shape, values.dtype))
+
+
+def _check_finite(values: np.ndarray, label: str, kernel: str, shape: Tuple[int, ...]) -> None:
+    bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise ValueError(
+            "kernel {!r}: the {} initializer must draw finite values; received {} NaN or "
+            "infinite among the {} values tested (shape={})".format(
+                kernel, label, bad, values.size, tuple(shape)))
 
 
 def _flatten(values: List[Any], samples: int, seed: int) -> np.ndarray:
@@ -313,9 +340,13 @@ def run_pairs(
     def test(index: int) -> KernelReport:
         pair = pairs[index]
         pair_seed = pair_seeds[index]
+        for side, label in zip((2 * index, 2 * index + 1), pair["labels"]):
+            _check_draws(drawn[side], pair["shape"], label, pair["kernel"])
         ref = _flatten(drawn[2 * index], samples, pair_seed)
         cand = _flatten(drawn[2 * index + 1], samples, pair_seed + 1)
         drawn[2 * index] = drawn[2 * index + 1] = None  # free the raw draws early
+        for values, label in zip((ref, cand), pair["labels"]):
+            _check_finite(values, label, pair["kernel"], pair["shape"])
         if keep is not None:
             keep[str(index)] = (ref, cand)
         return test_kernel(pair["kernel"], pair["shape"], ref, cand, pair["theory"],
