@@ -148,9 +148,10 @@ def draw_all(
     def draw_eager() -> None:
         for i in eager_jobs:
             if not jobs[i]["seeded"]:
-                # Stateful draws then replay per job.  Only here: set_seed
-                # clears TF's eager kernel caches, which tripled the time of
-                # a ResNet-50 set of seeded draws.
+                # Unseeded draws are stateful: a global seed per job makes the
+                # report reproducible.  Only for them: set_seed empties TF's
+                # eager kernel cache, which tripled the eager draw time of
+                # the ResNet-50 set of seeded kernels.
                 tf.random.set_seed(jobs[i]["seed"])
             done(i, [np.asarray(make()) for make in jobs[i]["makers"]])
 
