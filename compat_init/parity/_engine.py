@@ -123,27 +123,20 @@ def _needs_graph(obj: Any, eager: bool) -> bool:
 def draw_all(
     jobs: Sequence[Dict[str, Any]],
     seed: int,
-    on_ready: Optional[Callable[[int, List[Any]], None]] = None,
-) -> List[List[Any]]:
+    done: Callable[[int, List[Any]], None],
+) -> None:
     """Evaluates every job's draws: v1 objects in one fresh Graph + Session,
     everything else eagerly on a second thread at the same time (or also in
     the Session where nothing runs eagerly).  Hands each job's raw arrays to
-    ``on_ready(index, arrays)`` as soon as they exist (from either of two
-    threads), or returns them all when ``on_ready`` is None."""
+    ``done(index, arrays)`` as soon as they exist, from either thread."""
     tf = _runtime.tf()
-    results: List[List[Any]] = [[] for _ in jobs]
-
-    def done(index: int, arrays: List[Any]) -> None:
-        if on_ready is None:
-            results[index] = arrays
-        else:  # the caller owns (and frees) the arrays
-            on_ready(index, arrays)
-
     # Without eager execution (TF 1.x; TF 2 after disable_eager_execution()
     # or inside a user's Graph) every side is drawn in the Session.
     eager = _runtime.can_evaluate_eagerly()
-    graph_jobs = [i for i, job in enumerate(jobs) if _needs_graph(job["obj"], eager)]
-    eager_jobs = [i for i, job in enumerate(jobs) if not _needs_graph(job["obj"], eager)]
+    graph_jobs: List[int] = []
+    eager_jobs: List[int] = []
+    for i, job in enumerate(jobs):
+        (graph_jobs if _needs_graph(job["obj"], eager) else eager_jobs).append(i)
 
     def draw_eager() -> None:
         for i in eager_jobs:
@@ -157,7 +150,7 @@ def draw_all(
 
     if not graph_jobs:
         draw_eager()
-        return results
+        return
     # The eager draws run on a second thread while this one builds and runs
     # the v1 graph: TF releases the GIL while it computes, and building a
     # graph leaves the other core idle.  Graphs are thread-local; the eager
@@ -187,7 +180,6 @@ def draw_all(
                         done(i, [session.run(tensor, feed_dict=feed) for feed in feeds])
         if eager_draws is not None:
             eager_draws.result()  # re-raises what the eager thread raised
-    return results
 
 
 def _check_draws(arrays: List[Any], shape: Tuple[int, ...], label: str, kernel: str) -> None:
