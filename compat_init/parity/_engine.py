@@ -182,9 +182,12 @@ def draw_all(
             eager_draws.result()  # re-raises what the eager thread raised
 
 
-def _check_draws(arrays: List[Any], shape: Tuple[int, ...], label: str, kernel: str) -> None:
-    """Each draw must be real numbers of the requested shape: anything else is
-    a bug in that initializer, reported as such rather than tested."""
+def _sample(arrays: List[Any], samples: int, seed: int, shape: Tuple[int, ...], label: str,
+            kernel: str) -> np.ndarray:
+    """One side's tested values (``_flatten``), after checking that every draw
+    is floating-point values of the requested shape and that the tested
+    values are finite: anything else is a bug in that initializer, reported as
+    such rather than tested."""
     for values in arrays:
         values = np.asarray(values)
         if values.shape != tuple(shape) or not np.issubdtype(values.dtype, np.floating):
@@ -192,15 +195,14 @@ def _check_draws(arrays: List[Any], shape: Tuple[int, ...], label: str, kernel: 
                 "kernel {!r}: the {} initializer must return floating-point values of "
                 "shape={}; received shape={}, dtype={}".format(
                     kernel, label, tuple(shape), values.shape, values.dtype))
-
-
-def _check_finite(values: np.ndarray, label: str, kernel: str, shape: Tuple[int, ...]) -> None:
-    bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+    flat = _flatten(arrays, samples, seed)
+    bad = int(flat.size - np.count_nonzero(np.isfinite(flat)))
     if bad:
         raise ValueError(
             "kernel {!r}: the {} initializer must draw finite values; received {} NaN or "
             "infinite among the {} values tested (shape={})".format(
-                kernel, label, bad, values.size, tuple(shape)))
+                kernel, label, bad, flat.size, tuple(shape)))
+    return flat
 
 
 def _flatten(values: List[Any], samples: int, seed: int) -> np.ndarray:
@@ -332,14 +334,10 @@ def run_pairs(
 
     def test(index: int) -> KernelReport:
         pair = pairs[index]
-        pair_seed = pair_seeds[index]
-        for side, label in zip((2 * index, 2 * index + 1), pair["labels"]):
-            _check_draws(drawn[side], pair["shape"], label, pair["kernel"])
-        ref = _flatten(drawn[2 * index], samples, pair_seed)
-        cand = _flatten(drawn[2 * index + 1], samples, pair_seed + 1)
+        pair_seed, shape, kernel = pair_seeds[index], pair["shape"], pair["kernel"]
+        ref = _sample(drawn[2 * index], samples, pair_seed, shape, pair["labels"][0], kernel)
+        cand = _sample(drawn[2 * index + 1], samples, pair_seed + 1, shape, pair["labels"][1], kernel)
         drawn[2 * index] = drawn[2 * index + 1] = None  # free the raw draws early
-        for values, label in zip((ref, cand), pair["labels"]):
-            _check_finite(values, label, pair["kernel"], pair["shape"])
         if keep is not None:
             keep[str(index)] = (ref, cand)
         return test_kernel(pair["kernel"], pair["shape"], ref, cand, pair["theory"],
