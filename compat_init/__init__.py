@@ -1,6 +1,7 @@
 """compat_init: one import for the right weight initializer in TF1 and TF2 code.
 
-``compat_init.glorot_uniform()`` (and the rest of the variance-scaling family)
+``compat_init.glorot_uniform()`` (and the rest of the random family: he/lecun,
+variance scaling, truncated/random normal, random uniform, orthogonal)
 returns a ``tf.keras.initializers`` object in eager/TF2 code and a
 ``tf.compat.v1`` initializer in graph/Session code, and a seed gives the same
 tensor, bit for bit, on both paths and on every supported TensorFlow.
@@ -17,8 +18,14 @@ from compat_init.initializers import (
     he_uniform,
     lecun_normal,
     lecun_uniform,
+    orthogonal,
+    random_normal,
+    random_uniform,
+    truncated_normal,
+    uniform_unit_scaling,
     variance_scaling,
     xavier_initializer,
+    xavier_initializer_conv2d,
     xavier_normal,
     xavier_uniform,
 )
@@ -34,8 +41,14 @@ __all__ = [
     "lecun_normal",
     "lecun_uniform",
     "variance_scaling",
+    "truncated_normal",
+    "random_normal",
+    "random_uniform",
+    "orthogonal",
+    "uniform_unit_scaling",
     # Aliases
     "xavier_initializer",
+    "xavier_initializer_conv2d",
     "xavier_normal",
     "xavier_uniform",
     # Utilities

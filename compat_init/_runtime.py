@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import os
 import sys
 import warnings
@@ -173,25 +174,22 @@ def keras_floatx() -> str:
 
 # Native classes ------------------------------------------------------------
 
-KERAS_CLASS_NAMES = {
-    "glorot_uniform": "GlorotUniform",
-    "glorot_normal": "GlorotNormal",
-    "he_uniform": "HeUniform",
-    "he_normal": "HeNormal",
-    "lecun_uniform": "LecunUniform",
-    "lecun_normal": "LecunNormal",
-    "variance_scaling": "VarianceScaling",
-}
+@functools.lru_cache(maxsize=None)
+def native_v1_class(row: Any) -> type:
+    """The ``tf.compat.v1`` initializer class of a registry row: the class of
+    what its ``tf.compat.v1`` function returns (``init_ops.GlorotUniform``,
+    ``init_ops.TruncatedNormal``, ...)."""
+    function = getattr(tf().compat.v1, row.v1, None)
+    if function is None:
+        raise ValueError(
+            "{} has no v1 class on TensorFlow {}: tf.compat.v1.{} is missing".format(
+                row.name, tf_version(), row.v1))
+    if row.v1 == "uniform_unit_scaling_initializer":
+        # Its constructor logs a deprecation notice; the class is all we need.
+        from tensorflow.python.ops import init_ops  # type: ignore  # TF 1.15 - 2.21
 
-
-def native_v1_class(name: str) -> type:
-    """The ``tf.compat.v1`` initializer class a family member has natively."""
-    v1 = tf().compat.v1
-    if name == "glorot_uniform":
-        return type(v1.glorot_uniform_initializer())
-    if name == "glorot_normal":
-        return type(v1.glorot_normal_initializer())
-    return type(v1.variance_scaling_initializer())
+        return init_ops.UniformUnitScaling
+    return type(function())
 
 
 def v1_initializer_base() -> type:
@@ -202,21 +200,77 @@ def v1_initializer_base() -> type:
     return init_ops.Initializer
 
 
-def native_v2_class(name: str) -> type:
-    """The class ``tf.keras.initializers`` names for a family member.
+@functools.lru_cache(maxsize=None)
+def native_v2_class(row: Any) -> type:
+    """The class ``tf.keras.initializers`` names for a registry row.
 
-    TF 1.15's ``tf.keras.initializers`` has no ``GlorotUniform`` class: there
-    ``glorot_uniform``/``glorot_normal`` are the ``init_ops`` classes and the
-    he/lecun names are functions returning ``VarianceScaling``.
+    Looked up by the row's Keras names, never by a class's ``__name__`` (Keras
+    3's orthogonal class is exported as both ``Orthogonal`` and
+    ``OrthogonalInitializer``).  TF 1.15's ``tf.keras.initializers`` has no
+    ``GlorotUniform`` class: there ``glorot_uniform``/``glorot_normal`` are the
+    ``init_ops`` classes and the he/lecun names are functions returning
+    ``VarianceScaling``.
     """
     module = keras_initializers()
-    candidate = getattr(module, KERAS_CLASS_NAMES[name], None)
-    if isinstance(candidate, type):
-        return candidate
-    candidate = getattr(module, name, None)
-    if isinstance(candidate, type):  # TF 1.15: glorot_uniform, glorot_normal
-        return candidate
-    return module.VarianceScaling
+    for name in row.keras + (row.name,):
+        candidate = getattr(module, name, None)
+        if isinstance(candidate, type):
+            return candidate
+    if row.kind == "variance_scaling":  # TF 1.15: he_*/lecun_* are functions
+        return module.VarianceScaling
+    raise ValueError("{} has no Keras class on this installation (tf.keras.initializers.{} "
+                     "is missing)".format(row.name, row.keras[0]))
+
+
+def einsum_fan_axes(layer: Any, initializer: Any) -> dict:
+    """The fan axes Keras 3.15+ gives a variance-scaling kernel initializer of
+    an ``EinsumDense`` (so of every ``MultiHeadAttention``) when it builds:
+    ``{"input_axes": [...], "output_axes": [...]}``, or ``{}`` where it gives
+    none (``keras/src/layers/core/einsum_dense.py``: ``_analyze_einsum_string``
+    puts a kernel axis among the output axes when its letter is in the output
+    spec, else among the input axes).  The layer's own
+    ``kernel_initializer`` keeps no axes: the clone with them is not kept."""
+    if getattr(initializer, "input_axes", None) is not None and getattr(
+            initializer, "output_axes", None) is not None:
+        return {"input_axes": initializer.input_axes, "output_axes": initializer.output_axes}
+    if keras_flavour() != "keras3" or "input_axes" not in inspect.signature(
+            keras_initializers().VarianceScaling.__init__).parameters:  # Keras >= 3.15
+        return {}
+    if "EinsumDense" not in {c.__name__ for c in type(layer).__mro__}:
+        return {}
+    inputs, output = str(layer.equation).split("->")
+    kernel_spec = inputs.split(",")[1].strip()
+    output = output.strip()
+    return {
+        "input_axes": [i for i, c in enumerate(kernel_spec) if c not in output],
+        "output_axes": [i for i, c in enumerate(kernel_spec) if c in output],
+    }
+
+
+def is_keras_seed_object(seed: Any) -> bool:
+    """A Keras 3 ``SeedGenerator`` (or its serialized config) as a seed."""
+    if isinstance(seed, dict):
+        return keras_flavour() == "keras3"
+    if seed is None or isinstance(seed, int) or keras_flavour() != "keras3":
+        return False
+    random = importlib.import_module("keras.random")
+    return isinstance(seed, random.SeedGenerator)
+
+
+def keras_seed_tensor(seed: Any) -> Any:
+    """The ``[2]`` int32 seed Keras 3 draws from a ``SeedGenerator`` for one
+    call (``keras/src/backend/tensorflow/random.py``: ``_cast_seed(draw_seed(seed))``)."""
+    random = importlib.import_module("keras.src.backend.tensorflow.random")
+    return random._cast_seed(random.draw_seed(seed))
+
+
+def with_layout(make: Any, layout: Any) -> Any:
+    """Keras 2's DTensor ``layout=``: draw under the layout's mesh, then lay
+    the values out with it (``tf_keras/src/dtensor/utils.py``,
+    ``call_with_layout``)."""
+    dtensor = tf().experimental.dtensor
+    with dtensor.default_mesh(layout.mesh):
+        return dtensor.relayout(make(), layout)
 
 
 def adopt_public_keras_name(cls: type, native: type) -> None:

@@ -8,53 +8,52 @@ seed (``tf.random.set_seed`` / ``tf.compat.v1.set_random_seed``).
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from compat_init import _fans, _runtime
 
 
-def variance_scaling(
+def draw(
+    spec: _fans.Spec,
     shape: Tuple[int, ...],
     dtype: Any,
-    scale: float,
-    mode: str,
-    distribution: str,
-    seed: Optional[int],
+    seed: Any,
     full_shape: Optional[Tuple[int, ...]] = None,
     offset: Optional[Sequence[int]] = None,
 ) -> Any:
-    """Draws a variance-scaling tensor.
+    """Draws ``spec`` (computed from the whole variable's shape).
 
     Args:
+      spec: what to draw (``_fans.spec``).
       shape: the shape to return (a shard's shape when partitioned).
       dtype: a floating ``tf.DType``.
-      scale, mode, distribution, seed: as validated by the initializer.
-      full_shape: the whole variable's shape when ``shape`` is a shard; the fans
-        come from it.
+      seed: an int (stateless ``[seed, 0]``), a seed tensor of shape [2]
+        (stateless, e.g. a Keras ``SeedGenerator``'s next seed), or None
+        (stateful).
+      full_shape: the whole variable's shape when ``shape`` is a shard.
       offset: where the shard starts inside ``full_shape``.
     """
     tf = _runtime.tf()
-    fan_in, fan_out = _fans.compute_fans(full_shape if full_shape is not None else shape)
-    variance = _fans.scaled_variance(scale, mode, fan_in, fan_out)
-    param = _fans.spread(variance, distribution)
+    if spec.distribution == "orthogonal":
+        return _orthogonal(tf, spec, shape, dtype, seed, full_shape, offset)
     if seed is None:
-        return _stateful(tf, shape, dtype, distribution, param)
+        return _stateful(tf, shape, dtype, spec)
     if full_shape is None or tuple(full_shape) == tuple(shape):
-        return _stateless(tf, shape, dtype, distribution, param, seed)
+        return _stateless(tf, shape, dtype, spec, seed)
     offset = list(offset or [0] * len(shape))
     flat_offset = _flat_offset(shape, full_shape, offset)
     if flat_offset is not None:
         if _runtime.stateless_counter_ops():
-            return _stateless_span(tf, shape, flat_offset, dtype, distribution, param, seed)
+            return _stateless_span(tf, shape, flat_offset, dtype, spec, seed)
         # TF 1.x cannot start a stream mid-way, but a draw of n values is the
         # first n values of any longer draw: draw up to the shard's end only
         # (k-way partition: (k + 1) / 2 times the whole tensor's cost).
         size = _size(shape)
-        prefix = _stateless(tf, [flat_offset + size], dtype, distribution, param, seed)
+        prefix = _stateless(tf, [flat_offset + size], dtype, spec, seed)
         return tf.reshape(prefix[flat_offset:], list(shape))
     # The shard is not one run of the row-major stream (partitioned on another
     # axis): draw the whole tensor and slice it (k-fold cost).
-    values = _stateless(tf, full_shape, dtype, distribution, param, seed)
+    values = _stateless(tf, full_shape, dtype, spec, seed)
     return tf.slice(values, offset, list(shape))
 
 
@@ -83,7 +82,7 @@ def _stream_layout(dtype: Any, distribution: str) -> Tuple[int, int]:
 
 
 def _stateless_span(tf: Any, shape: Sequence[int], flat_offset: int, dtype: Any,
-                    distribution: str, param: float, seed: int) -> Any:
+                    spec: _fans.Spec, seed: Any) -> Any:
     """The values a full stateless draw has at ``flat_offset``.., in ``shape``.
 
     Same key as ``tf.random.stateless_*(seed=[seed, 0])``; the counter is
@@ -91,6 +90,7 @@ def _stateless_span(tf: Any, shape: Sequence[int], flat_offset: int, dtype: Any,
     discarding) everything before it.  Same arithmetic as the public ops, so
     the bits are the same.
     """
+    distribution = spec.distribution
     per_group, steps = _stream_layout(dtype, distribution)
     group, lead = divmod(flat_offset, per_group)
     size = _size(shape)
@@ -105,18 +105,18 @@ def _stateless_span(tf: Any, shape: Sequence[int], flat_offset: int, dtype: Any,
     raw = op(shape=[lead + size], key=key, counter=counter, dtype=dtype,
              alg=tf.random.Algorithm.AUTO_SELECT.value)[lead:]
     if distribution == "uniform":
-        low, high = _uniform_bounds(tf, param, dtype)
+        low, high = _uniform_bounds(tf, spec, dtype)
         values = tf.add(raw * (high - low), low)
     else:
-        stddev = tf.convert_to_tensor(param, dtype=dtype)
-        values = tf.add(raw * stddev, tf.convert_to_tensor(0.0, dtype=dtype))
+        stddev = tf.convert_to_tensor(spec.scale, dtype=dtype)
+        values = tf.add(raw * stddev, tf.convert_to_tensor(spec.loc, dtype=dtype))
     return tf.reshape(values, list(shape))
 
 
-def _uniform_bounds(tf: Any, param: float, dtype: Any) -> Tuple[Any, Any]:
+def _uniform_bounds(tf: Any, spec: _fans.Spec, dtype: Any) -> Tuple[Any, Any]:
     if _runtime.uniform_bounds_through_float32():
-        return tf.cast(-param, dtype), tf.cast(param, dtype)
-    return tf.convert_to_tensor(-param, dtype=dtype), tf.convert_to_tensor(param, dtype=dtype)
+        return tf.cast(spec.low, dtype), tf.cast(spec.high, dtype)
+    return tf.convert_to_tensor(spec.low, dtype=dtype), tf.convert_to_tensor(spec.high, dtype=dtype)
 
 
 #: The name of the ``[seed, 0]`` constant of every seeded draw.  The parity
@@ -124,29 +124,81 @@ def _uniform_bounds(tf: Any, param: float, dtype: Any) -> Tuple[Any, Any]:
 SEED_TENSOR_NAME = "compat_init_seed"
 
 
-def _seed_tensor(tf: Any, seed: int) -> Any:
+def _seed_tensor(tf: Any, seed: Any) -> Any:
+    if tf.is_tensor(seed):  # a seed drawn at run time (SeedGenerator, shared shard seed)
+        return seed
     return tf.constant([seed, 0], dtype=tf.int32, name=SEED_TENSOR_NAME)
 
 
-def _stateless(tf: Any, shape: Any, dtype: Any, distribution: str, param: float, seed: int) -> Any:
+def _stateless(tf: Any, shape: Any, dtype: Any, spec: _fans.Spec, seed: Any) -> Any:
     seed_tensor = _seed_tensor(tf, seed)
-    if distribution == "truncated_normal":
+    if spec.distribution == "truncated_normal":
         return tf.random.stateless_truncated_normal(
-            shape, seed=seed_tensor, mean=0.0, stddev=param, dtype=dtype
+            shape, seed=seed_tensor, mean=spec.loc, stddev=spec.scale, dtype=dtype
         )
-    if distribution == "untruncated_normal":
+    if spec.distribution == "untruncated_normal":
         return tf.random.stateless_normal(
-            shape, seed=seed_tensor, mean=0.0, stddev=param, dtype=dtype
+            shape, seed=seed_tensor, mean=spec.loc, stddev=spec.scale, dtype=dtype
         )
-    low, high = _uniform_bounds(tf, param, dtype)
+    low, high = _uniform_bounds(tf, spec, dtype)
     return tf.random.stateless_uniform(
         shape, seed=seed_tensor, minval=low, maxval=high, dtype=dtype
     )
 
 
-def _stateful(tf: Any, shape: Any, dtype: Any, distribution: str, param: float) -> Any:
-    if distribution == "truncated_normal":
-        return tf.random.truncated_normal(shape, mean=0.0, stddev=param, dtype=dtype)
-    if distribution == "untruncated_normal":
-        return tf.random.normal(shape, mean=0.0, stddev=param, dtype=dtype)
-    return tf.random.uniform(shape, minval=-param, maxval=param, dtype=dtype)
+def _stateful(tf: Any, shape: Any, dtype: Any, spec: _fans.Spec) -> Any:
+    if spec.distribution == "truncated_normal":
+        return tf.random.truncated_normal(shape, mean=spec.loc, stddev=spec.scale, dtype=dtype)
+    if spec.distribution == "untruncated_normal":
+        return tf.random.normal(shape, mean=spec.loc, stddev=spec.scale, dtype=dtype)
+    return tf.random.uniform(shape, minval=spec.low, maxval=spec.high, dtype=dtype)
+
+
+# Orthogonal ------------------------------------------------------------------
+
+#: (graph or None, initializer id, full shape) -> the seed tensor the shards
+#: of the variable being partitioned share (unseeded orthogonal only).
+_SHARD_SEEDS: Dict[Tuple[Any, ...], Any] = {}
+
+
+def shard_seed(tf: Any, owner: Any, full_shape: Sequence[int], offset: Sequence[int]) -> Any:
+    """One run-time random seed for all shards of one unseeded orthogonal
+    variable: the shard at offset 0 draws it (a stateful op, so it follows the
+    global seed and is fresh per variable), the later shards of the same
+    variable reuse it (``get_variable`` and Keras 2 create them in order)."""
+    graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+    key = (id(graph), id(owner), tuple(full_shape))
+    if not any(offset) or key not in _SHARD_SEEDS:
+        _SHARD_SEEDS[key] = tf.random.uniform([2], 0, _INT32_MAX, dtype=tf.int32)
+    return _SHARD_SEEDS[key]
+
+
+_INT32_MAX = 2 ** 31 - 1
+
+
+def _orthogonal(tf: Any, spec: _fans.Spec, shape: Sequence[int], dtype: Any, seed: Any,
+                full_shape: Optional[Sequence[int]], offset: Optional[Sequence[int]]) -> Any:
+    """Keras' Orthogonal: the QR of a standard normal ``(max(r, c), min(r, c))``
+    matrix (r = prod(shape[:-1]), c = shape[-1]), Q's columns signed by R's
+    diagonal, transposed when r < c, reshaped and times ``gain``.  A shard is
+    the slice of the whole variable's matrix (orthogonality is a property of
+    the whole)."""
+    whole = list(full_shape if full_shape is not None else shape)
+    rows = _size(whole[:-1])
+    cols = whole[-1]
+    flat_shape = [max(rows, cols), min(rows, cols)]
+    # tf.linalg.qr has no bfloat16 kernel: draw in bfloat16 (Keras' stream),
+    # factorise in float32.
+    work = tf.float32 if dtype == tf.bfloat16 else dtype
+    if seed is None:
+        normal = tf.random.normal(flat_shape, dtype=dtype)
+    else:
+        normal = tf.random.stateless_normal(flat_shape, seed=_seed_tensor(tf, seed), dtype=dtype)
+    q, r = tf.linalg.qr(tf.cast(normal, work), full_matrices=False)
+    q *= tf.sign(tf.linalg.diag_part(r))
+    if rows < cols:
+        q = tf.linalg.matrix_transpose(q)
+    values = tf.cast(spec.scale * tf.reshape(q, whole), dtype)
+    if full_shape is None or list(full_shape) == list(shape):
+        return values
+    return tf.slice(values, list(offset or [0] * len(shape)), list(shape))

@@ -67,6 +67,60 @@ def scale(value: Any) -> float:
     return float(value)
 
 
+def _real(value: Any) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, numbers.Real)
+            and math.isfinite(float(value)))
+
+
+def finite(value: Any, name: str) -> float:
+    """A finite real number (``mean``, ``gain``)."""
+    if not _real(value):
+        raise ValueError(
+            "{} must be a finite number; received {}={!r}".format(name, name, value))
+    return float(value)
+
+
+def positive(value: Any, name: str) -> float:
+    """A positive finite real number (``stddev``, ``factor``)."""
+    if not _real(value) or float(value) <= 0.0:
+        raise ValueError(
+            "{} must be a positive finite number; received {}={!r}".format(name, name, value))
+    return float(value)
+
+
+def bounds(minval: Any, maxval: Any) -> Tuple[float, float]:
+    """Finite ``minval < maxval``."""
+    low, high = finite(minval, "minval"), finite(maxval, "maxval")
+    if not low < high:
+        raise ValueError(
+            "minval must be less than maxval; received minval={!r}, maxval={!r}".format(
+                minval, maxval))
+    return low, high
+
+
+def axes_or_none(value: Any, name: str) -> Any:
+    """``input_axes``/``output_axes`` as given to a constructor: None or a
+    sequence of integers (kept as the caller gave it, so configs round-trip)."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or not all(_is_int(a) for a in value):
+        raise TypeError(
+            "{} must be None or a list of integer axes; received {}={!r}".format(
+                name, name, value))
+    return value
+
+
+def axes(value: Any, name: str, rank: int) -> Tuple[int, ...]:
+    """Axis indices into a shape of ``rank`` (negative ones from the end)."""
+    axes_or_none(value, name)
+    for axis in value:
+        if not -rank <= int(axis) < rank:
+            raise ValueError(
+                "{} must index the shape (rank {}); received {}={!r}".format(
+                    name, rank, name, value))
+    return tuple(int(a) % rank for a in value)
+
+
 def mode(value: Any) -> str:
     if not isinstance(value, str) or value not in MODES:
         raise ValueError(

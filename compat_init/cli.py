@@ -161,10 +161,12 @@ def _parity(args: argparse.Namespace) -> int:
         except ValueError as error:  # the two models' variables do not pair up
             raise UsageError(str(error)) from None
         return _finish(args, report, None)
+    untested: list = []
     if args.model:
-        pairs = parity.model_pairs(_load_callable(args.model)())
+        pairs, untested = parity.model_kernels(_load_callable(args.model)())
         if not pairs:
-            raise UsageError("--model {} has no kernel with a variance-scaling initializer".format(args.model))
+            raise UsageError("--model {} has no kernel with a random initializer compat_init "
+                             "knows ({} untested)".format(args.model, len(untested)))
     else:
         pairs = [parity.make_pair(n, s, args.seed) for s in shapes for n in names]
     update, close = _progress(len(pairs), args.quiet)
@@ -175,6 +177,7 @@ def _parity(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     finally:
         close()
+    report.untested = untested
     return _finish(args, report, keep)
 
 

@@ -3,44 +3,62 @@
 Each factory returns an instance of a thin subclass of the native class the
 path expects: on ``"v2"`` the class ``tf.keras.initializers`` names (Keras 3,
 tf_keras, the Keras 2 of TF <= 2.15, TF 1.15's ``tf.keras``), on ``"v1"`` the
-``tf.compat.v1`` class (``init_ops.GlorotUniform``, ``init_ops.GlorotNormal``,
-``init_ops.VarianceScaling``).  See :func:`compat_init.active_api` for the
+``tf.compat.v1`` class (``init_ops.GlorotUniform``, ``init_ops.TruncatedNormal``,
+...).  Which class each name subclasses is in the registry (``_registry``).  See :func:`compat_init.active_api` for the
 choice of path.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
-from compat_init import _classes, _dispatch, _runtime, _validate
-
-#: name -> (scale, mode, distribution)
-FAMILY = {
-    "glorot_uniform": (1.0, "fan_avg", "uniform"),
-    "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
-    "he_uniform": (2.0, "fan_in", "uniform"),
-    "he_normal": (2.0, "fan_in", "truncated_normal"),
-    "lecun_uniform": (1.0, "fan_in", "uniform"),
-    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
-}
+from compat_init import _classes, _dispatch, _registry, _validate
 
 
-def _build(name: str, api: str, scale: Any, mode: Any, distribution: Any, seed: Any, dtype: Any = None) -> Any:
+def _build(name: str, api: str, seed: Any, params: Dict[str, Any], dtype: Any = None) -> Any:
+    """The ``name`` initializer of the active path, configured by ``params``."""
+    row = _registry.member(name)
     # Validate what we can before TensorFlow is imported.
-    path = _dispatch.resolve(api)
+    _classes._check_config(row, params)
     _validate.seed(seed)
-    if path == "v2":
-        native = _runtime.native_v2_class(name)
-    else:
-        native = _runtime.native_v1_class(name)
-    cls = _classes.compat_class(native, path)
-    if cls._ci_preset is not None:
-        return cls(seed=seed, dtype=dtype)
-    return cls(scale=scale, mode=mode, distribution=distribution, seed=seed, dtype=dtype)
+    path = _dispatch.resolve(api)
+    if row.name == "uniform_unit_scaling" and path == "v2":
+        # No Keras class: Keras' VarianceScaling with TF's own equivalent
+        # (init_ops.UniformUnitScaling's deprecation notice names it).
+        factor = float(params["factor"])
+        row = _registry.BY_NAME["variance_scaling"]
+        params = {"scale": factor * factor, "mode": "fan_in", "distribution": "uniform"}
+    row, native = _classes.member_and_native(row.name, path)
+    if row.preset is not None and "scale" in _classes._signature(native).parameters:
+        # he_*/lecun_* on the v1 path (and TF 1.15's tf.keras): the native is
+        # VarianceScaling itself, configured with the preset.
+        params = dict(row.preset)
+        row = _registry.BY_NAME["variance_scaling"]
+    cls = _classes.compat_class(row, native, path)
+    obj = cls(seed=seed, **params)
+    if dtype is not None:
+        obj._ci_dtype = _validate.dtype(dtype)
+        if hasattr(obj, "dtype"):
+            obj.dtype = obj._ci_dtype
+    return obj
+
+
+def from_config(name: str, config: Dict[str, Any], *, api: str = "auto", seed: Any = None) -> Any:
+    """The ``name`` initializer with a registry configuration (as
+    ``_fans.describe`` reads it off any initializer), on ``api``'s path.
+
+    Fan axes (Keras 3.15's ``input_axes``/``output_axes``) are honoured on
+    both paths, also where the native class has no such argument.
+    """
+    params = {k: v for k, v in config.items() if k not in ("input_axes", "output_axes")}
+    obj = _build(name, api, seed, params)
+    axes = {k: config.get(k) for k in ("input_axes", "output_axes")}
+    if all(v is not None for v in axes.values()):
+        obj._ci_config.update(axes)
+    return obj
 
 
 def _preset(name: str, seed: Optional[int], api: str) -> Any:
-    scale, mode, distribution = FAMILY[name]
-    return _build(name, api, scale, mode, distribution, seed)
+    return _build(name, api, seed, {})
 
 
 def glorot_uniform(seed: Optional[int] = None, *, api: str = "auto") -> Any:
@@ -163,10 +181,8 @@ def variance_scaling(
       ValueError: ``scale <= 0``, unknown ``mode``/``distribution``/``api``.
       TypeError: ``seed`` is not an integer.
     """
-    _validate.scale(scale)
-    _validate.mode(mode)
-    _validate.distribution(distribution)
-    return _build("variance_scaling", api, scale, mode, distribution, seed)
+    return _build("variance_scaling", api, seed,
+                  {"scale": scale, "mode": mode, "distribution": distribution})
 
 
 def xavier_initializer(uniform: bool = True, seed: Optional[int] = None, dtype: Any = "float32") -> Any:
@@ -192,9 +208,125 @@ def xavier_initializer(uniform: bool = True, seed: Optional[int] = None, dtype: 
         raise TypeError(
             "uniform must be True or False; received uniform={!r}".format(uniform)
         )
-    name = "glorot_uniform" if uniform else "glorot_normal"
-    scale, mode, distribution = FAMILY[name]
-    return _build(name, "auto", scale, mode, distribution, seed, dtype=dtype)
+    return _build("glorot_uniform" if uniform else "glorot_normal", "auto", seed, {}, dtype=dtype)
+
+
+def truncated_normal(mean: float = 0.0, stddev: float = 0.05, seed: Optional[int] = None, *,
+                     api: str = "auto") -> Any:
+    """Truncated normal initializer: `N(mean, stddev)` cut at `mean +- 2 stddev`.
+
+    Values beyond two standard deviations are re-drawn, so the values' own
+    standard deviation is `0.8796 * stddev`.  Defaults are Keras' on both paths
+    (``tf.compat.v1.truncated_normal_initializer`` defaults to stddev 1.0: pass
+    it to keep a legacy model's distribution; ``compat-init migrate`` writes
+    it out).
+
+    Args:
+      mean: Finite number.
+      stddev: Positive finite number, the untruncated parent's.
+      seed: As in :func:`glorot_uniform`: the same tensor as
+        ``keras.initializers.TruncatedNormal(mean, stddev, seed)``.
+      api: As in :func:`glorot_uniform`.
+
+    Returns:
+      A ``tf.keras.initializers.TruncatedNormal`` subclass instance (v2) or a
+      ``tf.compat.v1.truncated_normal_initializer`` subclass instance (v1).
+
+    Raises:
+      ValueError: ``mean`` not finite, ``stddev`` not positive, bad ``seed``
+        or ``api``.
+    """
+    return _build("truncated_normal", api, seed, {"mean": mean, "stddev": stddev})
+
+
+def random_normal(mean: float = 0.0, stddev: float = 0.05, seed: Optional[int] = None, *,
+                  api: str = "auto") -> Any:
+    """Normal initializer: `N(mean, stddev)`.
+
+    Defaults are Keras' on both paths (``tf.compat.v1.random_normal_initializer``
+    defaults to N(0, 1)).  Arguments as :func:`truncated_normal`; a seed gives
+    ``keras.initializers.RandomNormal(mean, stddev, seed)``'s tensor.
+
+    Returns:
+      A ``tf.keras.initializers.RandomNormal`` subclass instance (v2) or a
+      ``tf.compat.v1.random_normal_initializer`` subclass instance (v1).
+    """
+    return _build("random_normal", api, seed, {"mean": mean, "stddev": stddev})
+
+
+def random_uniform(minval: float = -0.05, maxval: float = 0.05, seed: Optional[int] = None, *,
+                   api: str = "auto") -> Any:
+    """Uniform initializer: `U(minval, maxval)`.
+
+    Defaults are Keras' on both paths (``tf.compat.v1.random_uniform_initializer``
+    defaults to [0, 1)).
+
+    Args:
+      minval, maxval: Finite numbers, ``minval < maxval``.
+      seed: As in :func:`glorot_uniform`: the same tensor as
+        ``keras.initializers.RandomUniform(minval, maxval, seed)``.
+      api: As in :func:`glorot_uniform`.
+
+    Returns:
+      A ``tf.keras.initializers.RandomUniform`` subclass instance (v2) or a
+      ``tf.compat.v1.random_uniform_initializer`` subclass instance (v1).
+    """
+    return _build("random_uniform", api, seed, {"minval": minval, "maxval": maxval})
+
+
+def orthogonal(gain: float = 1.0, seed: Optional[int] = None, *, api: str = "auto") -> Any:
+    """Orthogonal initializer: `gain * Q`, Q from the QR decomposition of a
+    standard normal matrix.
+
+    The shape is flattened to `(prod(shape[:-1]), shape[-1])`; the result has
+    orthonormal columns (or rows, when there are fewer rows than columns),
+    times ``gain``.  Under a partitioner the shards are slices of one whole
+    orthogonal matrix (seeded: Keras' matrix; unseeded: one run-time seed per
+    variable, shared by its shards).
+
+    Args:
+      gain: Non-zero finite number.
+      seed: As in :func:`glorot_uniform`: the same tensor as
+        ``keras.initializers.Orthogonal(gain, seed)`` (TF 1.15's QR can differ
+        from TF 2's in the last bits).
+      api: As in :func:`glorot_uniform`.
+
+    Returns:
+      A ``tf.keras.initializers.Orthogonal`` subclass instance (v2) or a
+      ``tf.compat.v1.orthogonal_initializer`` subclass instance (v1).
+
+    Raises:
+      ValueError: at call time, a shape of rank < 2.
+
+    Reference:
+      Saxe et al., "Exact solutions to the nonlinear dynamics of learning in
+      deep linear neural networks", ICLR 2014.
+    """
+    return _build("orthogonal", api, seed, {"gain": gain})
+
+
+def uniform_unit_scaling(factor: float = 1.0, seed: Optional[int] = None, *, api: str = "auto") -> Any:
+    """TF 1.x's deprecated ``uniform_unit_scaling_initializer``.
+
+    Draws `U(-limit, limit)` with `limit = sqrt(3 * factor**2 / fan_in)`: what
+    TF names as its equivalent, ``variance_scaling(scale=factor**2,
+    mode="fan_in", distribution="uniform")``, on both paths.  Two differences
+    from TF 1.x's own formula (`factor * sqrt(3 / input_size)`, `input_size =
+    prod(shape[:-1])`): rank-1 shapes use `fan_in = shape[0]` (TF 1.x used 1),
+    and the limit is rounded once instead of twice (at most 1 ulp).
+
+    Returns:
+      A ``tf.keras.initializers.VarianceScaling`` subclass instance (v2) or a
+      ``tf.compat.v1.uniform_unit_scaling_initializer`` subclass instance (v1).
+    """
+    return _build("uniform_unit_scaling", api, seed, {"factor": factor})
+
+
+def xavier_initializer_conv2d(uniform: bool = True, seed: Optional[int] = None,
+                              dtype: Any = "float32") -> Any:
+    """``tf.contrib.layers.xavier_initializer_conv2d``: contrib's alias of
+    :func:`xavier_initializer` (the same arguments and values)."""
+    return xavier_initializer(uniform=uniform, seed=seed, dtype=dtype)
 
 
 # Aliases, in one table (JAX and Keras keep theirs the same way).

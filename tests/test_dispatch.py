@@ -10,21 +10,45 @@ from compat_init import _runtime
 from conftest import TF1
 
 FAMILY = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal"]
+RANDOM = ["truncated_normal", "random_normal", "random_uniform", "orthogonal", "uniform_unit_scaling"]
+# Written out here, not read from compat_init's registry: the test checks it.
 V1_NATIVE = {
-    "glorot_uniform": lambda: tf.compat.v1.glorot_uniform_initializer(),
-    "glorot_normal": lambda: tf.compat.v1.glorot_normal_initializer(),
+    "glorot_uniform": "glorot_uniform_initializer",
+    "glorot_normal": "glorot_normal_initializer",
+    "truncated_normal": "truncated_normal_initializer",
+    "random_normal": "random_normal_initializer",
+    "random_uniform": "random_uniform_initializer",
+    "orthogonal": "orthogonal_initializer",
+}
+KERAS_NAMES = {
+    "glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
+    "he_uniform": "HeUniform", "he_normal": "HeNormal",
+    "lecun_uniform": "LecunUniform", "lecun_normal": "LecunNormal",
+    "variance_scaling": "VarianceScaling", "truncated_normal": "TruncatedNormal",
+    "random_normal": "RandomNormal", "random_uniform": "RandomUniform",
+    "orthogonal": "Orthogonal",
+    # no Keras class: Keras' VarianceScaling(factor**2, "fan_in", "uniform")
+    "uniform_unit_scaling": "VarianceScaling",
 }
 
 
 def native_v1(name):
-    return type(V1_NATIVE.get(name, tf.compat.v1.variance_scaling_initializer)())
+    if name == "uniform_unit_scaling":
+        from tensorflow.python.ops import init_ops
+
+        return init_ops.UniformUnitScaling
+    return type(getattr(tf.compat.v1, V1_NATIVE.get(name, "variance_scaling_initializer"))())
 
 
 def native_v2(name):
-    return _runtime.native_v2_class(name)
+    module = tf.keras.initializers
+    for candidate in (getattr(module, KERAS_NAMES[name], None), getattr(module, name, None)):
+        if isinstance(candidate, type):
+            return candidate
+    return module.VarianceScaling  # TF 1.15: he_*/lecun_* are functions
 
 
-@pytest.mark.parametrize("name", FAMILY + ["variance_scaling"])
+@pytest.mark.parametrize("name", FAMILY + ["variance_scaling"] + RANDOM)
 def test_auto_gives_the_native_class_of_the_context(context, name):
     seen = {}
 

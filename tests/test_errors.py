@@ -1,10 +1,13 @@
 """Bad input: a clear error naming the argument, the rule and the value."""
 import re
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 import compat_init as ci
+
+from conftest import FLAVOUR
 
 
 BAD_INPUT = [
@@ -58,8 +61,8 @@ BAD_INPUT = [
     # other arguments
     (lambda: ci.xavier_initializer(uniform="yes"), TypeError,
      "uniform must be True or False; received uniform='yes'"),
-    (lambda: ci.glorot_uniform(seed=1)((2, 2), layout="x"), TypeError,
-     "GlorotUniform() got unexpected keyword argument(s) layout"),
+    (lambda: ci.glorot_uniform(seed=1)((2, 2), partition_sizes=[1]), TypeError,
+     "GlorotUniform() got unexpected keyword argument(s) partition_sizes"),
 ]
 
 
@@ -89,3 +92,29 @@ def test_zero_size_and_scalar_shapes_are_valid(context, shape):
 def test_unseeded_zero_size(context):
     values = context.draw(lambda: ci.glorot_normal(), (0, 7))
     assert values.shape == (0, 7)
+
+
+def test_layout_is_taken_exactly_where_the_native_takes_it(context):
+    """Keras 2 initializers take ``layout=`` (DTensor); Keras 3 and init_ops do not."""
+    def attempt():
+        init = ci.glorot_uniform(seed=1)
+        native_takes_it = FLAVOUR in ("keras2", "tf_keras") and context.expected_api == "v2"
+        if native_takes_it:
+            message = "layout must be a tf.experimental.dtensor.Layout or None; received layout='x' (type str)"
+        else:
+            message = "GlorotUniform() got unexpected keyword argument(s) layout"
+        with pytest.raises(TypeError, match="^" + re.escape(message) + "$"):
+            init((2, 2), layout="x")
+        return tf.constant(0.0)
+
+    context.run(attempt)
+
+
+@pytest.mark.skipif(FLAVOUR not in ("keras2", "tf_keras"), reason="only Keras 2 initializers take layout=")
+def test_a_dtensor_layout_is_honoured():
+    dtensor = tf.experimental.dtensor
+    mesh = dtensor.create_mesh([("x", 1)], device_type="CPU")
+    layout = dtensor.Layout.replicated(mesh, rank=2)
+    values = ci.he_normal(seed=3)((6, 4), layout=layout)
+    assert dtensor.fetch_layout(values) == layout
+    np.testing.assert_array_equal(dtensor.unpack(values)[0].numpy(), ci.he_normal(seed=3)((6, 4)).numpy())

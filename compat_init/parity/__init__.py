@@ -9,9 +9,9 @@ false-alarm control.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Tuple
 
-from compat_init import _fans, _validate, initializers
+from compat_init import _fans, _registry, _validate, initializers
 from compat_init.parity._engine import DEFAULT_SAMPLES, run_pairs
 from compat_init.parity._migration import check_migration
 from compat_init.parity._report import KernelReport, ParityReport, SideStats, TestResult
@@ -21,6 +21,7 @@ __all__ = [
     "compare",
     "check_model",
     "check_migration",
+    "model_kernels",
     "ParityReport",
     "KernelReport",
     "SideStats",
@@ -29,14 +30,12 @@ __all__ = [
     "NAMES",
 ]
 
-#: Initializer names ``check`` accepts.
-NAMES = tuple(sorted(initializers.FAMILY)) + ("variance_scaling",)
+#: Initializer names ``check`` accepts: every row of the registry.
+NAMES = _registry.NAMES
 
 
 def _factory(name: str) -> Callable[..., Any]:
-    if not isinstance(name, str) or name not in NAMES:
-        raise ValueError("name must be one of {}; received name={!r}".format(", ".join(NAMES), name))
-    return getattr(initializers, name)
+    return getattr(initializers, _registry.member(name).name)
 
 
 def check(
@@ -57,7 +56,7 @@ def check(
     theoretical distribution and against each other.
 
     Args:
-      name: ``"glorot_uniform"``, ..., ``"variance_scaling"``.
+      name: Any of :data:`NAMES` (``"glorot_uniform"``, ..., ``"orthogonal"``).
       shape: The kernel shape.
       alpha: Family-wise false-alarm rate of the report.
       seed: Makes the report reproducible (same seed, same verdict); None
@@ -65,7 +64,9 @@ def check(
       samples: Values per side (default ``DEFAULT_SAMPLES``); small kernels are
         drawn repeatedly, huge ones subsampled.
       dtype: ``"float32"`` or ``"float64"``, the dtype both paths draw in.
-      **init_kwargs: ``scale``, ``mode``, ``distribution`` for variance_scaling.
+      **init_kwargs: The factory's own arguments (``scale``, ``mode``,
+        ``distribution`` for variance_scaling; ``mean``, ``stddev`` for
+        truncated_normal; ``gain`` for orthogonal; ...).
 
     Returns:
       A :class:`ParityReport`.
@@ -102,8 +103,9 @@ def compare(
       reference, candidate: v1 initializers, Keras initializers, or callables
         ``(shape, dtype=None) -> tensor or ndarray``; each is evaluated in the
         context it needs (v1 objects in a Graph + Session).
-      distribution: The theory both are tested against: a variance-scaling
-        initializer or a :class:`compat_init.Theory`; None takes the reference's.
+      distribution: The theory both are tested against: an initializer
+        :func:`compat_init.theory` knows or a :class:`compat_init.Theory`; None
+        takes the reference's.
       alpha, seed, samples, dtype: As in :func:`check`.
     """
     shape = _validate.shape(shape)
@@ -117,30 +119,85 @@ def compare(
     return run_pairs([pair], alpha, seed, samples, dtype=dtype)
 
 
-def model_pairs(model: Any) -> list:
-    """(kernel name, shape, initializer) for every kernel of a Keras model."""
+#: Weight attribute -> the attribute holding its initializer, for every
+#: built-in Keras layer that takes a kernel-like initializer (Dense,
+#: EinsumDense, Conv*, SeparableConv*, DepthwiseConv*, Embedding, RNN cells).
+KERNEL_ATTRIBUTES = (
+    ("kernel", "kernel_initializer"),
+    ("recurrent_kernel", "recurrent_initializer"),
+    ("depthwise_kernel", "depthwise_initializer"),
+    ("pointwise_kernel", "pointwise_initializer"),
+    ("embeddings", "embeddings_initializer"),
+)
+
+
+def _layers(model: Any) -> list:
+    """The model's layers and their sublayers (MultiHeadAttention's
+    EinsumDense, an RNN's cell), depth first, each once."""
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is not None:
+        try:
+            return list(flatten(include_self=False, recursive=True))
+        except TypeError:
+            pass
+    found, stack = [], list(getattr(model, "layers", []))[::-1]
+    while stack:
+        layer = stack.pop()
+        if any(layer is f for f in found):
+            continue
+        found.append(layer)
+        children = list(getattr(layer, "layers", [])) + [getattr(layer, "cell", None)]
+        stack.extend(c for c in children[::-1] if c is not None)
+    return found
+
+
+def model_kernels(model: Any) -> Tuple[list, list]:
+    """Every kernel-like weight of a Keras model with its initializer.
+
+    Returns ``(pairs, untested)``: a parity pair (that initializer against the
+    same distribution drawn on the other path, at that weight's shape) per
+    weight whose initializer :func:`compat_init.theory` knows, and a
+    ``{"kernel", "shape", "initializer", "reason"}`` dict per weight that
+    cannot be tested.
+    """
     from compat_init import _runtime
 
     tf = _runtime.tf()
-    pairs = []
-    for layer in getattr(model, "layers", []):
-        init = getattr(layer, "kernel_initializer", None)
-        kernel = getattr(layer, "kernel", None)
-        if init is None or kernel is None:
-            continue
-        shape = tuple(int(d) for d in tf.TensorShape(kernel.shape).as_list())
-        try:
-            theory = _fans.theory(init, shape)
-        except TypeError:
-            continue  # not a variance-scaling initializer (orthogonal, constant, ...)
-        other = "v1" if not isinstance(init, _runtime.v1_initializer_base()) else "v2"
-        counterpart = initializers.variance_scaling(
-            init.scale, init.mode, init.distribution, seed=None, api=other)
-        pairs.append({
-            "kernel": layer.name, "shape": shape, "reference": init, "candidate": counterpart,
-            "theory": theory, "labels": ("model", other),
-        })
-    return pairs
+    pairs, untested, seen = [], [], set()
+    for layer in _layers(model):
+        for weight_attr, init_attr in KERNEL_ATTRIBUTES:
+            weight = getattr(layer, weight_attr, None)
+            init = getattr(layer, init_attr, None)
+            if weight is None or init is None or id(weight) in seen:
+                continue
+            seen.add(id(weight))
+            shape = tuple(int(d) for d in tf.TensorShape(weight.shape).as_list())
+            name = str(getattr(weight, "path", None) or weight.name.split(":")[0])
+            row, config = _fans.describe(init)
+            if row is None:
+                untested.append({
+                    "kernel": name, "shape": shape, "initializer": type(init).__name__,
+                    "reason": "{} is not a random initializer compat_init knows ({}); its values "
+                              "have no distribution to test".format(
+                                  type(init).__name__, ", ".join(_registry.NAMES))})
+                continue
+            config = dict(config)
+            if row.kind == "variance_scaling":
+                config.update(_runtime.einsum_fan_axes(layer, init))
+            theory = _fans.theory_of_spec(_fans.spec(row, config, shape), shape,
+                                          config.get("input_axes"), config.get("output_axes"))
+            other = "v1" if not isinstance(init, _runtime.v1_initializer_base()) else "v2"
+            pairs.append({
+                "kernel": name, "shape": shape, "reference": init,
+                "candidate": initializers.from_config(row.name, config, api=other),
+                "theory": theory, "labels": ("model", other),
+            })
+    return pairs, untested
+
+
+def model_pairs(model: Any) -> list:
+    """The parity pairs of :func:`model_kernels` (the testable kernels)."""
+    return model_kernels(model)[0]
 
 
 def check_model(
@@ -151,12 +208,20 @@ def check_model(
     samples: Optional[int] = None,
     progress: Optional[Callable[[int], None]] = None,
 ) -> ParityReport:
-    """Checks every kernel of a Keras model: its initializer against the same
-    distribution drawn on the other path, at that kernel's shape."""
-    pairs = model_pairs(model)
+    """Checks every kernel of a Keras model (sublayers included: attention
+    projections, RNN cells): its initializer against the same distribution
+    drawn on the other path, at that kernel's shape.  Kernels whose
+    initializer has no distribution to test (zeros, identity, a custom
+    function) are listed in ``report.untested`` with the reason, and in the
+    printed report."""
+    pairs, untested = model_kernels(model)
     if not pairs:
         raise ValueError(
-            "model must have at least one kernel with a variance-scaling initializer; "
-            "received model={!r}".format(getattr(model, "name", model))
-        )
-    return run_pairs(pairs, alpha, seed, samples, progress)
+            "model must have at least one kernel with a random initializer compat_init "
+            "knows; received model={!r}{}".format(
+                getattr(model, "name", model),
+                "" if not untested else " (untested: " + "; ".join(
+                    "{}: {}".format(u["kernel"], u["reason"]) for u in untested) + ")"))
+    report = run_pairs(pairs, alpha, seed, samples, progress)
+    report.untested = untested
+    return report

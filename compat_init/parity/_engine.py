@@ -8,7 +8,10 @@ Each kernel gets five tests, every one against an exact null:
 * ``ks_2samp``: the two sides against each other;
 * ``variance_reference`` / ``variance_candidate``: the sample variance against
   the theoretical one, a z-test whose standard error uses the distribution's
-  exact kurtosis (``sigma**2 * sqrt((kurtosis - 1) / n)``).
+  exact kurtosis (``sigma**2 * sqrt((kurtosis - 1) / n)``);
+* orthogonal kernels also get ``orthogonality_reference`` /
+  ``orthogonality_candidate``: every whole draw's ``W'W / gain**2`` must be the
+  identity within float rounding (deterministic: p is 1 or 0).
 
 The whole report holds its family-wise false-alarm rate at ``alpha`` with a
 Bonferroni correction: every test is judged at ``alpha / (number of tests)``.
@@ -45,12 +48,71 @@ def _seed_stream(seed: int, label: str, count: int) -> List[int]:
     return [int(s) for s in rng.randint(0, SEED_LIMIT, size=count)]
 
 
+class OrthogonalEntry:
+    """The exact marginal of one entry of ``gain * Q`` (Q with orthonormal
+    columns of length ``dim``): each column is uniform on the unit sphere, so
+    an entry is ``gain * sign * sqrt(B)``, ``B ~ Beta(1/2, (dim - 1) / 2)``.
+    Variance ``gain**2 / dim``; kurtosis ``3 dim / (dim + 2)``.  The entries of
+    one column are dependent (their squares sum to ``gain**2``), which makes
+    the KS and variance tests conservative, never liberal."""
+
+    def __init__(self, gain: float, dim: int) -> None:
+        self.gain = abs(float(gain))
+        self.dim = int(dim)
+        self._beta = stats.beta(0.5, (self.dim - 1) / 2.0)
+
+    def cdf(self, x: Any) -> Any:
+        x = np.asarray(x, dtype=np.float64)
+        u = np.clip((x / self.gain) ** 2, 0.0, 1.0)
+        return 0.5 + 0.5 * np.sign(x) * self._beta.cdf(u)
+
+    def pdf(self, x: Any) -> Any:
+        x = np.asarray(x, dtype=np.float64)
+        u = (x / self.gain) ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            density = np.where((u > 0) & (u < 1), self._beta.pdf(u) * np.abs(x) / self.gain ** 2, 0.0)
+        return density
+
+    def var(self) -> float:
+        return self.gain ** 2 / self.dim
+
+    def stats(self, moments: str = "k") -> float:
+        """Excess kurtosis (the only moment the engine asks for)."""
+        return 3.0 * self.dim / (self.dim + 2.0) - 3.0
+
+
 def _distribution(theory: _fans.Theory) -> Any:
     if theory.distribution == "uniform":
-        return stats.uniform(loc=-theory.bound, scale=2 * theory.bound)
+        return stats.uniform(loc=theory.low, scale=theory.high - theory.low)
     if theory.distribution == "truncated_normal":
-        return stats.truncnorm(-2.0, 2.0, loc=0.0, scale=theory.bound / 2.0)
-    return stats.norm(loc=0.0, scale=theory.std)
+        return stats.truncnorm(-2.0, 2.0, loc=theory.mean, scale=(theory.high - theory.low) / 4.0)
+    if theory.distribution == "orthogonal":
+        return OrthogonalEntry(theory.bound, theory.dim)
+    return stats.norm(loc=theory.mean, scale=theory.std)
+
+
+#: An orthogonal draw passes when ``max |W'W / gain**2 - I|`` is below this
+#: many machine epsilons of its dtype times ``sqrt(dim)`` (the rounding of a
+#: Householder QR grows about as sqrt(dim) eps; measured here: at most
+#: 2 sqrt(dim) eps in float32 and float64 up to 2048 x 1024).  A matrix that is
+#: not orthogonal, or has a gain 1 % off, is off by far more.
+ORTHOGONALITY_EPS = 64.0
+
+
+def orthogonality(arrays: List[Any], theory: _fans.Theory) -> Tuple[float, float]:
+    """(max deviation of ``W'W / gain**2`` from the identity over every draw,
+    the tolerance) for one side of an orthogonal kernel."""
+    worst = 0.0
+    tolerance = 0.0
+    for values in arrays:
+        values = np.asarray(values)
+        matrix = values.reshape(-1, values.shape[-1]).astype(np.float64) / theory.bound
+        if matrix.shape[0] < matrix.shape[1]:
+            matrix = matrix.T
+        gram = matrix.T @ matrix
+        worst = max(worst, float(np.max(np.abs(gram - np.eye(gram.shape[0])))))
+        tolerance = ORTHOGONALITY_EPS * float(np.finfo(values.dtype).eps) * math.sqrt(theory.dim)
+    return worst, tolerance
 
 
 def _is_v1_object(obj: Any) -> bool:
@@ -262,9 +324,10 @@ def test_kernel(
     theory: _fans.Theory,
     labels: Tuple[str, str],
     threshold: float,
+    checks: Sequence[TestResult] = (),
 ) -> KernelReport:
     frozen = _distribution(theory)
-    results = []
+    results = list(checks)
     for name, sample in (("reference", reference), ("candidate", candidate)):
         # n >= 100: the asymptotic Kolmogorov distribution is accurate and
         # much cheaper than the exact one.
@@ -284,13 +347,17 @@ def test_kernel(
     )
 
 
-def _repeats(shape: Tuple[int, ...], samples: int) -> int:
+def _repeats(shape: Tuple[int, ...], samples: int, theory: _fans.Theory) -> int:
     size = int(np.prod(shape)) if shape else 1
     if size == 0:
         raise ValueError(
             "shape must have at least one element for a parity check; received "
             "shape={}".format(shape)
         )
+    if theory.distribution == "orthogonal" and theory.dim < 2:
+        raise ValueError(
+            "shape must have more than one row or column for an orthogonal parity check "
+            "(a 1 x 1 orthogonal matrix is +-gain); received shape={}".format(shape))
     return max(1, int(math.ceil(samples / float(size))))
 
 
@@ -324,7 +391,7 @@ def run_pairs(
     jobs = []
     for pair, pair_seed in zip(pairs, pair_seeds):
         shape = pair["shape"]
-        repeats = _repeats(shape, samples)
+        repeats = _repeats(shape, samples, pair["theory"])
         for side in ("reference", "candidate"):
             seeds = _seed_stream(pair_seed, side, repeats + 1)
             seeded = _seeded(pair[side])
@@ -335,13 +402,21 @@ def run_pairs(
     def test(index: int) -> KernelReport:
         pair = pairs[index]
         pair_seed, shape, kernel = pair_seeds[index], pair["shape"], pair["kernel"]
+        theory = pair["theory"]
         ref = _sample(drawn[2 * index], samples, pair_seed, shape, pair["labels"][0], kernel)
         cand = _sample(drawn[2 * index + 1], samples, pair_seed + 1, shape, pair["labels"][1], kernel)
+        checks = []
+        if theory.distribution == "orthogonal":
+            # Not a property of the entries: of each whole draw.
+            for side, arrays in (("reference", drawn[2 * index]), ("candidate", drawn[2 * index + 1])):
+                worst, tolerance = orthogonality(arrays, theory)
+                checks.append(TestResult("orthogonality_" + side, worst,
+                                         1.0 if worst <= tolerance else 0.0, threshold))
         drawn[2 * index] = drawn[2 * index + 1] = None  # free the raw draws early
         if keep is not None:
-            keep[str(index)] = (ref, cand)
-        return test_kernel(pair["kernel"], pair["shape"], ref, cand, pair["theory"],
-                           pair["labels"], threshold)
+            keep[str(index)] = (ref, cand, theory)
+        return test_kernel(pair["kernel"], pair["shape"], ref, cand, theory,
+                           pair["labels"], threshold, checks)
 
     # A kernel is tested as soon as both of its sides are drawn, while the
     # rest are still being drawn.  Sorting and the KS tests run in numpy/scipy

@@ -15,7 +15,6 @@ def plot(report: Any, samples: Dict[str, Sequence[np.ndarray]], path: str) -> No
     import matplotlib.pyplot as plt
 
     from compat_init.parity._engine import _distribution
-    from compat_init import _fans
 
     count = len(report.kernels)
     cols = min(3, count)
@@ -24,19 +23,21 @@ def plot(report: Any, samples: Dict[str, Sequence[np.ndarray]], path: str) -> No
     for ax in axes.ravel()[count:]:
         ax.axis("off")
     for index, (kernel, ax) in enumerate(zip(report.kernels, axes.ravel())):
-        reference, candidate = samples[str(index)]
-        theory = _fans.Theory(kernel.distribution, kernel.fan_in, kernel.fan_out,
-                              kernel.reference.expected_std, kernel.reference.bound)
+        reference, candidate, theory = samples[str(index)]
         frozen = _distribution(theory)
-        reach = theory.bound if math.isfinite(theory.bound) else 4.0 * theory.std
-        # 60 bins across [-reach, reach] with edges on the bounds (a bin
+        if math.isfinite(theory.low) and math.isfinite(theory.high):
+            low, high = theory.low, theory.high
+        else:
+            low, high = theory.mean - 4.0 * theory.std, theory.mean + 4.0 * theory.std
+        # 60 bins across [low, high] with edges on the bounds (a bin
         # straddling a bound would look half empty), and more each side, out
-        # to the farthest value drawn (at most 2 more reaches): values past
-        # the bound are a fault and must show.
-        width = 2.0 * reach / 60
-        farthest = max(float(np.max(np.abs(a))) if a.size else 0.0 for a in (reference, candidate))
-        extra = int(min(60, max(3, math.ceil((farthest - reach) / width) + 1)))
-        bins = -reach + width * np.arange(-extra, 61 + extra)
+        # to the farthest value drawn (at most 60 more bins): values past the
+        # bounds are a fault and must show.
+        width = (high - low) / 60
+        drawn = [a for a in (reference, candidate) if a.size]
+        past = max([0.0] + [max(low - float(a.min()), float(a.max()) - high) for a in drawn])
+        extra = int(min(60, max(3, math.ceil(past / width) + 1)))
+        bins = low + width * np.arange(-extra, 61 + extra)
         ax.hist(reference, bins=bins, density=True, alpha=0.5, label=kernel.reference.label)
         ax.hist(candidate, bins=bins, density=True, alpha=0.5, label=kernel.candidate.label)
         grid = np.linspace(bins[0], bins[-1], 400)

@@ -82,6 +82,9 @@ class ParityReport:
     seed: Optional[int]
     samples: int
     threshold: float
+    #: Kernels that were not tested, each ``{"kernel", "shape", "initializer",
+    #: "reason"}`` (``check_model``: an initializer with no distribution).
+    untested: List[Dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -111,7 +114,9 @@ class ParityReport:
         return {
             "passed": self.passed, "alpha": self.alpha, "threshold": self.threshold,
             "seed": self.seed, "samples_per_side": self.samples,
-            "summary": {"passed": passed, "failed": failed}, "kernels": kernels,
+            "summary": {"passed": passed, "failed": failed, "untested": len(self.untested)},
+            "kernels": kernels,
+            "untested": [dict(u, shape=list(u["shape"])) for u in self.untested],
         }
 
     def __str__(self) -> str:
@@ -134,6 +139,9 @@ class ParityReport:
                 if not t.passed:
                     lines.append("  {}: {} statistic={:.4g} p={:.3g} < {:.3g}".format(
                         k.kernel, t.name, t.statistic, t.p_value, t.threshold))
+        for u in self.untested:
+            lines.append("  {} ({}): not tested: {}".format(
+                u["kernel"], "x".join(map(str, u["shape"])), u["reason"]))
         drawn = ("{} values per side per kernel".format(self.samples) if self.samples
                  else "each variable's own initial values")
         lines.append("{}; alpha={} (Bonferroni: each test at {:.3g}); seed={}".format(
