@@ -271,6 +271,7 @@ def random_uniform(minval: float = -0.05, maxval: float = 0.05, seed: Optional[i
       A ``tf.keras.initializers.RandomUniform`` subclass instance (v2) or a
       ``tf.compat.v1.random_uniform_initializer`` subclass instance (v1).
     """
+    _validate.bounds(minval, maxval)  # init_ops' maxval=None (1.0) is its class's, not ours
     return _build("random_uniform", api, seed, {"minval": minval, "maxval": maxval})
 
 

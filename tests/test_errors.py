@@ -63,6 +63,28 @@ BAD_INPUT = [
      "uniform must be True or False; received uniform='yes'"),
     (lambda: ci.glorot_uniform(seed=1)((2, 2), partition_sizes=[1]), TypeError,
      "GlorotUniform() got unexpected keyword argument(s) partition_sizes"),
+    # the rest of the random family
+    (lambda: ci.truncated_normal(stddev=0), ValueError,
+     "stddev must be a positive finite number; received stddev=0"),
+    (lambda: ci.random_normal(stddev=float("nan")), ValueError,
+     "stddev must be a positive finite number; received stddev=nan"),
+    (lambda: ci.random_normal(mean=float("inf")), ValueError,
+     "mean must be a finite number; received mean=inf"),
+    (lambda: ci.truncated_normal(mean="0"), ValueError,
+     "mean must be a finite number; received mean='0'"),
+    (lambda: ci.random_uniform(minval=1.0, maxval=0.5), ValueError,
+     "minval must be less than maxval; received minval=1.0, maxval=0.5"),
+    (lambda: ci.random_uniform(maxval=None), ValueError,
+     "maxval must be a finite number; received maxval=None"),
+    (lambda: ci.orthogonal(gain=0), ValueError,
+     "gain must be a non-zero finite number; received gain=0"),
+    (lambda: ci.orthogonal(seed=2)((5,)), ValueError,
+     "shape must have rank 2 or more for an orthogonal initializer; received shape=(5,)"),
+    (lambda: ci.uniform_unit_scaling(factor=-1.0), ValueError,
+     "factor must be a positive finite number; received factor=-1.0"),
+    # constructors take exactly the native arguments
+    (lambda: type(ci.truncated_normal())(stdev=0.1), TypeError,
+     "TruncatedNormal(): got an unexpected keyword argument 'stdev'"),
 ]
 
 
@@ -118,3 +140,42 @@ def test_a_dtensor_layout_is_honoured():
     values = ci.he_normal(seed=3)((6, 4), layout=layout)
     assert dtensor.fetch_layout(values) == layout
     np.testing.assert_array_equal(dtensor.unpack(values)[0].numpy(), ci.he_normal(seed=3)((6, 4)).numpy())
+
+
+def test_fan_axes_are_checked():
+    with pytest.raises(TypeError, match=re.escape(
+            "input_axes must be None or a list of integer axes; received input_axes='0'")):
+        ci.compute_fans((4, 5), input_axes="0", output_axes=[1])
+    with pytest.raises(ValueError, match=re.escape(
+            "output_axes must index the shape (rank 2); received output_axes=[2]")):
+        ci.compute_fans((4, 5), input_axes=[0], output_axes=[2])
+    assert ci.compute_fans((16, 2, 8), input_axes=[0], output_axes=[-2, -1]) == (16, 16)
+    assert ci.compute_fans((16, 2, 8), input_axes=[0]) == (32, 128)  # one alone: ignored, as Keras does
+
+
+@pytest.mark.skipif(FLAVOUR != "keras3" or "input_axes" not in
+                    __import__("inspect").signature(tf.keras.initializers.VarianceScaling).parameters,
+                    reason="input_axes/output_axes are Keras >= 3.15 arguments")
+def test_native_fan_axes_are_taken_and_honoured():
+    ours = type(ci.he_uniform())(seed=3, input_axes=[0], output_axes=[1, 2])
+    theirs = tf.keras.initializers.HeUniform(seed=3, input_axes=[0], output_axes=[1, 2])
+    np.testing.assert_array_equal(ours((16, 2, 8)).numpy(), theirs((16, 2, 8)).numpy())
+    clone = type(ours).from_config(ours.get_config())
+    assert clone.get_config() == theirs.get_config()
+    np.testing.assert_array_equal(clone((16, 2, 8)).numpy(), theirs((16, 2, 8)).numpy())
+    with pytest.raises(TypeError, match=re.escape(
+            "input_axes must be None or a list of integer axes; received input_axes='a'")):
+        type(ours)(input_axes="a")
+
+
+@pytest.mark.skipif(FLAVOUR != "keras3", reason="SeedGenerator seeds are Keras 3's")
+def test_a_keras_seed_generator_is_honoured():
+    import keras
+
+    ours = ci.glorot_uniform()
+    ours = type(ours)(seed=keras.random.SeedGenerator(5))
+    theirs = tf.keras.initializers.GlorotUniform(seed=keras.random.SeedGenerator(5))
+    first = ours((6, 4)).numpy()
+    np.testing.assert_array_equal(first, theirs((6, 4)).numpy())
+    np.testing.assert_array_equal(ours((6, 4)).numpy(), theirs((6, 4)).numpy())
+    assert not np.array_equal(first, ours((6, 4)).numpy())

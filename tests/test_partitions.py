@@ -10,6 +10,7 @@ import compat_init as ci
 from compat_init import _runtime
 
 FAMILY = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal"]
+RANDOM = ["truncated_normal", "random_normal", "random_uniform", "orthogonal", "uniform_unit_scaling"]
 v1 = tf.compat.v1
 
 PARTITIONERS = {
@@ -46,7 +47,7 @@ def partitioned(make_initializer, shape, partitioner, api="auto", dtype="float32
 
 
 @pytest.mark.parametrize("partitioner", sorted(PARTITIONERS))
-@pytest.mark.parametrize("name", FAMILY)
+@pytest.mark.parametrize("name", FAMILY + RANDOM)
 @pytest.mark.parametrize("api", ["v1", "v2"])
 def test_seeded_shards_assemble_bit_for_bit(partitioner, name, api):
     shape = (101, 9)
@@ -84,6 +85,26 @@ def test_unseeded_shards_use_full_fans_and_differ(api, partitioner):
     std_error = expected * math.sqrt(0.8 / (4.0 * whole.size))
     assert abs(whole.std() - expected) < 5 * std_error
     assert np.abs(whole).max() <= math.sqrt(3.0) * expected * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_unseeded_orthogonal_shards_form_one_orthogonal_matrix(api):
+    """Orthogonality belongs to the whole matrix: the shards of one unseeded
+    variable share one run-time seed; two variables differ."""
+    shape = (120, 40)
+
+    def build():
+        with ci.use_api(api):
+            init = ci.orthogonal(gain=2.0)
+        tables = [v1.get_variable(name, shape=shape, initializer=init,
+                                  partitioner=v1.fixed_size_partitioner(3)) for name in ("a", "b")]
+        return [t.as_tensor() for t in tables]
+
+    first, second = session_values(build)
+    for whole in (first, second):
+        gram = whole.T.astype(np.float64) @ whole / 4.0
+        assert np.abs(gram - np.eye(shape[1])).max() < 1e-5
+    assert not np.array_equal(first, second)
 
 
 def test_native_keras_initializer_gets_shard_fans_ours_does_not():

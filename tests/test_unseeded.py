@@ -7,7 +7,9 @@ import compat_init as ci
 
 from conftest import TF1
 
-FAMILY = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal"]
+FAMILY = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
+          "variance_scaling", "truncated_normal", "random_normal", "random_uniform", "orthogonal",
+          "uniform_unit_scaling"]
 
 
 @pytest.mark.parametrize("name", FAMILY)

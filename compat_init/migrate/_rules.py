@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Tuple
 
+from compat_init import _registry
+
 #: A bound argument: its source text and, for literals, the Python value.
 Arg = Tuple[str, object]
 _NO_VALUE = object()
@@ -87,32 +89,29 @@ def _v1_variance_scaling(args: Dict[str, Arg]) -> List[Tuple[str, str]]:
     return [(n, args[n][0]) for n in ("scale", "mode", "distribution", "seed") if n in args]
 
 
-_FAMILY = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal")
-_CAMEL = {
-    "glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
-    "he_uniform": "HeUniform", "he_normal": "HeNormal",
-    "lecun_uniform": "LecunUniform", "lecun_normal": "LecunNormal",
-}
-
-
 def _family_rules() -> List[Rule]:
+    """The preset variance-scaling members of the registry under every
+    spelling of theirs (snake and Camel, v1, v2 and Keras namespaces)."""
     rules = []
-    for name in _FAMILY:
+    for row in _registry.MEMBERS:
+        if row.kind != "variance_scaling" or row.preset is None:
+            continue
+        name, camel = row.name, row.keras[0]
         legacy = [
             "tensorflow.initializers." + name,
             "tensorflow.compat.v1.initializers." + name,
             "tensorflow.keras.initializers." + name,
-            "tensorflow.keras.initializers." + _CAMEL[name],
+            "tensorflow.keras.initializers." + camel,
             "tensorflow.compat.v1.keras.initializers." + name,
-            "tensorflow.compat.v1.keras.initializers." + _CAMEL[name],
-            "tensorflow.compat.v2.keras.initializers." + _CAMEL[name],
+            "tensorflow.compat.v1.keras.initializers." + camel,
+            "tensorflow.compat.v2.keras.initializers." + camel,
             "keras.initializers." + name,
-            "keras.initializers." + _CAMEL[name],
+            "keras.initializers." + camel,
         ]
-        if name.startswith("glorot"):
+        if row.v1 == name + "_initializer":  # glorot_*: tf.glorot_uniform_initializer
             legacy += [
-                "tensorflow.{}_initializer".format(name),
-                "tensorflow.compat.v1.{}_initializer".format(name),
+                "tensorflow." + row.v1,
+                "tensorflow.compat.v1." + row.v1,
             ]
         rules.append(Rule(legacy, ["seed", "dtype"], "compat_init." + name, _keep("seed")))
     return rules
