@@ -43,6 +43,15 @@ FAULTS = [
     ("untruncated normal instead of truncated", ci.glorot_normal, lambda: ci.variance_scaling(1.0, "fan_avg", "untruncated_normal"), (256, 128)),
     ("scale off by 2", ci.he_normal, lambda: ci.variance_scaling(4.0, "fan_in", "truncated_normal"), (3, 3, 16, 32)),
     ("fans from one shard of 4", ci.glorot_uniform, lambda: ci.glorot_uniform(), (1000, 50)),
+    # the rest of the random family
+    ("stddev 5% off", lambda: ci.truncated_normal(stddev=0.02), lambda: ci.truncated_normal(stddev=0.021), (768, 768)),
+    ("untruncated instead of truncated normal", lambda: ci.truncated_normal(stddev=0.02),
+     lambda: ci.random_normal(stddev=0.02), (768, 768)),
+    ("uniform bounds shifted 5%", lambda: ci.random_uniform(-0.05, 0.05),
+     lambda: ci.random_uniform(-0.045, 0.055), (256, 128)),
+    ("orthogonal gain 1% off", lambda: ci.orthogonal(gain=1.0), lambda: ci.orthogonal(gain=1.01), (256, 128)),
+    ("a normal matrix of the orthogonal's std", lambda: ci.orthogonal(gain=1.0),
+     lambda: ci.random_normal(stddev=1.0 / 256 ** 0.5), (256, 128)),
 ]
 
 
@@ -68,6 +77,25 @@ def test_check_model_covers_every_kernel():
     assert [k.shape for k in report.kernels] == [(3, 3, 1, 8), (800, 4)]
     assert report.passed, str(report)
     assert report.threshold == pytest.approx(1e-4 / 10)
+
+
+@pytest.mark.skipif(not hasattr(tf.keras.layers, "MultiHeadAttention"), reason="TF 1.15 has no MultiHeadAttention")
+def test_check_model_tests_sublayers_and_lists_what_it_cannot_test():
+    tokens = tf.keras.Input((6,), dtype="int32")
+    x = tf.keras.layers.Embedding(64, 16, embeddings_initializer=ci.truncated_normal(stddev=0.02))(tokens)
+    x = tf.keras.layers.MultiHeadAttention(num_heads=2, key_dim=8, kernel_initializer=ci.glorot_uniform())(x, x)
+    x = tf.keras.layers.LSTM(8, recurrent_initializer=ci.orthogonal())(x)
+    x = tf.keras.layers.Dense(4, kernel_initializer="zeros")(x)
+    model = tf.keras.Model(tokens, x)
+    report = parity.check_model(model, samples=SMALL)
+    assert report.passed, str(report)
+    shapes = sorted(k.shape for k in report.kernels)
+    # embeddings; query, key, value, output projections; LSTM kernel and recurrent kernel
+    assert shapes == sorted([(64, 16), (16, 2, 8), (16, 2, 8), (16, 2, 8), (2, 8, 16), (16, 32), (8, 32)])
+    assert [u["shape"] for u in report.untested] == [(8, 4)]
+    assert "Zeros is not a random initializer compat_init knows" in report.untested[0]["reason"]
+    assert "not tested: Zeros is not a random initializer" in str(report)
+    assert report.to_dict()["summary"]["untested"] == 1
 
 
 def test_report_is_json_safe_and_readable():

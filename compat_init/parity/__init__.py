@@ -183,7 +183,11 @@ def model_kernels(model: Any) -> Tuple[list, list]:
                 continue
             config = dict(config)
             if row.kind == "variance_scaling":
-                config.update(_runtime.einsum_fan_axes(layer, init))
+                axes = _runtime.einsum_fan_axes(layer, init)
+                if axes and getattr(init, "input_axes", None) is None:
+                    # What EinsumDense.build draws with: a clone given the axes.
+                    init = type(init).from_config(dict(init.get_config(), **axes))
+                config.update(axes)
             theory = _fans.theory_of_spec(_fans.spec(row, config, shape), shape,
                                           config.get("input_axes"), config.get("output_axes"))
             other = "v1" if not isinstance(init, _runtime.v1_initializer_base()) else "v2"
