@@ -101,8 +101,9 @@ class _CompatInitializer:
             # GlorotUniform drops it); it is kept below instead.
             native_args.pop("dtype")
         accepted = signature.parameters
-        self._ci_native.__init__(  # type: ignore[misc]
-            self, **{k: v for k, v in native_args.items() if k in accepted})
+        with _runtime.quiet_deprecations():  # UniformUnitScaling's own notice
+            self._ci_native.__init__(  # type: ignore[misc]
+                self, **{k: v for k, v in native_args.items() if k in accepted})
         # The natives keep these under the same names; keep them exact (Keras 3
         # replaces an unseeded seed by a random int, the v1 GlorotUniform drops
         # dtype, init_ops.RandomUniform keeps maxval=None).

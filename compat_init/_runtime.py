@@ -6,6 +6,7 @@ and ``compat-init --help`` stay cheap.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import inspect
@@ -262,6 +263,16 @@ def keras_seed_tensor(seed: Any) -> Any:
     call (``keras/src/backend/tensorflow/random.py``: ``_cast_seed(draw_seed(seed))``)."""
     random = importlib.import_module("keras.src.backend.tensorflow.random")
     return random._cast_seed(random.draw_seed(seed))
+
+
+def quiet_deprecations() -> Any:
+    """TF's deprecation notices off (``deprecation.silence``, TF 1.15 - 2.21):
+    compat_init's own use of a deprecated native constructor is not the user's."""
+    tf()
+    from tensorflow.python.util import deprecation  # type: ignore
+
+    silence = getattr(deprecation, "silence", None)
+    return silence() if silence is not None else contextlib.nullcontext()
 
 
 def with_layout(make: Any, layout: Any) -> Any:
