@@ -9,7 +9,6 @@ import pytest
 import tensorflow as tf
 
 import compat_init as ci
-from compat_init import _runtime
 
 from conftest import FLAVOUR, TF1, digest
 
