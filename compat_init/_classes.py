@@ -150,19 +150,26 @@ class _CompatInitializer:
         dtype = _validate.dtype(dtype)
         full_shape = offset = None
         if partition_info is not None:
+            if not (hasattr(partition_info, "full_shape") and hasattr(partition_info, "var_offset")):
+                raise TypeError(
+                    "partition_info must be what tf.compat.v1.get_variable passes (with full_shape "
+                    "and var_offset); received partition_info={!r}".format(partition_info))
             full_shape = _validate.shape(partition_info.full_shape, "partition_info.full_shape")
-            offset = list(partition_info.var_offset)
+            offset = _validate.partition(shape, full_shape, list(partition_info.var_offset),
+                                         "partition_info.var_offset")
         elif kwargs.get("partition_shape") is not None:
             # Keras 2: `shape` is the full shape, `partition_shape` the shard's.
             full_shape = shape
             shape = _validate.shape(kwargs["partition_shape"], "partition_shape")
-            offset = list(kwargs.get("partition_offset") or [0] * len(shape))
+            offset = _validate.partition(shape, full_shape, list(
+                kwargs.get("partition_offset") or [0] * len(shape)), "partition_offset")
         whole = full_shape if full_shape is not None else shape
         if self._ci_member.kind == "orthogonal" and len(whole) < 2:
             raise ValueError(
                 "shape must have rank 2 or more for an orthogonal initializer; received "
                 "shape={}".format(tuple(whole)))
         spec = _fans.spec(self._ci_member, self._ci_config, whole)
+        _validate.representable(spec, dtype.name, self._ci_config, whole)
         seed: Any = self.seed
         if _runtime.is_keras_seed_object(seed):
             seed = _runtime.keras_seed_tensor(seed)
@@ -179,7 +186,13 @@ class _CompatInitializer:
                     "layout must be a tf.experimental.dtensor.Layout or None; received "
                     "layout={!r} (type {})".format(layout, type(layout).__name__))
             return _runtime.with_layout(make, layout)
-        return make()
+        try:
+            return make()
+        except _runtime.tf().errors.ResourceExhaustedError:
+            # Eager draws allocate here (graph draws at Session.run).
+            raise MemoryError(
+                "shape={} needs {:.3g} GiB as {}, more memory than TensorFlow could "
+                "allocate".format(tuple(shape), _size(shape) * dtype.size / 2 ** 30, dtype.name)) from None
 
     def __repr__(self) -> str:
         args = ["{}={!r}".format(k, v) for k, v in self._ci_config.items()
@@ -191,6 +204,13 @@ class _CompatInitializer:
             type(self).__name__, ", ".join(args), self._ci_api,
             self._ci_native.__module__, self._ci_native.__name__,
         )
+
+
+def _size(shape: Tuple[int, ...]) -> int:
+    size = 1
+    for dim in shape:
+        size *= dim
+    return size
 
 
 @functools.lru_cache(maxsize=None)

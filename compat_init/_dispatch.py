@@ -5,19 +5,16 @@ the ``COMPAT_INIT_API`` environment variable > automatic detection.
 """
 from __future__ import annotations
 
-import threading
-from typing import Any, List
+import contextvars
+from typing import Any, Tuple
 
 from compat_init import _runtime, _validate
 
-_local = threading.local()
-
-
-def _stack() -> List[str]:
-    stack = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
-    return stack
+#: The open ``use_api`` blocks of this context, innermost last, as
+#: ``(block, api)`` pairs.  A ContextVar, so each thread and each asyncio task
+#: has its own (Python 3.7+); a generator runs in its caller's context.
+_BLOCKS: "contextvars.ContextVar[Tuple[Tuple[object, str], ...]]" = contextvars.ContextVar(
+    "compat_init_use_api", default=())
 
 
 def _detect() -> str:
@@ -36,9 +33,9 @@ def active_api() -> str:
     A :func:`use_api` block or the ``COMPAT_INIT_API`` environment variable
     (``v1``, ``v2`` or ``auto``) overrides the detection.
     """
-    stack = _stack()
-    if stack:
-        choice = stack[-1]
+    blocks = _BLOCKS.get()
+    if blocks:
+        choice = blocks[-1][1]
     else:
         choice = _runtime.env_api() or "auto"
         _validate.api(choice, "COMPAT_INIT_API")
@@ -52,7 +49,15 @@ def resolve(api: Any) -> str:
 
 
 class use_api:  # noqa: N801 - used like a function, as `tf.name_scope` is
-    """Context manager that fixes the path for this thread.
+    """Context manager that fixes the path for the current context.
+
+    The choice lives in a ``contextvars.ContextVar``: it holds for this thread
+    and this asyncio task only (a task created inside the block inherits it,
+    as tasks copy their creator's context).  A generator runs in its caller's
+    context: a ``with use_api(...)`` suspended at a ``yield`` holds for the
+    caller too until the generator resumes and leaves the block.  Leaving a
+    block removes that block's own entry, never another's, so generators
+    closed in any order leave the rest as they were.
 
     Args:
       api: ``"v1"``, ``"v2"`` or ``"auto"`` (detection, overriding
@@ -73,11 +78,17 @@ class use_api:  # noqa: N801 - used like a function, as `tf.name_scope` is
         self.api = _validate.api(api)
 
     def __enter__(self) -> "use_api":
-        _stack().append(self.api)
+        _BLOCKS.set(_BLOCKS.get() + ((self, self.api),))
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        _stack().pop()
+        blocks = _BLOCKS.get()
+        # The innermost entry of this block (the same object may be entered
+        # twice, nested).
+        for index in range(len(blocks) - 1, -1, -1):
+            if blocks[index][0] is self:
+                _BLOCKS.set(blocks[:index] + blocks[index + 1:])
+                return
 
     def __repr__(self) -> str:
         return "use_api({!r})".format(self.api)

@@ -45,7 +45,8 @@ def tf() -> Any:
 
 
 def warn_if_untested(version: str) -> None:
-    """One RuntimeWarning naming the tested range when ``version`` is outside it."""
+    """One RuntimeWarning naming the tested range when ``version`` is outside
+    it, attributed to the user's line that first needed TensorFlow."""
     if not in_tested_range(Version(version)):
         warnings.warn(
             "compat_init is tested with {} <= tensorflow < {}; found tensorflow "
@@ -53,8 +54,24 @@ def warn_if_untested(version: str) -> None:
                 TESTED_MIN, TESTED_MAX_EXCLUSIVE, version
             ),
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=_user_stacklevel(),
         )
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside compat_init, functools
+    and TensorFlow (seen from ``warnings.warn``'s caller)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    skip = (package, os.path.dirname(functools.__file__))
+    frame = sys._getframe(2)  # warn_if_untested's caller
+    level = 2
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(skip) and "tensorflow" not in filename.split(os.sep):
+            return level
+        frame = frame.f_back
+        level += 1
+    return 2
 
 
 def in_tested_range(version: Version) -> bool:

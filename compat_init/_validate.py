@@ -142,8 +142,15 @@ def distribution(value: Any) -> str:
     )
 
 
+#: The most elements (and the largest dimension) a TensorFlow tensor can have:
+#: shapes are int64.  Past it TF fails to convert the shape, or, for a product
+#: that overflows in a v1 Session, aborts the interpreter.
+MAX_ELEMENTS = 2 ** 63 - 1
+
+
 def shape(value: Any, name: str = "shape") -> Tuple[int, ...]:
-    """Returns ``value`` as a tuple of non-negative Python ints."""
+    """Returns ``value`` as a tuple of non-negative Python ints whose element
+    count a tensor can hold."""
     dims = _dims(value, name)
     for dim in dims:
         if not _is_int(dim) or int(dim) < 0:
@@ -152,7 +159,58 @@ def shape(value: Any, name: str = "shape") -> Tuple[int, ...]:
                     name, name, _show(value)
                 )
             )
-    return tuple(int(d) for d in dims)
+    result = tuple(int(d) for d in dims)
+    size = 1
+    for dim in result:
+        size *= dim
+    if size > MAX_ELEMENTS or any(d > MAX_ELEMENTS for d in result):
+        raise ValueError(
+            "{} must have at most 2**63 - 1 elements, the most a tensor can hold; received "
+            "{}={} ({})".format(name, name, _show(value), "{} elements".format(size) if size
+                                else "a dimension over 2**63 - 1"))
+    return result
+
+
+def partition(shard: Tuple[int, ...], full: Tuple[int, ...], offset: Any, name: str) -> Tuple[int, ...]:
+    """A shard's offset, checked to lie with the shard inside the variable."""
+    if not isinstance(offset, (list, tuple)) or not all(_is_int(o) and o >= 0 for o in offset):
+        raise ValueError("{} must be a sequence of non-negative integers; received {}={!r}".format(
+            name, name, offset))
+    offset = tuple(int(o) for o in offset)
+    if len(shard) != len(full) or len(offset) != len(full) or any(
+            o + s > f for o, s, f in zip(offset, shard, full)):
+        raise ValueError(
+            "the shard must lie inside the variable: shard shape {} at {}={} does not fit in the "
+            "full shape {}".format(shard, name, offset, full))
+    return offset
+
+
+#: Largest finite value of each float dtype.
+FLOAT_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,
+             "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
+
+
+def representable(spec: Any, dtype_name: str, config: dict, shape: Tuple[int, ...]) -> None:
+    """The distribution's parameters (and the range of its values) are
+    finite in ``dtype_name``: else the draw would be inf or NaN (or a raw TF
+    error), silently or not."""
+    largest = FLOAT_MAX[dtype_name]
+    kind = spec.distribution
+    if kind == "uniform":
+        checks = [("values up to", max(abs(spec.low), abs(spec.high))), ("a range of", spec.high - spec.low)]
+    elif kind == "orthogonal":
+        checks = [("values up to", abs(spec.scale))]
+    else:
+        reach = 2.0 if kind == "truncated_normal" else 1.0
+        checks = [("values around", abs(spec.loc) + reach * spec.scale)]
+    for what, value in checks:
+        if not math.isfinite(value) or value > largest:
+            arguments = ", ".join("{}={!r}".format(k, v) for k, v in config.items()
+                                  if k not in ("input_axes", "output_axes"))
+            raise ValueError(
+                "{} give {} {:.4g} at shape={}, beyond {}'s largest finite value {:.4g}; "
+                "use smaller arguments or a wider dtype".format(
+                    arguments, what, value, _show(shape), dtype_name, largest))
 
 
 def _dims(value: Any, name: str) -> Tuple[Any, ...]:
@@ -192,6 +250,12 @@ def dtype(value: Any, name: str = "dtype") -> Any:
     from compat_init import _runtime
 
     tf = _runtime.tf()
+    if _is_int(value) or isinstance(value, bool):
+        # tf.as_dtype takes DataType enum numbers: 1 is float32, 2 float64,
+        # 123 a reference type.  Nobody means those.
+        raise TypeError(
+            "{} must be a floating-point dtype ({}) or its name, not an integer; received "
+            "{}={!r}".format(name, ", ".join(FLOAT_DTYPES), name, value))
     try:
         result = tf.as_dtype(value)
     except (TypeError, ValueError):

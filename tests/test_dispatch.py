@@ -139,3 +139,46 @@ def test_runtime_info_is_consistent():
 def test_repr_names_the_path():
     text = repr(ci.he_normal(seed=3, api="v1"))
     assert "api='v1'" in text and "seed=3" in text
+
+
+def test_use_api_is_isolated_between_asyncio_tasks():
+    import asyncio
+
+    async def holds_v1(entered, release):
+        with ci.use_api("v1"):
+            entered.set()
+            await release.wait()
+            return ci.active_api()
+
+    async def looks(entered, release):
+        await entered.wait()
+        seen = ci.active_api()
+        release.set()
+        return seen
+
+    async def main():
+        entered, release = asyncio.Event(), asyncio.Event()
+        return await asyncio.gather(holds_v1(entered, release), looks(entered, release))
+
+    inside, other = asyncio.new_event_loop().run_until_complete(main())
+    assert inside == "v1"
+    assert other == ("v1" if TF1 else "v2")  # the other task never sees the block
+
+
+def test_closing_generators_in_any_order_removes_only_their_own_block():
+    def block(api):
+        with ci.use_api(api):
+            yield ci.active_api()
+
+    outer = "v1" if not TF1 else "v2"
+    with ci.use_api(outer):
+        first, second = block("v2" if outer == "v1" else "v1"), block(outer)
+        next(first)
+        next(second)
+        # generators run in their caller's context: the innermost open block wins
+        assert ci.active_api() == outer
+        first.close()  # leaves the middle block: the caller keeps second's and its own
+        assert ci.active_api() == outer
+        second.close()
+        assert ci.active_api() == outer
+    assert ci.active_api() == ("v1" if TF1 else "v2")

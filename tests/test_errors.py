@@ -82,6 +82,41 @@ BAD_INPUT = [
      "shape must have rank 2 or more for an orthogonal initializer; received shape=(5,)"),
     (lambda: ci.uniform_unit_scaling(factor=-1.0), ValueError,
      "factor must be a positive finite number; received factor=-1.0"),
+    # sizes a tensor cannot have (TF: a conversion error, or an abort in a v1 Session)
+    (lambda: ci.glorot_uniform(seed=1)((2 ** 63,)), ValueError,
+     "shape must have at most 2**63 - 1 elements, the most a tensor can hold; received "
+     "shape=(9223372036854775808,) (9223372036854775808 elements)"),
+    (lambda: ci.glorot_uniform(seed=1)((2 ** 33, 2 ** 33)), ValueError,
+     "shape must have at most 2**63 - 1 elements, the most a tensor can hold; received "
+     "shape=(8589934592, 8589934592) (73786976294838206464 elements)"),
+    # numbers that are not finite in the target dtype (were NaN/inf, silently)
+    (lambda: ci.variance_scaling(scale=1e80, seed=1)((4, 4)), ValueError,
+     "scale=1e+80, mode='fan_in', distribution='truncated_normal' give values around 1.137e+40 at "
+     "shape=(4, 4), beyond float32's largest finite value 3.403e+38; use smaller arguments or a wider dtype"),
+    (lambda: ci.variance_scaling(scale=1e80, distribution="uniform")((4, 4)), ValueError,
+     "scale=1e+80, mode='fan_in', distribution='uniform' give values up to 8.66e+39 at "
+     "shape=(4, 4), beyond float32's largest finite value 3.403e+38; use smaller arguments or a wider dtype"),
+    (lambda: ci.random_normal(stddev=1e5, seed=1)((4, 4), dtype="float16"), ValueError,
+     "mean=0.0, stddev=100000.0 give values around 1e+05 at shape=(4, 4), beyond float16's "
+     "largest finite value 6.55e+04; use smaller arguments or a wider dtype"),
+    (lambda: ci.random_uniform(-4e38, 4e38)((4, 4), dtype="float64"), None, None),
+    # integer dtype codes (tf.as_dtype reads 1 as float32, 2 as float64)
+    (lambda: ci.glorot_uniform()((2, 2), dtype=2), TypeError,
+     "dtype must be a floating-point dtype (float16, bfloat16, float32, float64) or its name, not an "
+     "integer; received dtype=2"),
+    (lambda: ci.glorot_uniform()((2, 2), dtype=123), TypeError,
+     "dtype must be a floating-point dtype (float16, bfloat16, float32, float64) or its name, not an "
+     "integer; received dtype=123"),
+    # partitions
+    (lambda: ci.glorot_uniform()((2, 2), partition_shape=(3, 2)), ValueError,
+     "the shard must lie inside the variable: shard shape (3, 2) at partition_offset=(0, 0) does not "
+     "fit in the full shape (2, 2)"),
+    (lambda: ci.glorot_uniform()((4, 2), partition_shape=(2, 2), partition_offset=(3, 0)), ValueError,
+     "the shard must lie inside the variable: shard shape (2, 2) at partition_offset=(3, 0) does not "
+     "fit in the full shape (4, 2)"),
+    (lambda: ci.glorot_uniform()((2, 2), partition_info=1), TypeError,
+     "partition_info must be what tf.compat.v1.get_variable passes (with full_shape and var_offset); "
+     "received partition_info=1"),
     # constructors take exactly the native arguments
     (lambda: type(ci.truncated_normal())(stdev=0.1), TypeError,
      "TruncatedNormal(): got an unexpected keyword argument 'stdev'"),
@@ -91,8 +126,11 @@ BAD_INPUT = [
 @pytest.mark.parametrize("call,error,message", BAD_INPUT)
 def test_bad_input_raises_a_clear_error(context, call, error, message):
     def attempt():
-        with pytest.raises(error, match="^" + re.escape(message) + "$"):
+        if error is None:  # a valid call near a refused one
             call()
+        else:
+            with pytest.raises(error, match="^" + re.escape(message) + "$"):
+                call()
         return tf.constant(0.0)
 
     context.run(attempt)

@@ -64,3 +64,17 @@ def test_keras_set_random_seed_replays_unseeded_draws():
         return ci.glorot_uniform()((6, 6)).numpy()
 
     np.testing.assert_array_equal(program(), program())
+
+
+def test_untested_version_warning_names_the_users_line():
+    code = (
+        "import warnings, tensorflow\n"
+        "tensorflow.__version__ = '3.0.0'\n"
+        "import compat_init as ci\n"
+        "init = ci.glorot_uniform(seed=1)\n"
+    )
+    result = subprocess.run([sys.executable, "-W", "always::RuntimeWarning", "-c", code],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert result.returncode == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if "RuntimeWarning" in line]
+    assert warning and warning[0].startswith("<string>:4: RuntimeWarning: compat_init is tested with"), warning
