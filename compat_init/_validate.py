@@ -67,6 +67,13 @@ def scale(value: Any) -> float:
     return float(value)
 
 
+def alpha(value: Any) -> float:
+    """A false-alarm rate in (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < float(value) < 1.0:
+        raise ValueError("alpha must be a number in (0, 1); received alpha={!r}".format(value))
+    return float(value)
+
+
 def _real(value: Any) -> bool:
     return (not isinstance(value, bool) and isinstance(value, numbers.Real)
             and math.isfinite(float(value)))

@@ -2,20 +2,92 @@
 
 Importing this module (and ``compat-init --help``) does not import TensorFlow;
 each subcommand imports what it needs when it runs.
+
+Bad usage is one line on stderr and exit code 2, before any work or any
+write: every argument, output path, optional dependency and user module is
+checked first.  Only :class:`compat_init._errors.UsageError` maps to exit 2;
+anything else is a bug and surfaces as one.
 """
 from __future__ import annotations
 
 import argparse
 import gc
 import json
+import math
+import os
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import compat_init
+from compat_init._errors import UsageError
+
+__all__ = ["main", "main_parser", "entrypoint", "UsageError"]
+
+DEFAULT_SHAPES = ["3x3x1x32", "5408x10", "25088x10"]
+DEFAULT_INITIALIZERS = ["glorot_uniform", "glorot_normal"]
+SEED_MAX = 2 ** 31 - 3  # _validate.SEED_MAX, without importing TensorFlow's helpers
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors raised as UsageError (``main`` prints
+    them), instead of usage text and ``exit(2)``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # "argument --seed: --seed must be ..." -> "--seed must be ..."
+        head, _, rest = message.partition(": ")
+        if head.startswith("argument ") and rest.startswith(head[len("argument "):].split("/")[0]):
+            message = rest
+        raise UsageError(message)
+
+
+def _option_type(option: str, parse: Callable[[str], Any], rule: str) -> Callable[[str], Any]:
+    """An argparse ``type=`` that refuses with "OPTION must RULE; received OPTION=VALUE"."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except (ValueError, ArithmeticError):
+            raise argparse.ArgumentTypeError(
+                "{} must be {}; received {}={}".format(option, rule, option, text)) from None
+
+    convert.__name__ = option.lstrip("-")  # argparse names the type in some messages
+    return convert
+
+
+def _int_in(low: float, high: float) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError
+        return value
+    return parse
+
+
+def _alpha(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise ValueError
+    return value
+
+
+def _shape(text: str) -> tuple:
+    dims = tuple(int(d) for d in text.lower().split("x"))
+    if any(d <= 0 for d in dims):
+        raise ValueError
+    if _product(dims) > 2 ** 63 - 1:
+        raise ValueError
+    return dims
+
+
+def _product(dims: Sequence[int]) -> int:
+    size = 1
+    for dim in dims:
+        size *= dim
+    return size
 
 
 def main_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="compat-init",
         description=(
             "compat_init: the right weight initializer in TF1 Session code and in "
@@ -41,19 +113,28 @@ def main_parser() -> argparse.ArgumentParser:
         "Kolmogorov-Smirnov, two-sample KS, variance z-test), holding the "
         "report's false-alarm rate at --alpha. Default: the seed article's CNN "
         "kernels (3x3x1x32, 5408x10, 25088x10) x glorot_uniform, glorot_normal. "
-        "Exit 0: all agree; 1: a disagreement; 2: bad usage.",
+        "--model, --migration and --initializer/--shape exclude each other. "
+        "Exit 0: all agree; 1: a disagreement (or nothing checked); 2: bad usage.",
     )
     parity.add_argument("--initializer", action="append", metavar="NAME",
                         help="initializer name (repeatable); default glorot_uniform, glorot_normal")
     parity.add_argument("--shape", action="append", metavar="3x3x1x32",
+                        type=_option_type("--shape", _shape, "positive integers joined by 'x' "
+                                          "(e.g. 3x3x1x32) with at most 2**63 - 1 elements"),
                         help="kernel shape, dims joined by x (repeatable)")
-    parity.add_argument("--model", metavar="module:function",
-                        help="check every kernel of the Keras model the callable returns")
-    parity.add_argument("--migration", nargs=2, metavar=("V1MODULE:BUILD", "V2MODULE:BUILD"),
-                        help="compare a legacy v1-graph builder with its Keras port, variable by variable")
-    parity.add_argument("--alpha", type=float, default=1e-4, help="family-wise false-alarm rate (default 1e-4)")
-    parity.add_argument("--seed", type=int, default=0, help="seed of the whole report (default 0)")
-    parity.add_argument("--samples", type=int, default=None, help="values per side per kernel (default 30000)")
+    sources = parity.add_mutually_exclusive_group()
+    sources.add_argument("--model", metavar="module:function",
+                         help="check every kernel of the Keras model the callable returns")
+    sources.add_argument("--migration", nargs=2, metavar=("V1MODULE:BUILD", "V2MODULE:BUILD"),
+                         help="compare a legacy v1-graph builder with its Keras port, variable by variable")
+    parity.add_argument("--alpha", type=_option_type("--alpha", _alpha, "a number in (0, 1)"),
+                        default=1e-4, help="family-wise false-alarm rate (default 1e-4)")
+    parity.add_argument("--seed", type=_option_type("--seed", _int_in(0, SEED_MAX),
+                                                    "an integer in [0, 2**31 - 3]"),
+                        default=0, help="seed of the whole report (default 0)")
+    parity.add_argument("--samples", type=_option_type("--samples", _int_in(100, math.inf),
+                                                       "an integer >= 100"),
+                        default=None, help="values per side per kernel (default 30000)")
     parity.add_argument("--json", metavar="PATH|-", help="write the full report as JSON (- for stdout)")
     parity.add_argument("--plot", metavar="PATH.png", help="write histograms vs theory (needs matplotlib)")
     parity.add_argument("--quiet", action="store_true", help="no table, no progress bar")
@@ -69,10 +150,23 @@ def main_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--write", action="store_true", help="rewrite the files (atomically)")
     migrate.add_argument("--check", action="store_true", help="exit 1 when anything would change")
     migrate.add_argument("--report", metavar="PATH.json", help="write a JSON report")
-    migrate.add_argument("--jobs", type=int, default=None, metavar="N",
-                         help="parallel workers (default: the number of CPUs)")
+    migrate.add_argument("--jobs", type=_option_type("--jobs", _int_in(1, 4096), "an integer in [1, 4096]"),
+                         default=None, metavar="N", help="parallel workers (default: the number of CPUs)")
     migrate.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def check_output_path(path: str, option: str) -> None:
+    """``path`` can be written: not a directory, in an existing writable folder."""
+    if os.path.isdir(path):
+        raise UsageError("{} must be a file path, not a directory; received {}={}".format(option, option, path))
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError("{} must be in an existing folder; received {}={} ({} does not exist)".format(
+            option, option, path, folder))
+    target = path if os.path.exists(path) else folder
+    if not os.access(target, os.W_OK):
+        raise UsageError("{} must be writable; received {}={} (permission denied)".format(option, option, path))
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -80,35 +174,29 @@ def _migrate(args: argparse.Namespace) -> int:
         from compat_init import migrate
     except ImportError as error:
         raise UsageError('compat-init migrate needs libcst: pip install "compat-init[migrate]" ({})'.format(error))
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError("--jobs must be a positive integer; received --jobs={}".format(args.jobs))
+    if args.report:
+        check_output_path(args.report, "--report")
+    return migrate.run(args.paths, write=args.write, check=args.check, report=args.report,
+                       jobs=args.jobs, quiet=args.quiet)
+
+
+def _require_tensorflow() -> None:
+    """TensorFlow imports and ``COMPAT_INIT_API`` is valid, or a UsageError."""
+    from compat_init import _runtime, _validate
+
+    try:  # first: it needs no TensorFlow
+        _validate.api(_runtime.env_api() or "auto", "COMPAT_INIT_API")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     try:
-        return migrate.run(args.paths, write=args.write, check=args.check, report=args.report,
-                           jobs=args.jobs, quiet=args.quiet)
-    except migrate.UsageError as error:
+        _runtime.tf()
+    except ImportError as error:
         raise UsageError(str(error)) from None
 
 
-DEFAULT_SHAPES = ["3x3x1x32", "5408x10", "25088x10"]
-DEFAULT_INITIALIZERS = ["glorot_uniform", "glorot_normal"]
-
-
-class UsageError(Exception):
-    """Bad command-line input: one line on stderr, exit code 2."""
-
-
-def _parse_shape(text: str) -> tuple:
-    try:
-        dims = tuple(int(d) for d in text.lower().split("x"))
-        if any(d <= 0 for d in dims):
-            raise ValueError
-        return dims
-    except ValueError:
-        raise UsageError("--shape must be positive integers joined by 'x' (e.g. 3x3x1x32); "
-                         "received --shape={}".format(text)) from None
-
-
-def _load_callable(spec: str, option: str = "--model") -> Callable[[], object]:
+def _load_callable(spec: str, option: str) -> Callable[[], Any]:
+    """``module:function`` imported and checked callable; the result calls it
+    and turns whatever it raises into a one-line UsageError."""
     import importlib
 
     module_name, _, function = spec.partition(":")
@@ -118,9 +206,25 @@ def _load_callable(spec: str, option: str = "--model") -> Callable[[], object]:
         sys.path.insert(0, ".")
     try:
         module = importlib.import_module(module_name)
-        return getattr(module, function)
-    except (ImportError, AttributeError) as error:
-        raise UsageError("{} {} cannot be imported: {}".format(option, spec, error)) from None
+    except Exception as error:  # noqa: BLE001 - the user's module: any failure is bad usage
+        raise UsageError("{} {} cannot be imported: {}: {}".format(
+            option, spec, type(error).__name__, error)) from None
+    builder = getattr(module, function, None)
+    if builder is None:
+        raise UsageError("{} {} cannot be imported: module {!r} has no attribute {!r}".format(
+            option, spec, module_name, function))
+    if not callable(builder):
+        raise UsageError("{} {} must name a callable; received a {}".format(option, spec, type(builder).__name__))
+
+    def call() -> Any:
+        try:
+            return builder()
+        except UsageError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the user's builder failed
+            raise UsageError("{} {} raised {}: {}".format(option, spec, type(error).__name__, error)) from None
+
+    return call
 
 
 def _progress(total: int, quiet: bool):
@@ -134,7 +238,31 @@ def _progress(total: int, quiet: bool):
     return bar.update, bar.close
 
 
+def _check_parity_arguments(args: argparse.Namespace) -> None:
+    """Everything that needs no import: option combinations and output paths."""
+    if (args.model or args.migration) and (args.initializer or args.shape):
+        raise UsageError("--initializer/--shape do not apply with {}; received {}".format(
+            "--model" if args.model else "--migration",
+            " ".join("--initializer={}".format(n) for n in args.initializer or [])
+            or " ".join("--shape={}".format("x".join(map(str, s))) for s in args.shape)))
+    if args.plot and args.migration:
+        raise UsageError("--plot does not apply with --migration (it compares the variables' own "
+                         "values, not draws); received --plot={}".format(args.plot))
+    if args.json and args.json != "-":
+        check_output_path(args.json, "--json")
+    if args.plot:
+        check_output_path(args.plot, "--plot")
+
+
 def _parity(args: argparse.Namespace) -> int:
+    _check_parity_arguments(args)
+    from compat_init import _registry
+
+    names = args.initializer or DEFAULT_INITIALIZERS
+    for name in names:
+        if name not in _registry.NAMES:
+            raise UsageError("--initializer must be one of {}; received --initializer={}".format(
+                ", ".join(_registry.NAMES), name))
     try:
         from compat_init import parity
     except ImportError as error:
@@ -144,26 +272,23 @@ def _parity(args: argparse.Namespace) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError("--plot needs matplotlib: pip install \"compat-init[plot]\"") from None
-    names = args.initializer or DEFAULT_INITIALIZERS
-    for name in names:
-        if name not in parity.NAMES:
-            raise UsageError("--initializer must be one of {}; received --initializer={}".format(
-                ", ".join(parity.NAMES), name))
-    if not 0.0 < args.alpha < 1.0:
-        raise UsageError("--alpha must be in (0, 1); received --alpha={}".format(args.alpha))
-    if args.samples is not None and args.samples < 100:
-        raise UsageError("--samples must be >= 100; received --samples={}".format(args.samples))
-    shapes = [_parse_shape(s) for s in (args.shape or DEFAULT_SHAPES)]
+    shapes = args.shape or [tuple(int(d) for d in s.split("x")) for s in DEFAULT_SHAPES]
+    samples = args.samples if args.samples is not None else parity.DEFAULT_SAMPLES
+    for shape in shapes:
+        needed = parity.memory_needed(shape, samples)
+        if needed > parity.MEMORY_BUDGET:
+            raise UsageError(
+                "--shape {} with --samples {} needs about {:.3g} GiB per kernel, over the {:.3g} GiB "
+                "budget; use a smaller shape or fewer samples".format(
+                    "x".join(map(str, shape)), samples, needed / 2 ** 30, parity.MEMORY_BUDGET / 2 ** 30))
+    _require_tensorflow()
     if args.migration:
         old, new = (_load_callable(spec, "--migration") for spec in args.migration)
-        try:
-            report = parity.check_migration(old, new, alpha=args.alpha, seed=args.seed)
-        except ValueError as error:  # the two models' variables do not pair up
-            raise UsageError(str(error)) from None
+        report = parity.check_migration(old, new, alpha=args.alpha, seed=args.seed)
         return _finish(args, report, None)
     untested: list = []
     if args.model:
-        pairs, untested = parity.model_kernels(_load_callable(args.model)())
+        pairs, untested = parity.model_kernels(_load_callable(args.model, "--model")())
         if not pairs:
             raise UsageError("--model {} has no kernel with a random initializer compat_init "
                              "knows ({} untested)".format(args.model, len(untested)))
@@ -173,15 +298,13 @@ def _parity(args: argparse.Namespace) -> int:
     keep = {} if args.plot else None
     try:
         report = parity.run_pairs(pairs, args.alpha, args.seed, args.samples, update, keep)
-    except ValueError as error:  # an initializer of the model drew something untestable
-        raise UsageError(str(error)) from None
     finally:
         close()
     report.untested = untested
     return _finish(args, report, keep)
 
 
-def _finish(args: argparse.Namespace, report: object, keep: Optional[dict]) -> int:
+def _finish(args: argparse.Namespace, report: Any, keep: Optional[dict]) -> int:
     json_to_stdout = args.json == "-"
     table_stream = sys.stderr if json_to_stdout else sys.stdout
     if not args.quiet:
@@ -205,6 +328,7 @@ def _finish(args: argparse.Namespace, report: object, keep: Optional[dict]) -> i
 
 
 def _info(args: argparse.Namespace) -> int:
+    _require_tensorflow()
     info = compat_init.runtime_info()
     if args.json:
         print(json.dumps({k: str(v) if not isinstance(v, bool) else v for k, v in info._asdict().items()}, indent=2))
@@ -216,8 +340,8 @@ def _info(args: argparse.Namespace) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     parser = main_parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
     try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
         if args.command == "info":
             return _info(args)
         if args.command == "parity":
@@ -232,6 +356,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def entrypoint() -> None:
+    # TensorFlow's C++ INFO/WARNING lines would bury a one-line error.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     code = main()
     # The work is done and every file is closed.  Python's last garbage
     # collections would now walk TensorFlow's whole object graph (0.6-0.7 s

@@ -157,7 +157,7 @@ def test_cli_model_option(tmp_path):
     (["--initializer", "xavier"], "--initializer must be one of"),
     (["--shape", "3by3"], "--shape must be positive integers joined by 'x'"),
     (["--model", "no_such_module:build"], "--model no_such_module:build cannot be imported"),
-    (["--alpha", "2"], "--alpha must be in (0, 1)"),
+    (["--alpha", "2"], "--alpha must be a number in (0, 1)"),
 ])
 def test_cli_usage_errors_exit_2_with_one_line(args, message, capsys):
     assert cli.main(["parity"] + args) == 2

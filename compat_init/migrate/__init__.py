@@ -14,6 +14,7 @@ import sys
 import tempfile
 from typing import IO, Iterator, List, Optional, Sequence
 
+from compat_init._errors import UsageError
 from compat_init.migrate._rules import RULES, describe
 from compat_init.migrate._transform import FileResult, migrate_source
 
@@ -22,8 +23,6 @@ __all__ = ["migrate_source", "migrate_paths", "run", "describe", "RULES", "FileR
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".nox", ".tox", "__pycache__", "node_modules", "build", "dist"}
 
 
-class UsageError(Exception):
-    pass
 
 
 def python_files(paths: Sequence[str]) -> List[str]:

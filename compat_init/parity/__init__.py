@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 from compat_init import _fans, _registry, _validate, initializers
-from compat_init.parity._engine import DEFAULT_SAMPLES, run_pairs
+from compat_init._errors import DrawError, UsageError
+from compat_init.parity._engine import DEFAULT_SAMPLES, MEMORY_BUDGET, memory_needed, run_pairs
 from compat_init.parity._migration import check_migration
 from compat_init.parity._report import KernelReport, ParityReport, SideStats, TestResult
 
@@ -27,6 +28,10 @@ __all__ = [
     "SideStats",
     "TestResult",
     "DEFAULT_SAMPLES",
+    "MEMORY_BUDGET",
+    "memory_needed",
+    "DrawError",
+    "UsageError",
     "NAMES",
 ]
 
@@ -220,7 +225,7 @@ def check_model(
     printed report."""
     pairs, untested = model_kernels(model)
     if not pairs:
-        raise ValueError(
+        raise UsageError(
             "model must have at least one kernel with a random initializer compat_init "
             "knows; received model={!r}{}".format(
                 getattr(model, "name", model),

@@ -18,6 +18,7 @@ Bonferroni correction: every test is judged at ``alpha / (number of tests)``.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import threading
@@ -29,6 +30,7 @@ import numpy as np
 from scipy import stats
 
 from compat_init import _classes, _fans, _runtime, _sampling, _validate
+from compat_init._errors import DrawError, UsageError
 from compat_init.parity._report import KernelReport, ParityReport, SideStats, TestResult
 
 #: Values drawn per side by default.  The hardest fault in README.md, a 3 %
@@ -38,6 +40,28 @@ from compat_init.parity._report import KernelReport, ParityReport, SideStats, Te
 #: 1e-4 / 5,000 = 2e-8 (|z| > 5.6), so power stays above 1 - 1e-9 there; a
 #: one-kernel report catches a 1.7 % error in the std with 99 % power.
 DEFAULT_SAMPLES = 30_000
+
+#: The most memory one kernel's check may need (``memory_needed``): checks
+#: past it are refused before anything is drawn.  2 GiB on this project's
+#: 24 GiB, 2-core machine leaves room for TensorFlow and a few kernels tested
+#: at once.
+MEMORY_BUDGET = 2 * 2 ** 30
+
+
+def _drawn_values(shape: Sequence[int], samples: int) -> int:
+    size = 1
+    for dim in shape:
+        size *= int(dim)
+    return max(size, int(math.ceil(samples / float(max(size, 1)))) * size)
+
+
+def memory_needed(shape: Sequence[int], samples: int, dtype: str = "float32") -> int:
+    """Bytes one kernel's check holds at its peak: both sides' raw draws
+    (every repeat, or the whole kernel when it is larger than ``samples``)
+    plus their float64 tested values, sorted copies and the concatenation."""
+    itemsize = 8 if dtype == "float64" else 4
+    drawn = _drawn_values(shape, samples)
+    return 2 * (drawn * itemsize + drawn * 8 + 2 * min(drawn, samples) * 8)
 SEED_LIMIT = _validate.SEED_MAX + 1
 PARITY_DTYPES = ("float32", "float64")
 
@@ -245,7 +269,7 @@ def draw_all(
 
 
 def _sample(arrays: List[Any], samples: int, seed: int, shape: Tuple[int, ...], label: str,
-            kernel: str) -> np.ndarray:
+            kernel: str, dtype: str) -> np.ndarray:
     """One side's tested values (``_flatten``), after checking that every draw
     is floating-point values of the requested shape and that the tested
     values are finite: anything else is a bug in that initializer, reported as
@@ -253,14 +277,18 @@ def _sample(arrays: List[Any], samples: int, seed: int, shape: Tuple[int, ...], 
     for values in arrays:
         values = np.asarray(values)
         if values.shape != tuple(shape) or not np.issubdtype(values.dtype, np.floating):
-            raise ValueError(
+            raise DrawError(
                 "kernel {!r}: the {} initializer must return floating-point values of "
                 "shape={}; received shape={}, dtype={}".format(
                     kernel, label, tuple(shape), values.shape, values.dtype))
+        if values.dtype != np.dtype(dtype):
+            raise DrawError(
+                "kernel {!r}: the {} initializer must return {} values, the dtype the check "
+                "asked for; received dtype={}".format(kernel, label, dtype, values.dtype))
     flat = _flatten(arrays, samples, seed)
     bad = int(flat.size - np.count_nonzero(np.isfinite(flat)))
     if bad:
-        raise ValueError(
+        raise DrawError(
             "kernel {!r}: the {} initializer must draw finite values; received {} NaN or "
             "infinite among the {} values tested (shape={})".format(
                 kernel, label, bad, flat.size, tuple(shape)))
@@ -282,12 +310,35 @@ def _flatten(values: List[Any], samples: int, seed: int) -> np.ndarray:
     return np.sort(flat.astype(np.float64))
 
 
-def _call(obj: Any, shape: Tuple[int, ...], dtype: str) -> Any:
+def _takes_dtype(obj: Any) -> bool:
     try:
+        parameters = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: offer it
+        return True
+    return any(p.name == "dtype" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _call(obj: Any, shape: Tuple[int, ...], dtype: str) -> Any:
+    """One draw in ``dtype``; a callable without a ``dtype`` parameter is
+    called with the shape alone, and what it returns must then be in ``dtype``
+    (``_sample`` checks): never retried in another dtype."""
+    if _takes_dtype(obj):
         # a DType, not "float32": tf.contrib's initializers read dtype.is_floating
         return obj(shape, dtype=_runtime.tf().as_dtype(dtype))
-    except TypeError:
-        return obj(shape)
+    return obj(shape)
+
+
+def describe_object(obj: Any) -> str:
+    """An initializer in a report: class, key configuration and path."""
+    row, config = _fans.describe(obj)
+    name = type(obj).__name__ if hasattr(obj, "get_config") else getattr(obj, "__name__", type(obj).__name__)
+    if row is None:
+        return name
+    arguments = ["{}={!r}".format(k, v) for k, v in config.items() if v is not None]
+    seed = getattr(obj, "seed", None)
+    arguments.append("seed={!r}".format(seed if isinstance(seed, int) or seed is None else "generator"))
+    path = "v1" if _is_v1_object(obj) else "Keras"
+    return "{}({}) [{}]".format(name, ", ".join(arguments), path)
 
 
 def side_stats(label: str, values: np.ndarray, theory: _fans.Theory) -> SideStats:
@@ -350,12 +401,12 @@ def test_kernel(
 def _repeats(shape: Tuple[int, ...], samples: int, theory: _fans.Theory) -> int:
     size = int(np.prod(shape)) if shape else 1
     if size == 0:
-        raise ValueError(
+        raise UsageError(
             "shape must have at least one element for a parity check; received "
             "shape={}".format(shape)
         )
     if theory.distribution == "orthogonal" and theory.dim < 2:
-        raise ValueError(
+        raise UsageError(
             "shape must have more than one row or column for an orthogonal parity check "
             "(a 1 x 1 orthogonal matrix is +-gain); received shape={}".format(shape))
     return max(1, int(math.ceil(samples / float(size))))
@@ -372,19 +423,29 @@ def run_pairs(
 ) -> ParityReport:
     """Tests every pair; ``pairs`` holds dicts with kernel, shape, reference,
     candidate, theory and labels.  ``keep`` (a dict) receives the samples."""
-    if not (isinstance(alpha, float) or isinstance(alpha, int)) or not 0.0 < float(alpha) < 1.0:
-        raise ValueError("alpha must be a number in (0, 1); received alpha={!r}".format(alpha))
+    alpha = _validate.alpha(alpha)
     samples = DEFAULT_SAMPLES if samples is None else samples
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 100:
-        raise ValueError("samples must be an integer >= 100; received samples={!r}".format(samples))
+        raise UsageError("samples must be an integer >= 100; received samples={!r}".format(samples))
     if seed is not None:
         _validate.seed(seed)
     dtype = getattr(dtype, "name", dtype)  # tf.float32 -> "float32"
     if dtype not in PARITY_DTYPES:
-        raise ValueError(
+        raise UsageError(
             "dtype must be float32 or float64 for a parity check (float16 and bfloat16 "
             "values are too coarse for tests against a continuous distribution; their "
             "draws are the float32 stream rounded); received dtype={!r}".format(dtype))
+    if not pairs:
+        raise UsageError("pairs must hold at least one kernel to check; received none")
+    for pair in pairs:
+        needed = memory_needed(pair["shape"], samples, dtype)
+        if needed > MEMORY_BUDGET:
+            raise UsageError(
+                "kernel {!r}: a parity check of shape={} with samples={} needs about {:.3g} GiB "
+                "({} values drawn per side), over the {:.3g} GiB budget (parity.MEMORY_BUDGET); "
+                "check a smaller shape or fewer samples".format(
+                    pair["kernel"], tuple(pair["shape"]), samples, needed / 2 ** 30,
+                    _drawn_values(pair["shape"], samples), MEMORY_BUDGET / 2 ** 30))
     threshold = float(alpha) / (TESTS_PER_KERNEL * max(1, len(pairs)))
     base = seed if seed is not None else int(np.random.randint(SEED_LIMIT))
     pair_seeds = [(base + 7919 * index) % SEED_LIMIT for index in range(len(pairs))]
@@ -403,8 +464,9 @@ def run_pairs(
         pair = pairs[index]
         pair_seed, shape, kernel = pair_seeds[index], pair["shape"], pair["kernel"]
         theory = pair["theory"]
-        ref = _sample(drawn[2 * index], samples, pair_seed, shape, pair["labels"][0], kernel)
-        cand = _sample(drawn[2 * index + 1], samples, pair_seed + 1, shape, pair["labels"][1], kernel)
+        ref = _sample(drawn[2 * index], samples, pair_seed, shape, pair["labels"][0], kernel, dtype)
+        cand = _sample(drawn[2 * index + 1], samples, pair_seed + 1, shape, pair["labels"][1], kernel,
+                       dtype)
         checks = []
         if theory.distribution == "orthogonal":
             # Not a property of the entries: of each whole draw.
@@ -415,8 +477,11 @@ def run_pairs(
         drawn[2 * index] = drawn[2 * index + 1] = None  # free the raw draws early
         if keep is not None:
             keep[str(index)] = (ref, cand, theory)
-        return test_kernel(pair["kernel"], pair["shape"], ref, cand, theory,
-                           pair["labels"], threshold, checks)
+        report = test_kernel(pair["kernel"], pair["shape"], ref, cand, theory,
+                             pair["labels"], threshold, checks)
+        report.reference_initializer = describe_object(pair["reference"])
+        report.candidate_initializer = describe_object(pair["candidate"])
+        return report
 
     # A kernel is tested as soon as both of its sides are drawn, while the
     # rest are still being drawn.  Sorting and the KS tests run in numpy/scipy

@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from compat_init import _fans, _runtime, _validate
+from compat_init._errors import UsageError
 from compat_init.parity._engine import TESTS_PER_KERNEL, side_stats, test_kernel
 from compat_init.parity._report import KernelReport, ParityReport
 
@@ -65,7 +66,7 @@ def _pair(v1: List[Any], v2: List[Any], mapping: Optional[Dict[str, str]]) -> Li
             pairs.append((_lookup(old, v1, "v1"), _lookup(new, v2, "v2")))
         return pairs
     if [s for _, s, _ in v1] != [s for _, s, _ in v2]:
-        raise ValueError(
+        raise UsageError(
             "the two models' trainable variables must have the same shapes in creation "
             "order (or pass mapping=); received v1 {} and v2 {}".format(
                 [(n, s) for n, s, _ in v1], [(n, s) for n, s, _ in v2]))
@@ -78,7 +79,7 @@ def _lookup(name: str, variables: List[Any], side: str) -> Any:
     exact = [v for v in variables if v[0] == name]
     found = exact or [v for v in variables if v[0].endswith("/" + name)]
     if len(found) != 1:
-        raise ValueError(
+        raise UsageError(
             "mapping must name exactly one {} variable (by name or name suffix); received "
             "{!r}, which matches {} of {}".format(side, name, len(found), [v[0] for v in variables]))
     return found[0]
@@ -107,9 +108,11 @@ def check_migration(
       A :class:`ParityReport` with one entry per pair: ``bit-equal`` where both
       sides hold the same bits (both seeded with compat_init, corresponding
       seeds), else the parity tests on the two initial values against the
-      Keras initializer's theoretical distribution.
+      Keras initializer's theoretical distribution.  A report with no pair
+      (neither model created a trainable variable) does not pass and says so.
     """
     seed = 0 if seed is None else _validate.seed(seed)
+    alpha = _validate.alpha(alpha)
     old = _v1_variables(v1_builder, seed)
     new, initializers = _v2_variables(v2_builder, seed)
     pairs = _pair(old, new, mapping)

@@ -47,6 +47,34 @@ class KernelReport:
     #: Migration reports: True when both sides hold the same bits (no tests
     #: needed), False when they differ, None when not compared bitwise.
     bit_equal: Optional[bool] = None
+    #: What was compared: class and key configuration of each side.
+    reference_initializer: str = ""
+    candidate_initializer: str = ""
+
+    def diagnosis(self) -> List[str]:
+        """What differs, in plain words, one line per failed test."""
+        sides = {"reference": self.reference, "candidate": self.candidate}
+        words = []
+        for test in self.tests:
+            if test.passed:
+                continue
+            side = test.name.rsplit("_", 1)[-1]
+            stats = sides.get(side)
+            label = "the {} ({})".format(side, stats.label) if stats is not None else ""
+            if test.name.startswith("variance_") and stats is not None and stats.expected_std:
+                change = stats.std / stats.expected_std - 1.0
+                words.append("{} std {:.3g} is {:.1f} % {} theory's {:.3g} (variance z = {:.3g})".format(
+                    label, stats.std, abs(change) * 100, "above" if change > 0 else "below",
+                    stats.expected_std, test.statistic))
+            elif test.name.startswith("ks_theory_"):
+                words.append("{} values do not follow the theoretical {} (KS D = {:.3g})".format(
+                    label, self.distribution, test.statistic))
+            elif test.name == "ks_2samp":
+                words.append("the two samples differ (KS D = {:.3g})".format(test.statistic))
+            elif test.name.startswith("orthogonality_"):
+                words.append("{} draws are not orthogonal at the gain: max |W'W/gain^2 - I| = {:.3g}".format(
+                    label, test.statistic))
+        return words
 
     @property
     def passed(self) -> bool:
@@ -88,7 +116,9 @@ class ParityReport:
 
     @property
     def passed(self) -> bool:
-        return all(k.passed for k in self.kernels)
+        """Every kernel agreed, and there was at least one: a report that
+        checked nothing does not pass."""
+        return bool(self.kernels) and all(k.passed for k in self.kernels)
 
     @property
     def counts(self) -> Tuple[int, int]:
@@ -109,6 +139,7 @@ class ParityReport:
                 test["statistic"] = _json_float(test["statistic"])
             item["passed"] = kernel.passed
             item["verdict"] = kernel.verdict
+            item["diagnosis"] = kernel.diagnosis()
             kernels.append(item)
         passed, failed = self.counts
         return {
@@ -135,13 +166,24 @@ class ParityReport:
         lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         for k in self.kernels:
+            if k.passed or not k.tests:
+                continue
+            if k.reference_initializer or k.candidate_initializer:
+                lines.append("{}: reference {} vs candidate {}".format(
+                    k.kernel, k.reference_initializer or "?", k.candidate_initializer or "?"))
+            else:
+                lines.append("{}:".format(k.kernel))
+            for words in k.diagnosis():
+                lines.append("  " + words)
             for t in k.tests:
                 if not t.passed:
-                    lines.append("  {}: {} statistic={:.4g} p={:.3g} < {:.3g}".format(
-                        k.kernel, t.name, t.statistic, t.p_value, t.threshold))
+                    lines.append("  ({} statistic={:.4g} p={:.3g} < {:.3g})".format(
+                        t.name, t.statistic, t.p_value, t.threshold))
         for u in self.untested:
             lines.append("  {} ({}): not tested: {}".format(
                 u["kernel"], "x".join(map(str, u["shape"])), u["reason"]))
+        if not self.kernels:
+            lines.append("nothing was checked: no kernel to compare, so the report does not pass")
         drawn = ("{} values per side per kernel".format(self.samples) if self.samples
                  else "each variable's own initial values")
         lines.append("{}; alpha={} (Bonferroni: each test at {:.3g}); seed={}".format(

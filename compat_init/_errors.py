@@ -1,0 +1,17 @@
+"""compat_init's own exceptions.
+
+Each subclasses the built-in exception a caller would catch anyway
+(``ValueError``), so ``except ValueError`` keeps working; the command line maps
+exactly :class:`UsageError` (and its subclasses) to one line on stderr and exit
+code 2, and lets anything else surface as the bug it is.
+"""
+
+
+class UsageError(ValueError):
+    """Bad usage: an argument, a path, a module or a model that cannot be used
+    as given.  The message names the argument, the rule and the value."""
+
+
+class DrawError(UsageError):
+    """An initializer drew something that cannot be tested (wrong shape or
+    dtype, NaN/inf): a bug in that initializer, not a disagreement."""
