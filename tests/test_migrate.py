@@ -219,3 +219,17 @@ def test_cli_bad_path_is_usage_error(tmp_path):
     assert result.returncode == 2
     assert "PATH must be an existing file or directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_diff_headers_of_an_absolute_path_are_clean(tmp_path, capsys):
+    import os
+
+    from compat_init import cli
+
+    legacy = tmp_path / "model.py"
+    legacy.write_text("import tensorflow as tf\ninit = tf.glorot_uniform_initializer(seed=1)\n")
+    assert cli.main(["migrate", str(legacy)]) == 0
+    out = capsys.readouterr().out
+    expected = str(legacy).replace(os.sep, "/").lstrip("/")
+    assert "--- a/{}\n".format(expected) in out and "+++ b/{}\n".format(expected) in out
+    assert "a//" not in out

@@ -333,3 +333,54 @@ def test_cli_reports_an_untestable_model_in_one_line(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert re.match(r"compat-init: error: kernel '(sequential/)?dense/kernel': the model "
                     r"initializer must draw finite values", last), last
+
+
+def test_a_failing_row_names_both_initializers_and_says_what_differs():
+    legacy = tf.compat.v1.glorot_uniform_initializer()
+    ported = tf.keras.initializers.HeUniform() if hasattr(tf.keras.initializers, "HeUniform") else \
+        tf.keras.initializers.he_uniform()
+    report = parity.compare(legacy, ported, (256, 128))
+    assert not report.passed
+    text = str(report)
+    assert re.search(r"compare: reference GlorotUniform\(scale=1.0, mode='fan_avg', distribution='uniform', "
+                     r"seed=None\) \[v1\] vs candidate \w+\(scale=2.0, mode='fan_in', "
+                     r"distribution='uniform', seed=.*\) \[(Keras|v1)\]", text), text
+    # He's limit sqrt(6/256) against Glorot's sqrt(6/384): a std 22.5 % above theory
+    assert re.search(r"the candidate std 0.0[89]\d+ is 2[0-5].\d % above theory's 0.0722 \(variance z = \d+", text), text
+    assert "the two samples differ (KS D = " in text
+    kernel = report.to_dict()["kernels"][0]
+    assert any("% above theory" in words for words in kernel["diagnosis"])
+
+
+def test_a_migration_that_checked_nothing_does_not_pass():
+    report = parity.check_migration(lambda: None, lambda: tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(2,))]))
+    assert report.kernels == [] and not report.passed
+    assert "nothing was checked" in str(report)
+
+
+@pytest.mark.parametrize("alpha", [0, 1, 1.5, "0.1", True])
+def test_migration_alpha_is_validated(alpha):
+    with pytest.raises(ValueError, match=re.escape("alpha must be a number in (0, 1); received alpha=")):
+        parity.check_migration(lambda: None, lambda: tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(2,))]), alpha=alpha)
+
+
+def test_a_draw_is_never_retried_in_another_dtype():
+    def float32_only(shape):  # no dtype parameter: called with the shape alone
+        return np.random.RandomState(0).uniform(-0.1, 0.1, shape).astype(np.float32)
+
+    with pytest.raises(parity.DrawError, match=re.escape(
+            "kernel 'compare': the candidate initializer must return float64 values, the dtype the "
+            "check asked for; received dtype=float32")):
+        parity.compare(ci.glorot_uniform(), float32_only, (30, 20), dtype="float64", samples=1000)
+
+    def refuses_dtype(shape, dtype=None):
+        raise TypeError("no float64 here")
+
+    with pytest.raises(TypeError, match="no float64 here"):  # surfaced, not retried without dtype
+        parity.compare(ci.glorot_uniform(), refuses_dtype, (30, 20), dtype="float64", samples=1000)
+
+
+def test_memory_budget_is_checked_before_drawing():
+    with pytest.raises(parity.UsageError, match=r"kernel 'compare': a parity check of shape=\(100000, 100000\) "
+                                                r"with samples=30000 needs about 224 GiB"):
+        parity.compare(ci.glorot_uniform(), ci.glorot_uniform(), (100000, 100000))

@@ -65,6 +65,17 @@ def migrate_paths(paths: Sequence[str], jobs: int = 1) -> Iterator[FileResult]:
             yield _migrate_file(path)
 
 
+def _diff_name(path: str) -> str:
+    """A path as a diff header shows it after ``a/``: relative to the current
+    folder when under it, else without its leading separator (``a/tmp/x.py``,
+    not ``a//tmp/x.py``), with forward slashes."""
+    absolute = os.path.abspath(path)
+    here = os.getcwd()
+    if absolute.startswith(here + os.sep):
+        path = os.path.relpath(absolute, here)
+    return path.replace(os.sep, "/").lstrip("/")
+
+
 def write_atomically(path: str, text: str) -> None:
     """Temporary file in the same folder, then rename; the file mode is kept."""
     mode = stat.S_IMODE(os.stat(path).st_mode)
@@ -121,7 +132,7 @@ def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
         elif not check:
             out.writelines(difflib.unified_diff(
                 result.source.splitlines(True), result.new_source.splitlines(True),
-                "a/" + result.path, "b/" + result.path))
+                "a/" + _diff_name(result.path), "b/" + _diff_name(result.path)))
     if bar is not None:
         bar.close()
     summary = "{} files changed, {} calls rewritten, {} skipped".format(changed, rewritten, skipped)

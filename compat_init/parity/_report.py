@@ -60,7 +60,8 @@ class KernelReport:
                 continue
             side = test.name.rsplit("_", 1)[-1]
             stats = sides.get(side)
-            label = "the {} ({})".format(side, stats.label) if stats is not None else ""
+            label = ("the {}".format(side) if stats is None or stats.label == side
+                     else "the {} ({})".format(side, stats.label))
             if test.name.startswith("variance_") and stats is not None and stats.expected_std:
                 change = stats.std / stats.expected_std - 1.0
                 words.append("{} std {:.3g} is {:.1f} % {} theory's {:.3g} (variance z = {:.3g})".format(
