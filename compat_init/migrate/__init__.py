@@ -94,8 +94,10 @@ def write_atomically(path: str, text: str) -> None:
 
 def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
         report: Optional[str] = None, jobs: Optional[int] = None, quiet: bool = False,
-        out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
+        out: Optional[IO[str]] = None, err: Optional[IO[str]] = None) -> int:
     """The ``compat-init migrate`` command; returns the exit code."""
+    out = sys.stdout if out is None else out  # the streams of the moment, not of import time
+    err = sys.stderr if err is None else err
     jobs = jobs or os.cpu_count() or 1
     files = python_files(paths)
     bar = None
