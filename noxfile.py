@@ -1,15 +1,20 @@
-"""The test matrix: four legs, each running the whole suite and both examples.
+"""The test matrix: four legs, each running the whole suite and both examples,
+plus the lint and package checks.
 
-    nox                      # all four legs
+    nox                      # the four legs, lint and package (what CI runs)
     nox -s tf221             # one leg
     nox -s tf115 -- -k seeds # pass arguments to pytest
+    nox -s lint              # ruff and mypy on compat_init/
+    nox -s package           # sdist + wheel, twine check, the unpacked sdist's tests
 
 Interpreters come from pyenv (`pyenv root`) when it is there, else from PATH.
 Each leg writes a JUnit report to reports/<leg>.xml (read by .ci/run).
 """
+import glob
 import os
 import shutil
 import subprocess
+import tarfile
 
 import nox
 
@@ -71,3 +76,40 @@ def _leg(name, python, requirements, extra_env):
 
 for _name, (_py, _reqs, _env) in LEGS.items():
     globals()[_name] = _leg(_name, _py, _reqs, _env)
+
+
+@nox.session(python=PY311)
+def lint(session):
+    """ruff and mypy on compat_init/ (settings in pyproject.toml)."""
+    session.install("ruff", "mypy", "-e", ".[test]")
+    session.run("ruff", "check", "compat_init")
+    session.run("mypy")
+
+
+@nox.session(python=PY311)
+def package(session):
+    """Builds the sdist and the wheel, checks them with twine, and runs the
+    unpacked sdist's own tests against the installed sdist (TF 2.21)."""
+    session.install("build", "twine")
+    tmp = session.create_tmp()
+    dist = os.path.join(tmp, "dist")
+    unpacked = os.path.join(tmp, "sdist")
+    for folder in (dist, unpacked):
+        shutil.rmtree(folder, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", dist)
+    files = sorted(glob.glob(os.path.join(dist, "*")))
+    session.run("twine", "check", "--strict", *files)
+    sdist = [f for f in files if f.endswith(".tar.gz")][0]
+    with tarfile.open(sdist) as archive:
+        archive.extractall(unpacked)
+    (root,) = glob.glob(os.path.join(unpacked, "*"))
+    for required in ("LICENSE", "CHANGELOG.md", "tests/conftest.py", "tests/golden_digests.json"):
+        if not os.path.exists(os.path.join(root, required)):
+            session.error("the sdist lacks {}".format(required))
+    session.install("tensorflow-cpu==2.21.0", sdist + "[test]")
+    session.chdir(root)
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", env=ENV)
+
+
+# `nox` alone (make matrix, CI) runs these; the version sweep is run by name.
+nox.options.sessions = list(LEGS) + ["lint", "package"]

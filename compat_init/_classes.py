@@ -110,7 +110,7 @@ class _CompatInitializer:
         for key, value in config.items():
             setattr(self, key, value)
         if keras_seed:
-            seed = self.seed  # Keras 3 deserialized a SeedGenerator config
+            seed = getattr(self, "seed")  # Keras 3 deserialized a SeedGenerator config
         else:
             self.seed = seed
         if "maxval" in params and params["maxval"] is None:
@@ -223,7 +223,7 @@ def _takes_layout(native: type) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _signature(native: type) -> inspect.Signature:
-    return inspect.signature(native.__init__)
+    return inspect.signature(native.__init__)  # type: ignore[misc]
 
 
 @functools.lru_cache(maxsize=None)

@@ -12,8 +12,9 @@ import importlib
 import inspect
 import os
 import sys
+import types
 import warnings
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 from packaging.version import Version
 
@@ -63,7 +64,7 @@ def _user_stacklevel() -> int:
     and TensorFlow (seen from ``warnings.warn``'s caller)."""
     package = os.path.dirname(os.path.abspath(__file__))
     skip = (package, os.path.dirname(functools.__file__))
-    frame = sys._getframe(2)  # warn_if_untested's caller
+    frame: Optional[types.FrameType] = sys._getframe(2)  # warn_if_untested's caller
     level = 2
     while frame is not None:
         filename = os.path.abspath(frame.f_code.co_filename)

@@ -295,7 +295,7 @@ def _parity(args: argparse.Namespace) -> int:
     else:
         pairs = [parity.make_pair(n, s, args.seed) for s in shapes for n in names]
     update, close = _progress(len(pairs), args.quiet)
-    keep = {} if args.plot else None
+    keep: Optional[dict] = {} if args.plot else None
     try:
         report = parity.run_pairs(pairs, args.alpha, args.seed, args.samples, update, keep)
     finally:

@@ -123,7 +123,7 @@ class _Bindings(cst.CSTVisitor):
         simple = (self.depth == 0 and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name)
                   and isinstance(node.value, (cst.Name, cst.Attribute)))
         if simple:
-            name = node.targets[0].target.value  # type: ignore[union-attr]
+            name = node.targets[0].target.value  # type: ignore[union-attr,attr-defined]
             if name in self.assigned:
                 self.others.add(name)
             self.assigned[name] = _dotted(node.value) or ""
@@ -303,6 +303,7 @@ def migrate_source(source: str, path: str = "<string>") -> FileResult:
     module.visit(bindings)
     table = bindings.resolver()
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # freshly parsed: ours
+    transformer: _Transformer
     if table is None:
         # Shadowed or re-bound names: resolve with libcst's scope analysis.
         aliases = _Aliases()

@@ -145,7 +145,8 @@ def _layers(model: Any) -> list:
             return list(flatten(include_self=False, recursive=True))
         except TypeError:
             pass
-    found, stack = [], list(getattr(model, "layers", []))[::-1]
+    found: list = []
+    stack = list(getattr(model, "layers", []))[::-1]
     while stack:
         layer = stack.pop()
         if any(layer is f for f in found):

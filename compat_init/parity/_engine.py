@@ -18,6 +18,7 @@ Bonferroni correction: every test is judged at ``alpha / (number of tests)``.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
@@ -167,8 +168,12 @@ def _makers(obj: Any, shape: Tuple[int, ...], repeats: int, seeds: List[int], dt
     would repeat the same values); anything else is called ``repeats`` times.
     """
     if seeded:
-        return [lambda s=s: _clone_with_seed(obj, s)(shape, dtype=dtype) for s in seeds]
-    return [lambda: _call(obj, shape, dtype)] * repeats
+        return [functools.partial(_clone_and_call, obj, s, shape, dtype) for s in seeds]
+    return [functools.partial(_call, obj, shape, dtype)] * repeats
+
+
+def _clone_and_call(obj: Any, seed: int, shape: Tuple[int, ...], dtype: str) -> Any:
+    return _clone_with_seed(obj, seed)(shape, dtype=dtype)
 
 
 def _graph_runs(job: Dict[str, Any]) -> Optional[Tuple[Any, List[Dict[Any, Any]]]]:
@@ -248,9 +253,9 @@ def draw_all(
         config.graph_options.rewrite_options.constant_folding = 2  # OFF
         with tf.Graph().as_default():
             tf.compat.v1.set_random_seed(seed)
-            plans = {}
+            plans: Dict[int, Any] = {}
             for i in graph_jobs:
-                plan = _graph_runs(jobs[i])
+                plan: Any = _graph_runs(jobs[i])
                 plans[i] = plan if plan is not None else [make() for make in jobs[i]["makers"]]
             with tf.compat.v1.Session(config=config) as session:
                 built = {i: p for i, p in plans.items() if isinstance(p, list)}
@@ -458,7 +463,7 @@ def run_pairs(
             seeded = _seeded(pair[side])
             jobs.append({"obj": pair[side], "seed": seeds[0], "seeds": seeds[1:], "seeded": seeded,
                          "makers": _makers(pair[side], shape, repeats, seeds[1:], dtype, seeded)})
-    drawn: List[Optional[List[Any]]] = [None] * len(jobs)
+    drawn: List[Any] = [None] * len(jobs)  # each job's raw arrays, once drawn
 
     def test(index: int) -> KernelReport:
         pair = pairs[index]

@@ -25,7 +25,10 @@ def _v1_variables(builder: Callable[[], Any], seed: int) -> List[Tuple[str, Tupl
     return [(v.op.name, tuple(v.shape.as_list()), np.asarray(x)) for v, x in zip(variables, values)]
 
 
-def _v2_variables(builder: Callable[[], Any], seed: int) -> Tuple[List[Tuple[str, Tuple[int, ...], np.ndarray]], Dict[str, Any]]:
+Variables = List[Tuple[str, Tuple[int, ...], np.ndarray]]
+
+
+def _v2_variables(builder: Callable[[], Any], seed: int) -> Tuple[Variables, Dict[str, Any]]:
     """Builds the Keras model (eagerly where it can; in a graph on TF 1.x and
     without eager execution); its trainable weights' initial values and each
     weight's initializer."""
@@ -111,7 +114,7 @@ def check_migration(
       Keras initializer's theoretical distribution.  A report with no pair
       (neither model created a trainable variable) does not pass and says so.
     """
-    seed = 0 if seed is None else _validate.seed(seed)
+    seed = 0 if seed is None else int(_validate.seed(seed) or 0)
     alpha = _validate.alpha(alpha)
     old = _v1_variables(v1_builder, seed)
     new, initializers = _v2_variables(v2_builder, seed)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Sequence
+from typing import Any, Dict
 
 import numpy as np
 
 
-def plot(report: Any, samples: Dict[str, Sequence[np.ndarray]], path: str) -> None:
-    """Writes a PNG grid; ``samples`` maps kernel index -> (reference, candidate)."""
+def plot(report: Any, samples: Dict[str, Any], path: str) -> None:
+    """Writes a PNG grid; ``samples`` maps kernel index -> (reference values,
+    candidate values, Theory)."""
     import matplotlib
 
     matplotlib.use("Agg")
