@@ -23,7 +23,7 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
-## matrix: all four legs (TF 1.15, 2.15, 2.21, 2.21 + tf_keras) through nox
+## matrix: all four legs (TF 1.15, 2.15, 2.21, 2.21 + tf_keras), lint and package, through nox
 matrix: $(BIN)/.installed
 	$(BIN)/nox
 
