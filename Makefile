@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: demo test matrix bench clean
 
-$(BIN)/.installed: setup.cfg setup.py noxfile.py Makefile
+$(BIN)/.installed: setup.cfg setup.py pyproject.toml noxfile.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "tensorflow-cpu==2.21.0" nox -e ".[test]"
