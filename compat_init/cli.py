@@ -142,8 +142,9 @@ def main_parser() -> argparse.ArgumentParser:
         "migrate",
         help="rewrite legacy initializer calls onto compat_init (libcst codemod)",
         description="Rewrite tf.contrib / tf.compat.v1 / tf.keras initializer calls "
-        "onto compat_init. Dry run by default: a unified diff on stdout; notes, "
-        "left-alone calls (file:line: reason) and the summary go to stderr. "
+        "onto compat_init. Dry run by default: a unified diff on stdout; every "
+        "legacy call not rewritten (file:line: left alone: reason, or not resolved: "
+        "NAME), every file not touched, notes and the summary go to stderr. "
         "Exit 0, or 1 with --check when anything would change; 2 on bad usage.",
     )
     migrate.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
@@ -152,6 +153,8 @@ def main_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--report", metavar="PATH.json", help="write a JSON report")
     migrate.add_argument("--jobs", type=_option_type("--jobs", _int_in(1, 4096), "an integer in [1, 4096]"),
                          default=None, metavar="N", help="parallel workers (default: the number of CPUs)")
+    migrate.add_argument("--force", action="store_true",
+                         help="also rewrite read-only files (their mode is kept)")
     migrate.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -177,7 +180,7 @@ def _migrate(args: argparse.Namespace) -> int:
     if args.report:
         check_output_path(args.report, "--report")
     return migrate.run(args.paths, write=args.write, check=args.check, report=args.report,
-                       jobs=args.jobs, quiet=args.quiet)
+                       jobs=args.jobs, quiet=args.quiet, force=args.force)
 
 
 def _require_tensorflow() -> None:

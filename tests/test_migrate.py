@@ -49,13 +49,13 @@ REWRITES = [
 
 LEFT_ALONE = [
     ("import tensorflow as tf\nw = tf.contrib.layers.variance_scaling_initializer(mode=m)\n",
-     "mode=m is not a literal; cannot map it safely; left alone"),
+     "mode=m is not a literal; cannot map it safely"),
     ("import tensorflow as tf\nw = tf.glorot_uniform_initializer(dtype=tf.float16)\n",
-     "dtype=tf.float16 cannot be moved onto compat_init (its factories take the dtype at call time); left alone"),
+     "dtype=tf.float16 cannot be moved onto compat_init (its factories take the dtype at call time)"),
     ("import tensorflow as tf\nw = tf.initializers.he_normal(**kw)\n",
-     "*args/**kwargs cannot be mapped safely; left alone"),
+     "*args/**kwargs cannot be mapped safely"),
     ("import tensorflow as tf\nw = tf.contrib.layers.variance_scaling_initializer(uniform=flag)\n",
-     "uniform=flag is not a literal; cannot map it safely; left alone"),
+     "uniform=flag is not a literal; cannot map it safely"),
 ]
 
 
@@ -193,9 +193,10 @@ def test_cli_dry_run_prints_a_diff_and_touches_nothing(tree):
     assert "+w = compat_init.glorot_uniform(seed=1)" in result.stdout
     assert (tree / "pkg" / "model.py").read_text() == before
     err = result.stderr.splitlines()
-    assert "pkg/model.py:3: mode=m is not a literal; cannot map it safely; left alone" in err
+    assert "pkg/model.py:3: left alone: mode=m is not a literal; cannot map it safely" in err
     assert any(line.startswith("pkg/old.py: skipped: cannot parse") for line in err)
-    assert err[-1] == "1 files changed, 1 calls rewritten, 2 skipped"
+    assert err[-2:] == ["1 files skipped (see above)",
+                        "1 files changed, 2 legacy calls found: 1 rewritten, 1 left alone, 0 not resolved"]
 
 
 def test_cli_write_check_report_and_idempotence(tree):
@@ -207,11 +208,16 @@ def test_cli_write_check_report_and_idempotence(tree):
     assert stat.S_IMODE(os.stat(str(tree / "pkg" / "model.py")).st_mode) == 0o750
     assert (tree / "pkg" / "old.py").read_text().startswith('print "py2"')
     report = json.loads((tree / "r.json").read_text())
-    assert report["summary"] == {"files_changed": 1, "calls_rewritten": 1, "skipped": 2, "files": 3}
+    summary = report["summary"]
+    assert (summary["changed"], summary["rewritten"], summary["left_alone"], summary["unresolved"],
+            summary["files_skipped"], summary["files"], summary["legacy_calls_found"]) == (1, 1, 1, 0, 1, 3, 2)
+    statuses = sorted((c["file"], c["line"], c["status"]) for c in report["calls"])
+    assert statuses == [("pkg/model.py", 2, "rewritten"), ("pkg/model.py", 3, "left alone")]
     assert not [p for p in os.listdir(str(tree / "pkg")) if p.startswith(".compat-init-")]
     again = run_cli("pkg", "--check", cwd=str(tree))
     assert again.returncode == 0
-    assert again.stderr.splitlines()[-1] == "0 files changed, 0 calls rewritten, 2 skipped"
+    assert again.stderr.splitlines()[-1] == (
+        "0 files changed, 1 legacy calls found: 0 rewritten, 1 left alone, 0 not resolved")
 
 
 def test_cli_bad_path_is_usage_error(tmp_path):

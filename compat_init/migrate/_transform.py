@@ -1,28 +1,64 @@
-"""The libcst transformer: one source file in, the rewritten source out."""
+"""The libcst transformer: one source file in, the rewritten source out.
+
+Only the smallest nodes change: the callee of a legacy call, and the
+arguments that need new keywords or values (the others are the file's own
+nodes, comments and whitespace included).  The source is parsed from bytes, so
+its PEP 263 coding line and BOM are honoured and written back; every byte
+outside the rewritten calls and the added import stays as it was.
+"""
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, NamedTuple, Optional, Set, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple, Union
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
 
 from compat_init.migrate import _rules
 
-#: A file without any of these cannot hold a legacy initializer call.
+#: A file without any of these holds no legacy initializer call (nor a
+#: tf.layers call to note).
 TRIGGERS = ("initializer", "nitializers", "Glorot", "glorot", "HeNormal", "HeUniform", "he_",
-            "Lecun", "lecun", "VarianceScaling", "variance_scaling")
+            "Lecun", "lecun", "VarianceScaling", "variance_scaling", "TruncatedNormal",
+            "RandomNormal", "RandomUniform", "Orthogonal", "orthogonal", "layers")
+
+#: Where a qualified name comes from TensorFlow/Keras (a callee resolved to
+#: anything else, for a legacy-looking name, is a wrapper: "not resolved").
+TF_PREFIXES = ("tensorflow.", "keras.", "tf_keras.", "tf_slim.")
 
 
 class Rewrite(NamedTuple):
     line: int
     old: str
     new: str
+    spelling: str = ""
 
 
 class Skip(NamedTuple):
+    """A legacy call left alone."""
+
     line: int
     reason: str
+    spelling: str = ""
+
+
+class Unresolved(NamedTuple):
+    """A call that looks like a legacy initializer but whose callee cannot
+    be resolved statically (star import, a wrapper module, a relative import)."""
+
+    line: int
+    spelling: str
+    reason: str
+
+
+class Note(NamedTuple):
+    """A remark on a call: a tf.compat.v1.layers call Keras 3 removed, or a
+    rewritten call whose legacy default had another meaning on TF 2."""
+
+    line: int
+    spelling: str
+    message: str
+    kind: str = "note"  # "keras3" for the tf.compat.v1.layers notes
 
 
 class FileResult(NamedTuple):
@@ -32,6 +68,9 @@ class FileResult(NamedTuple):
     rewrites: List[Rewrite]
     skipped_calls: List[Skip]
     error: Optional[str]  #: the file was not parsed (never touched)
+    unresolved: List[Unresolved] = []
+    notes: List[Note] = []
+    new_bytes: Optional[bytes] = None  #: the rewritten file in its own encoding
 
     @property
     def changed(self) -> bool:
@@ -90,6 +129,8 @@ class _Bindings(cst.CSTVisitor):
         self.imports: Dict[str, Set[str]] = {}
         self.assigned: Dict[str, str] = {}
         self.others: Set[str] = set()
+        self.defined: Set[str] = set()  # functions and classes, any depth
+        self.relative: Set[str] = set()  # names from relative imports
         self.star = False
         self.depth = 0
 
@@ -116,6 +157,7 @@ class _Bindings(cst.CSTVisitor):
                 alias.asname.name, cst.Name) else name
             if node.relative or module is None:
                 self.others.add(local)
+                self.relative.add(local)
             else:
                 self._bind(local, module + "." + name)
 
@@ -168,6 +210,7 @@ class _Bindings(cst.CSTVisitor):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.others.add(node.name.value)
+        self.defined.add(node.name.value)
         self.depth += 1
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -175,6 +218,7 @@ class _Bindings(cst.CSTVisitor):
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.others.add(node.name.value)
+        self.defined.add(node.name.value)
         self.depth += 1
 
     def leave_ClassDef(self, node: cst.ClassDef) -> None:
@@ -185,6 +229,11 @@ class _Bindings(cst.CSTVisitor):
 
     def leave_Lambda(self, node: cst.Lambda) -> None:
         self.depth -= 1
+
+    def binds_otherwise(self, name: str) -> bool:
+        """``name`` is bound by something other than ``import name``."""
+        return (name in self.others or name in self.assigned
+                or self.imports.get(name, {name}) != {name})
 
     def resolver(self) -> Optional[Dict[str, str]]:
         """name -> qualified prefix, or None when only scope analysis is safe."""
@@ -207,19 +256,36 @@ class _Bindings(cst.CSTVisitor):
 def _literal(code: str) -> object:
     try:
         return ast.literal_eval(code)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return _rules.NO_VALUE
+
+
+def _free_alias(bindings: "_Bindings") -> str:
+    """``compat_init``, or the first free ``compat_init_N`` when the file
+    binds ``compat_init`` to something else (a parameter, a variable)."""
+    if not bindings.binds_otherwise("compat_init"):
+        return "compat_init"
+    taken = set(bindings.imports) | bindings.others | set(bindings.assigned)
+    index = 1
+    while "compat_init_{}".format(index) in taken:
+        index += 1
+    return "compat_init_{}".format(index)
 
 
 class _Transformer(cst.CSTTransformer):
 
-    def __init__(self, module: cst.Module, aliases: Dict[str, str], table: Optional[Dict[str, str]]) -> None:
+    def __init__(self, module: cst.Module, aliases: Dict[str, str], table: Optional[Dict[str, str]],
+                 bindings: "_Bindings", alias: str) -> None:
         super().__init__()
         self.module = module
         self.aliases = aliases
         self.table = table  # fast path: name -> qualified prefix
+        self.bindings = bindings
+        self.alias = alias  # what the rewritten calls name compat_init by
         self.rewrites: List[Rewrite] = []
         self.skipped: List[Skip] = []
+        self.unresolved: List[Unresolved] = []
+        self.notes: List[Note] = []
 
     def _qualified(self, node: cst.BaseExpression) -> Set[str]:
         if self.table is not None:
@@ -239,45 +305,116 @@ class _Transformer(cst.CSTTransformer):
             names.add(name)
         return names
 
+    def _line(self, node: cst.CSTNode) -> int:
+        return self.get_metadata(PositionProvider, node).start.line
+
+    def _unknown(self, original: cst.Call, names: Set[str]) -> None:
+        """A call no rule knows: a tf.layers note, a legacy-looking name that
+        cannot be resolved, or nothing to say."""
+        written = _dotted(original.func)
+        for name in names:
+            namespace, _, layer = name.rpartition(".")
+            if namespace in _rules.V1_LAYERS_NAMESPACES and layer[:1].islower():
+                self.notes.append(Note(
+                    self._line(original), written or name,
+                    "tf.compat.v1.layers.{} is not available with Keras 3 (TF >= 2.16): install "
+                    "tf-keras and set TF_USE_LEGACY_KERAS=1, or port the layer to Keras".format(layer),
+                    "keras3"))
+                return
+        if written is None or not _rules.looks_legacy(written):
+            return
+        if any(n.startswith(TF_PREFIXES) for n in names):
+            return  # a TensorFlow name, not one of the legacy initializers (Zeros, ...)
+        head = written.split(".")[0]
+        if not names and head in self.bindings.defined and not self.bindings.star:
+            return  # the file's own function or class
+        if self.bindings.star and head not in self.bindings.imports:
+            why = "a star import may define it"
+        elif head in self.bindings.relative:
+            why = "{} comes from a relative import (a wrapper?)".format(head)
+        elif names:
+            why = "it resolves to {}, not to TensorFlow or Keras (an alias module?)".format(
+                ", ".join(sorted(names)))
+        else:
+            why = "{} is not bound by an import in this file".format(head)
+        self.unresolved.append(Unresolved(self._line(original), written, why))
+
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         names = self._qualified(original.func)
         rules = {_rules.BY_NAME[n] for n in names if n in _rules.BY_NAME}
         if not rules:
+            self._unknown(original, names)
             return updated
-        line = self.get_metadata(PositionProvider, original).start.line
+        line = self._line(original)
+        written = _dotted(original.func) or self.module.code_for_node(original.func)
         old_code = self.module.code_for_node(original)
         if len(rules) > 1 or any(n not in _rules.BY_NAME for n in names):
-            self.skipped.append(Skip(line, "{} may name different objects here ({}); left alone".format(
-                self.module.code_for_node(original.func), ", ".join(sorted(names)))))
+            self.skipped.append(Skip(line, "{} may name different objects here ({})".format(
+                written, ", ".join(sorted(names))), written))
             return updated
         rule = rules.pop()
         try:
             positional: List[_rules.Arg] = []
             keywords: Dict[str, _rules.Arg] = {}
-            for arg in original.args:
+            # `updated` holds the rewritten inner calls: keep them.
+            for arg in updated.args:
                 if arg.star:
-                    raise _rules.Unmappable("*args/**kwargs cannot be mapped safely; left alone")
+                    raise _rules.Unmappable("*args/**kwargs cannot be mapped safely")
                 code = self.module.code_for_node(arg.value)
+                bound = _rules.Arg(code, _literal(code), arg)
                 if arg.keyword is None:
                     if keywords:
-                        raise _rules.Unmappable("positional argument after keyword; left alone")
-                    positional.append((code, _literal(code)))
+                        raise _rules.Unmappable("positional argument after keyword")
+                    positional.append(bound)
                 else:
-                    keywords[arg.keyword.value] = (code, _literal(code))
-            converted = rule.convert(_rules.bind(rule, positional, keywords))
+                    keywords[arg.keyword.value] = bound
+            bound_args = _rules.bind(rule, positional, keywords)
+            converted = _rules.check_call(rule, bound_args)
         except _rules.Unmappable as reason:
-            self.skipped.append(Skip(line, str(reason)))
+            self.skipped.append(Skip(line, str(reason), written))
             return updated
-        new_args = [
-            cst.Arg(keyword=cst.Name(key), value=cst.parse_expression(code),
-                    equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
-                                          whitespace_after=cst.SimpleWhitespace("")),
-                    comma=cst.MaybeSentinel.DEFAULT)
-            for key, code in converted
-        ]
-        new = updated.with_changes(func=cst.parse_expression(rule.target), args=new_args)
-        self.rewrites.append(Rewrite(line, old_code, cst.Module([]).code_for_node(new)))
+        new = updated.with_changes(
+            func=cst.Attribute(value=cst.Name(self.alias), attr=cst.Name(rule.target)),
+            args=_new_args(converted, updated.args))
+        self.rewrites.append(Rewrite(line, old_code, cst.Module([]).code_for_node(new), written))
+        if rule.note is not None:
+            remark = rule.note(bound_args)
+            if remark:
+                self.notes.append(Note(line, written, remark))
         return new
+
+
+_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
+                         whitespace_after=cst.SimpleWhitespace(""))
+
+
+def _new_args(converted: _rules.Converted, original: Any) -> List[cst.Arg]:
+    """The rewritten call's arguments: the call's own Arg nodes where they are
+    kept (only the keyword changes; comments, commas and line breaks stay),
+    new nodes for new values."""
+    args: List[cst.Arg] = []
+    for key, value in converted:
+        if isinstance(value, _rules.Arg):
+            node = value.handle
+            if node.keyword is None or node.keyword.value != key:
+                node = node.with_changes(keyword=cst.Name(key), equal=_EQUAL)
+            args.append(node)
+        elif isinstance(value, _rules.Wrap):
+            inner = value.arg.handle
+            call = cst.Call(func=cst.Name(value.func), args=[cst.Arg(value=inner.value)])
+            node = inner.with_changes(keyword=cst.Name(key), equal=_EQUAL, value=call)
+            args.append(node)
+        else:
+            args.append(cst.Arg(keyword=cst.Name(key), value=cst.parse_expression(value), equal=_EQUAL))
+    if args and original:
+        last_kept = args[-1]
+        trailing = original[-1].comma
+        comma = last_kept.comma
+        if (not isinstance(trailing, cst.Comma) and isinstance(comma, cst.Comma)
+                and "#" not in cst.Module([]).code_for_node(comma)):
+            # an argument after it was dropped: no stray trailing comma
+            args[-1] = last_kept.with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return args
 
 
 # Each concrete transformer declares its own dependencies (libcst caches the
@@ -290,31 +427,107 @@ class _PreciseTransformer(_Transformer):
     METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
 
 
-def migrate_source(source: str, path: str = "<string>") -> FileResult:
-    """Rewrites one file's source; never raises for a file that does not parse."""
-    if not any(t in source for t in TRIGGERS):
-        return FileResult(path, source, source, [], [], None)
+def _ast_dotted(node: Any) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _mentions(source: Union[str, bytes]) -> Optional[bool]:
+    """Whether the code (not its strings and comments) may name a legacy
+    initializer or a ``tf.layers`` function, from Python's own parser (tens
+    of times faster than libcst's); None when ``ast`` cannot parse it (libcst
+    then decides).  A superset of what the transformer acts on: a distinctive
+    name (``*_initializer``, Keras' Camel classes) anywhere, a plain one
+    (``orthogonal``) after ``initializers.``, ``tf...layers.X``, or an import
+    of either."""
     try:
-        module = cst.parse_module(source)
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeDecodeError):
+        return None
+    legacy, distinctive = _rules.LEGACY_LAST_NAMES, _rules.DISTINCTIVE_LAST_NAMES
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            if node.attr in distinctive or node.attr == "initializers":
+                return True
+            if node.attr in legacy and _ast_dotted(node.value).endswith("initializers"):
+                return True
+            if isinstance(node.value, ast.Attribute) and node.value.attr == "layers" and \
+                    _ast_dotted(node.value).split(".")[0] in ("tf", "tensorflow", "tf1", "v1"):
+                return True
+        elif isinstance(node, ast.Name):
+            if node.id in distinctive:
+                return True
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            for alias in node.names:
+                if alias.name in distinctive or alias.name == "*" or (
+                        alias.name in legacy and module.endswith("initializers")) or (
+                        alias.name in ("layers", "initializers", "init_ops", "slim")):
+                    return True
+        elif isinstance(node, ast.Import):
+            if any(a.asname and a.name.endswith(("initializers", "layers", "slim", "init_ops"))
+                   for a in node.names):
+                return True
+    return False
+
+
+def _decode(data: bytes) -> str:
+    """The text of a module's bytes, as Python reads them (coding line, BOM)."""
+    import io
+    import tokenize
+
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding)
+
+
+def migrate_source(source: Union[str, bytes], path: str = "<string>") -> FileResult:
+    """Rewrites one file's source (text, or the file's bytes: then its coding
+    line and BOM are honoured and ``new_bytes`` is in the same encoding).
+    Never raises: a file that cannot be parsed, decoded or rewritten is a
+    FileResult with ``error`` set, untouched."""
+    try:
+        text = _decode(source) if isinstance(source, bytes) else source
+    except (SyntaxError, LookupError, UnicodeDecodeError) as error:
+        return FileResult(path, "", "", [], [], "cannot decode: {}".format(error))
+    if not any(t in text for t in TRIGGERS) or _mentions(source) is False:
+        return FileResult(path, text, text, [], [], None)
+    try:
+        return _migrate(source, text, path)
     except (cst.ParserSyntaxError, RecursionError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return FileResult(path, source, source, [], [], "cannot parse: " + first)
+        return FileResult(path, text, text, [], [], "cannot parse: " + first)
+    except Exception as error:  # noqa: BLE001 - no input may crash the whole run
+        return FileResult(path, text, text, [], [], "not rewritten (compat_init error, please report it): "
+                          "{}: {}".format(type(error).__name__, error))
+
+
+def _migrate(source: Union[str, bytes], text: str, path: str) -> FileResult:
+    module = cst.parse_module(source)
     bindings = _Bindings()
     module.visit(bindings)
     table = bindings.resolver()
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)  # freshly parsed: ours
+    alias = _free_alias(bindings)
     transformer: _Transformer
     if table is None:
         # Shadowed or re-bound names: resolve with libcst's scope analysis.
         aliases = _Aliases()
         wrapper.visit(aliases)
-        transformer = _PreciseTransformer(wrapper.module, aliases.aliases, None)
+        transformer = _PreciseTransformer(wrapper.module, aliases.aliases, None, bindings, alias)
     else:
-        transformer = _FastTransformer(wrapper.module, {}, table)
+        transformer = _FastTransformer(wrapper.module, {}, table, bindings, alias)
     new_module = wrapper.visit(transformer)
     if transformer.rewrites:
-        new_module = add_import(new_module)
-    return FileResult(path, source, new_module.code, transformer.rewrites, transformer.skipped, None)
+        new_module = add_import(new_module, alias)
+    new_text = new_module.code
+    new_bytes = new_module.bytes if isinstance(source, bytes) else None
+    return FileResult(path, text, new_text, transformer.rewrites, transformer.skipped, None,
+                      transformer.unresolved, transformer.notes, new_bytes)
 
 
 def _is_import(statement: cst.CSTNode) -> bool:
@@ -322,14 +535,17 @@ def _is_import(statement: cst.CSTNode) -> bool:
         isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body)
 
 
-def _imports_compat_init(statement: cst.CSTNode) -> bool:
+def _imports_compat_init(statement: cst.CSTNode, alias: str) -> bool:
     if not isinstance(statement, cst.SimpleStatementLine):
         return False
     for small in statement.body:
-        if isinstance(small, cst.Import) and any(
-                cst.Module([]).code_for_node(a.name) == "compat_init" and a.asname is None
-                for a in small.names):
-            return True
+        if isinstance(small, cst.Import):
+            for a in small.names:
+                local = a.asname.name.value if a.asname is not None and isinstance(
+                    a.asname.name, cst.Name) else None
+                if cst.Module([]).code_for_node(a.name) == "compat_init" and local in (
+                        None if alias == "compat_init" else alias, alias):
+                    return True
     return False
 
 
@@ -339,18 +555,20 @@ def _is_docstring(statement: cst.CSTNode) -> bool:
             and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
 
 
-def add_import(module: cst.Module) -> cst.Module:
-    """Adds ``import compat_init`` once: after the module's first block of
-    imports (after the docstring and ``__future__`` imports), or at the top."""
+def add_import(module: cst.Module, alias: str = "compat_init") -> cst.Module:
+    """Adds ``import compat_init`` (``as alias`` when the file binds the name
+    otherwise) once: after the module's first block of imports (after the
+    docstring and ``__future__`` imports), or at the top."""
     body = list(module.body)
-    if any(_imports_compat_init(s) for s in body):
+    if any(_imports_compat_init(s, alias) for s in body):
         return module
     index = 0
     if body and _is_docstring(body[0]):
         index = 1
     while index < len(body) and _is_import(body[index]):
         index += 1
-    body.insert(index, cst.parse_statement("import compat_init\n"))
+    statement = "import compat_init\n" if alias == "compat_init" else "import compat_init as {}\n".format(alias)
+    body.insert(index, cst.parse_statement(statement, config=module.config_for_parsing))
     if index + 1 < len(body) and not body[index + 1].leading_lines and index > 0:
         # keep the code after the import block visually separated
         body[index + 1] = body[index + 1].with_changes(leading_lines=[cst.EmptyLine()])
