@@ -142,6 +142,20 @@ EQUIVALENCE = [
     "tf.keras.initializers.HeNormal(seed=3)",
     "tf.keras.initializers.LecunNormal(seed=3)",
     "tf.keras.initializers.VarianceScaling(0.5, 'fan_avg', 'untruncated_normal', seed=3)",
+    # the rest of the random family: v1 defaults written out, Keras' kept
+    "tf.contrib.layers.xavier_initializer_conv2d(seed=3)",
+    "tf.compat.v1.truncated_normal_initializer(seed=3)",
+    "tf.compat.v1.truncated_normal_initializer(0.1, 0.02, seed=3)",
+    "tf.compat.v1.random_normal_initializer(seed=3)",
+    "tf.compat.v1.random_uniform_initializer(seed=3)",
+    "tf.compat.v1.random_uniform_initializer(-0.3, 0.2, seed=3)",
+    "tf.compat.v1.orthogonal_initializer(gain=1.5, seed=3)",
+    "tf.compat.v1.uniform_unit_scaling_initializer(1.5, seed=3)",
+    "tf.compat.v1.initializers.truncated_normal(seed=3)",
+    "tf.keras.initializers.TruncatedNormal(stddev=0.02, seed=3)",
+    "tf.keras.initializers.RandomNormal(seed=3)",
+    "tf.keras.initializers.RandomUniform(seed=3)",
+    "tf.keras.initializers.Orthogonal(seed=3)",
 ]
 
 
