@@ -9,7 +9,7 @@ outside the rewritten calls and the added import stays as it was.
 from __future__ import annotations
 
 import ast
-from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple, Union, cast
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
@@ -395,15 +395,14 @@ def _new_args(converted: _rules.Converted, original: Any) -> List[cst.Arg]:
     args: List[cst.Arg] = []
     for key, value in converted:
         if isinstance(value, _rules.Arg):
-            node = value.handle
+            node = cast(cst.Arg, value.handle)
             if node.keyword is None or node.keyword.value != key:
                 node = node.with_changes(keyword=cst.Name(key), equal=_EQUAL)
             args.append(node)
         elif isinstance(value, _rules.Wrap):
-            inner = value.arg.handle
+            inner = cast(cst.Arg, value.arg.handle)
             call = cst.Call(func=cst.Name(value.func), args=[cst.Arg(value=inner.value)])
-            node = inner.with_changes(keyword=cst.Name(key), equal=_EQUAL, value=call)
-            args.append(node)
+            args.append(inner.with_changes(keyword=cst.Name(key), equal=_EQUAL, value=call))
         else:
             args.append(cst.Arg(keyword=cst.Name(key), value=cst.parse_expression(value), equal=_EQUAL))
     if args and original:
