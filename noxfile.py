@@ -6,6 +6,8 @@ plus the lint and package checks.
     nox -s tf115 -- -k seeds # pass arguments to pytest
     nox -s lint              # ruff and mypy on compat_init/
     nox -s package           # sdist + wheel, twine check, the unpacked sdist's tests
+    nox -s sweep             # every TF minor that installs here (long; not in CI)
+    python sweep/table.py    # the README's compatibility table from sweep/results/
 
 Interpreters come from pyenv (`pyenv root`) when it is there, else from PATH.
 Each leg writes a JUnit report to reports/<leg>.xml (read by .ci/run).
@@ -38,6 +40,7 @@ def _python(version):
 
 PY37 = _python("3.7.16")
 PY311 = _python("3.11.7")
+PY313 = _python("3.13.0")
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"}
 
 #: leg -> (interpreter, TensorFlow requirements, extra environment)
@@ -53,6 +56,8 @@ LEGS = {
     "tf221_tf_keras": (
         PY311, ["tensorflow-cpu==2.21.0", "tf-keras==2.21.0"], {"TF_USE_LEGACY_KERAS": "1"}
     ),
+    # (5) the newest Python users run, on the newest TF (Keras 3).
+    "tf221_py313": (PY313, ["tensorflow-cpu==2.21.0"], {}),
 }
 
 
@@ -109,6 +114,84 @@ def package(session):
     session.install("tensorflow-cpu==2.21.0", sdist + "[test]")
     session.chdir(root)
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", env=ENV)
+
+
+
+
+# -- The version sweep (issue 11): `nox -s sweep` -------------------------------
+#: (TensorFlow minor, Python, extra pins).  Not part of `nox` alone (CI): it is
+#: long (one environment per TF minor, created, tested and removed).
+SWEEP = (
+    [("1.15", "3.7.16", ["protobuf<3.21", "h5py<3"])]
+    + [("2.{}".format(m), "3.7.16", ["numpy<1.20", "protobuf<3.21", "h5py<3"]) for m in (0, 1, 2)]
+    + [("2.{}".format(m), "3.8.18", ["numpy<2", "protobuf<3.20" if m <= 8 else "protobuf<4.24"])
+       for m in range(3, 14)]
+    + [("2.14", "3.9.18", ["numpy<2"]), ("2.15", "3.11.7", ["numpy<2"])]
+    + [("2.{}".format(m), "3.11.7", []) for m in range(16, 22)]
+    + [("2.21", "3.12.1", []), ("2.21", "3.13.0", [])]
+)
+SWEEP_TESTS = ["tests/test_seeds.py", "tests/test_dispatch.py", "tests/test_keras_serialization.py",
+               "tests/test_layers.py", "tests/test_parity.py::test_check_passes_for_every_initializer"]
+
+
+@nox.session(python=False)
+@nox.parametrize("tf_minor,python,pins", SWEEP, ids=["tf{}-py{}".format(t, p.rsplit(".", 1)[0]) for t, p, _ in SWEEP])
+def sweep(session, tf_minor, python, pins):
+    """One TensorFlow minor release: install, test, record, remove."""
+    import json
+    import tempfile
+
+    os.makedirs(os.path.join("sweep", "results"), exist_ok=True)
+    name = "tf{}-py{}".format(tf_minor, python.rsplit(".", 1)[0])
+    record = {"tf_minor": tf_minor, "python": python, "pins": pins, "date": __import__("datetime").date.today().isoformat()}
+    interpreter = _python(python)
+    folder = tempfile.mkdtemp(prefix="compat-init-sweep-")
+    bin_dir = os.path.join(folder, "bin")
+    try:
+        session.run(interpreter, "-m", "venv", folder, external=True)
+        pip = [os.path.join(bin_dir, "python"), "-m", "pip", "install", "-q"]
+        try:
+            session.run(*pip, "tensorflow-cpu=={}.*".format(tf_minor), *pins, external=True)
+        except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
+            record.update(status="does not install here", detail=str(error)[:300])
+            return
+        session.run(*pip, "-e", ".[test]", external=True)
+        info = session.run(os.path.join(bin_dir, "compat-init"), "info", "--json", external=True,
+                           silent=True, env=ENV, success_codes=[0, 1, 2])
+        try:
+            record["info"] = json.loads(info[info.index("{"):])
+        except ValueError:
+            record["info"] = {"error": info.strip().splitlines()[-1:]}
+        junit = os.path.join(folder, "junit.xml")
+        code = session.run(os.path.join(bin_dir, "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "--junitxml=" + junit, *SWEEP_TESTS, external=True, env=ENV,
+                           success_codes=[0, 1, 2, 3, 4, 5])
+        record.update(_junit_counts(junit))
+        record["status"] = "pass" if record.get("failed") == 0 and record.get("passed", 0) > 0 else "fail"
+    finally:
+        with open(os.path.join("sweep", "results", name + ".json"), "w") as f:
+            json.dump(record, f, indent=1, sort_keys=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _junit_counts(path):
+    import xml.etree.ElementTree as ET
+
+    if not os.path.exists(path):
+        return {"passed": 0, "failed": 0, "skipped": 0, "failures": ["no test report"]}
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root)
+    failures = []
+    counts = {"tests": 0, "skipped": 0, "failed": 0}
+    for suite in suites:
+        counts["tests"] += int(suite.get("tests", 0))
+        counts["skipped"] += int(suite.get("skipped", 0))
+        counts["failed"] += int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        for case in suite.iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failures.append("{}::{}".format(case.get("classname"), case.get("name")))
+    return {"passed": counts["tests"] - counts["skipped"] - counts["failed"], "failed": counts["failed"],
+            "skipped": counts["skipped"], "failures": failures[:20]}
 
 
 # `nox` alone (make matrix, CI) runs these; the version sweep is run by name.

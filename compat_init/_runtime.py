@@ -122,6 +122,8 @@ def keras_version() -> Version:
     if is_tf1():
         return Version(tf().keras.__version__.replace("-tf", ""))
     module = keras_initializers().VarianceScaling.__module__.split(".")[0]
+    if module == "tensorflow":  # TF 2.0 - 2.5: tf.keras is tensorflow.python.keras
+        return Version(str(tf().keras.__version__).replace("-tf", ""))
     if module == "keras" and tf_version() >= Version("2.16.0"):
         return Version(importlib.import_module("keras").__version__)
     if module == "tf_keras":
