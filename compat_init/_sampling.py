@@ -8,6 +8,7 @@ seed (``tf.random.set_seed`` / ``tf.compat.v1.set_random_seed``).
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from compat_init import _fans, _runtime
@@ -45,16 +46,43 @@ def draw(
     if flat_offset is not None:
         if _runtime.stateless_counter_ops():
             return _stateless_span(tf, shape, flat_offset, dtype, spec, seed)
-        # TF 1.x cannot start a stream mid-way, but a draw of n values is the
-        # first n values of any longer draw: draw up to the shard's end only
-        # (k-way partition: (k + 1) / 2 times the whole tensor's cost).
+    if not tf.executing_eagerly():
+        # TF 1.x (and any shard not one run of the row-major stream): every
+        # shard of the variable slices one whole draw, made once per graph.
+        return _slice_of_whole(tf, shape, full_shape, offset, dtype, spec, seed)
+    if flat_offset is not None:
+        # Eager TF 1.x: a draw of n values is the first n values of any
+        # longer draw: draw up to the shard's end only.
         size = _size(shape)
         prefix = _stateless(tf, [flat_offset + size], dtype, spec, seed)
         return tf.reshape(prefix[flat_offset:], list(shape))
-    # The shard is not one run of the row-major stream (partitioned on another
-    # axis): draw the whole tensor and slice it (k-fold cost).
     values = _stateless(tf, full_shape, dtype, spec, seed)
     return tf.slice(values, offset, list(shape))
+
+
+#: graph -> {(seed, full shape, dtype, spec): the whole variable's draw}: the
+#: shards of one partitioned variable share it (TF 1.x has no counter form of
+#: the stateless ops to start each shard mid-stream).
+_WHOLE_DRAWS: "weakref.WeakKeyDictionary[Any, Dict[Tuple[Any, ...], Any]]" = weakref.WeakKeyDictionary()
+
+
+def _slice_of_whole(tf: Any, shape: Sequence[int], full_shape: Sequence[int], offset: Sequence[int],
+                    dtype: Any, spec: _fans.Spec, seed: Any) -> Any:
+    """The shard's slice of one whole stateless draw per (graph, seed, full
+    shape, dtype, spec): k shards cost about one draw of the variable.  The
+    whole draw is placed where the first shard is created (under
+    ``replica_device_setter``: that shard's parameter server), and each slice
+    next to it, so that only the slices travel to their shards."""
+    graph = tf.compat.v1.get_default_graph()
+    cache = _WHOLE_DRAWS.setdefault(graph, {})
+    key = (seed if isinstance(seed, int) else id(seed), tuple(full_shape), dtype.name, spec)
+    whole = cache.get(key)
+    if whole is None:
+        with tf.compat.v1.name_scope("compat_init_whole_draw"):
+            whole = _stateless(tf, list(full_shape), dtype, spec, seed)
+        cache[key] = whole
+    with tf.compat.v1.colocate_with(whole.op):
+        return tf.slice(whole, list(offset), list(shape))
 
 
 def _flat_offset(shape: Sequence[int], full_shape: Sequence[int], offset: Sequence[int]) -> Optional[int]:

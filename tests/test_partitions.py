@@ -162,3 +162,16 @@ def test_shards_address_their_part_of_the_stream():
         sizes = [op.outputs[0].shape.num_elements() for op in graph.get_operations()
                  if "Random" in op.type or "TruncatedNormal" in op.type]
     assert sizes and max(sizes) <= 250 * 8 + 4
+
+
+@pytest.mark.skipif(_runtime.stateless_counter_ops(), reason="TF >= 2.7 shards start mid-stream instead")
+def test_tf1_shards_slice_one_whole_draw_per_variable():
+    """TF 1.x: k shards cost one draw of the variable, not k (or (k + 1) / 2)."""
+    with tf.Graph().as_default() as graph:
+        v1.get_variable("table", shape=(1000, 8), initializer=ci.glorot_normal(seed=2),
+                        partitioner=v1.fixed_size_partitioner(4))
+        v1.get_variable("other", shape=(1000, 8), initializer=ci.glorot_normal(seed=3),
+                        partitioner=v1.fixed_size_partitioner(4))
+        sizes = [op.outputs[0].shape.num_elements() for op in graph.get_operations()
+                 if "Random" in op.type or "TruncatedNormal" in op.type]
+    assert sorted(sizes) == [8000, 8000]  # one whole draw per variable, nothing else drawn
