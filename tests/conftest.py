@@ -15,6 +15,26 @@ from compat_init import _runtime  # noqa: E402
 
 TF1 = _runtime.is_tf1()
 FLAVOUR = _runtime.keras_flavour()
+#: Native Keras seeded initializers draw stateless ``[seed, 0]`` values from
+#: TF 2.7 on; before, they were stateful (so no bit-for-bit reference there).
+KERAS_STATELESS = not TF1 and _runtime.tf_version() >= __import__("packaging.version").version.Version("2.7")
+NOT_STATELESS_REASON = ("native Keras seeded initializers are stateful on TF < 2.7 (compat_init gives the 2.7+ "
+                        "values, checked by the golden digests)")
+# TF 2.0 - 2.2 name he_*/lecun_* only as functions returning VarianceScaling.
+_PRESETS = {"GlorotUniform": (1.0, "fan_avg", "uniform"), "GlorotNormal": (1.0, "fan_avg", "truncated_normal"),
+            "HeUniform": (2.0, "fan_in", "uniform"), "HeNormal": (2.0, "fan_in", "truncated_normal"),
+            "LecunUniform": (1.0, "fan_in", "uniform"), "LecunNormal": (1.0, "fan_in", "truncated_normal")}
+
+
+def native_keras(class_name, seed=None, **kwargs):
+    """``tf.keras.initializers.<class_name>(seed, **kwargs)``, or the
+    VarianceScaling it stands for where the class does not exist."""
+    module = tf.keras.initializers
+    cls = getattr(module, class_name, None)
+    if isinstance(cls, type):
+        return cls(seed=seed, **kwargs)
+    scale, mode, distribution = _PRESETS[class_name]
+    return module.VarianceScaling(scale, mode, distribution, seed=seed)
 CONTEXTS = ["eager", "function", "graph", "get_variable"]
 
 

@@ -67,7 +67,8 @@ def test_auto_gives_the_native_class_of_the_context(context, name):
 @pytest.mark.skipif(TF1, reason="tf.keras.initializers.GlorotUniform does not exist on TF 1.15")
 def test_v2_isinstance_checks_users_write():
     assert isinstance(ci.glorot_uniform(), tf.keras.initializers.GlorotUniform)
-    assert isinstance(ci.he_normal(), tf.keras.initializers.HeNormal)
+    if isinstance(getattr(tf.keras.initializers, "HeNormal", None), type):  # TF >= 2.3
+        assert isinstance(ci.he_normal(), tf.keras.initializers.HeNormal)
     assert isinstance(ci.variance_scaling(), tf.keras.initializers.VarianceScaling)
     assert isinstance(ci.glorot_uniform(api="v1"), type(tf.compat.v1.glorot_uniform_initializer()))
 

@@ -15,7 +15,7 @@ from scipy import stats
 
 import compat_init as ci
 
-from conftest import FLAVOUR, TF1
+from conftest import FLAVOUR, KERAS_STATELESS, NOT_STATELESS_REASON, TF1, native_keras
 
 pytestmark = pytest.mark.skipif(TF1, reason="Keras layers with Keras initializers are checked on TF 2")
 
@@ -50,7 +50,7 @@ def native(name, seed):
     _, cls, kwargs = MEMBERS[name]
     if name == "uniform_unit_scaling":
         kwargs = {"scale": kwargs["factor"] * kwargs["factor"], "mode": "fan_in", "distribution": "uniform"}
-    return getattr(K, cls)(seed=seed, **kwargs)
+    return native_keras(cls, seed=seed, **kwargs)
 
 
 def _attention(layer, shape):
@@ -106,6 +106,7 @@ def build(spec, initializer):
     return [np.asarray(w.numpy()) for w in layer.weights]
 
 
+@pytest.mark.skipif(not KERAS_STATELESS, reason=NOT_STATELESS_REASON)
 @pytest.mark.parametrize("member", sorted(MEMBERS))
 @pytest.mark.parametrize("spec", LAYERS, ids=LAYER_IDS)
 def test_seeded_layer_weights_equal_native_keras(spec, member):
