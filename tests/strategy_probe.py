@@ -95,9 +95,11 @@ def multi_worker(index, ports):
         with strategy.scope():
             model = tf.keras.Sequential([
                 tf.keras.Input((28, 28, 1)),
-                tf.keras.layers.Conv2D(8, 3, kernel_initializer=ci.glorot_uniform(seed=1 if seeded else None)),
+                tf.keras.layers.Conv2D(8, 3, kernel_initializer=ci.glorot_uniform(
+                    seed=1 if seeded else None)),
                 tf.keras.layers.Flatten(),
-                tf.keras.layers.Dense(10, kernel_initializer=ci.truncated_normal(stddev=0.02, seed=2 if seeded else None)),
+                tf.keras.layers.Dense(10, kernel_initializer=ci.truncated_normal(
+                    stddev=0.02, seed=2 if seeded else None)),
             ])
         result[label] = [digest(np.asarray(w)) for w in model.get_weights()]
     print(json.dumps(result))
