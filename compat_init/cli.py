@@ -70,6 +70,22 @@ def _alpha(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError
+    return value
+
+
+def _inputs(text: str) -> Any:
+    """A shape (a tuple) or the path of an existing .npy file (a str)."""
+    if text.endswith(".npy"):
+        if not os.path.isfile(text):
+            raise ValueError
+        return text
+    return _shape(text)
+
+
 def _shape(text: str) -> tuple:
     dims = tuple(int(d) for d in text.lower().split("x"))
     if any(d <= 0 for d in dims):
@@ -127,6 +143,21 @@ def main_parser() -> argparse.ArgumentParser:
                          help="check every kernel of the Keras model the callable returns")
     sources.add_argument("--migration", nargs=2, metavar=("V1MODULE:BUILD", "V2MODULE:BUILD"),
                          help="compare a legacy v1-graph builder with its Keras port, variable by variable")
+    parity.add_argument("--inputs", action="append", metavar="4x28x28x1|BATCH.npy",
+                        type=_option_type("--inputs", _inputs, "a shape (positive integers joined by 'x') or "
+                                          "an existing .npy file"),
+                        help="with --migration: also compare the two functions on this batch (a shape draws "
+                             "a fixed random batch from --seed; repeatable, one per placeholder)")
+    parity.add_argument("--placeholders", metavar="NAME,NAME",
+                        help="with --inputs: the legacy graph's placeholders, in the order of --inputs")
+    parity.add_argument("--steps", type=_option_type("--steps", _int_in(0, 10000), "an integer in [0, 10000]"),
+                        default=0, help="with --inputs: then train both models this many steps and compare")
+    parity.add_argument("--loss", choices=("categorical_crossentropy", "sparse_categorical_crossentropy", "mse"),
+                        default="categorical_crossentropy", help="the training loss (default categorical_crossentropy)")
+    parity.add_argument("--optimizer", choices=("sgd", "momentum"), default="sgd",
+                        help="plain SGD (default) or momentum 0.9, the same update on both sides")
+    parity.add_argument("--learning-rate", type=_option_type("--learning-rate", _positive_float, "a positive number"),
+                        default=0.01, help="the training learning rate (default 0.01)")
     parity.add_argument("--alpha", type=_option_type("--alpha", _alpha, "a number in (0, 1)"),
                         default=1e-4, help="family-wise false-alarm rate (default 1e-4)")
     parity.add_argument("--seed", type=_option_type("--seed", _int_in(0, SEED_MAX),
@@ -248,9 +279,20 @@ def _check_parity_arguments(args: argparse.Namespace) -> None:
             "--model" if args.model else "--migration",
             " ".join("--initializer={}".format(n) for n in args.initializer or [])
             or " ".join("--shape={}".format("x".join(map(str, s))) for s in args.shape)))
-    if args.plot and args.migration:
-        raise UsageError("--plot does not apply with --migration (it compares the variables' own "
-                         "values, not draws); received --plot={}".format(args.plot))
+    if args.plot and args.migration and not args.steps:
+        raise UsageError("--plot with --migration draws the training curves: it needs --inputs and --steps; "
+                         "received --plot={} without --steps".format(args.plot))
+    function_options = [o for o, given in (("--inputs", args.inputs), ("--steps", args.steps),
+                                           ("--placeholders", args.placeholders)) if given]
+    if function_options and not args.migration:
+        raise UsageError("{} apply only with --migration; received {}".format(
+            "/".join(function_options), " ".join(function_options)))
+    if args.steps and not args.inputs:
+        raise UsageError("--steps needs --inputs (both models train on that batch); received --steps={}".format(
+            args.steps))
+    if args.placeholders and len(args.placeholders.split(",")) != len(args.inputs or []):
+        raise UsageError("--placeholders must name one placeholder per --inputs; received --placeholders={} "
+                         "for {} --inputs".format(args.placeholders, len(args.inputs or [])))
     if args.json and args.json != "-":
         check_output_path(args.json, "--json")
     if args.plot:
@@ -287,7 +329,15 @@ def _parity(args: argparse.Namespace) -> int:
     _require_tensorflow()
     if args.migration:
         old, new = (_load_callable(spec, "--migration") for spec in args.migration)
-        report = parity.check_migration(old, new, alpha=args.alpha, seed=args.seed)
+        inputs = None
+        if args.inputs:
+            import numpy as np
+
+            inputs = [np.load(i) if isinstance(i, str) else i for i in args.inputs]
+        report = parity.check_migration(
+            old, new, alpha=args.alpha, seed=args.seed, inputs=inputs, steps=args.steps, loss=args.loss,
+            optimizer=args.optimizer, learning_rate=args.learning_rate,
+            placeholders=args.placeholders.split(",") if args.placeholders else None)
         return _finish(args, report, None)
     untested: list = []
     if args.model:
@@ -319,10 +369,13 @@ def _finish(args: argparse.Namespace, report: Any, keep: Optional[dict]) -> int:
         else:
             with open(args.json, "w") as f:
                 f.write(text + "\n")
-    if args.plot and keep is not None:
-        from compat_init.parity._plot import plot
+    if args.plot and (keep is not None or getattr(report, "function", None) is not None):
+        from compat_init.parity._plot import plot, plot_training
 
-        plot(report, keep, args.plot)
+        if keep is not None:
+            plot(report, keep, args.plot)
+        else:
+            plot_training(report.function, args.plot)
         if not args.quiet:
             print("plot written to {}".format(args.plot), file=table_stream)
     passed, failed = report.counts

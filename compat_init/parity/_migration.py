@@ -95,6 +95,12 @@ def check_migration(
     mapping: Optional[Dict[str, str]] = None,
     alpha: float = 1e-4,
     seed: Optional[int] = 0,
+    inputs: Any = None,
+    steps: int = 0,
+    loss: str = "categorical_crossentropy",
+    optimizer: str = "sgd",
+    learning_rate: float = 0.01,
+    placeholders: Optional[List[str]] = None,
 ) -> ParityReport:
     """Do a legacy model and its Keras port start from the same weights?
 
@@ -105,7 +111,23 @@ def check_migration(
       mapping: ``{v1 variable name: v2 weight name}``; by default variables are
         paired in creation order and must have equal shapes.
       alpha: Family-wise false-alarm rate over the statistical comparisons.
-      seed: Global seed of both builds (unseeded initializers then replay).
+      seed: Global seed of both builds (unseeded initializers then replay),
+        of the input batch drawn for a shape, and of the labels.
+      inputs: Compare the two functions too: an input array, a shape (a fixed
+        standard-normal batch drawn from ``seed``), or a list of them (one
+        per placeholder).  ``v1_builder`` must then return its output
+        tensor(s); its placeholders are found in its graph (or named by
+        ``placeholders``).  Both models get the legacy model's initial
+        weights and this batch; their outputs are compared (see
+        ``_function.TOLERANCE_REASON``).
+      steps: Then take this many training steps on both sides (same batch,
+        same ``loss`` built from each side's first output, same
+        ``optimizer`` and ``learning_rate``) and compare both losses and
+        every paired weight after each step.
+      loss: ``categorical_crossentropy`` (labels drawn from ``seed``),
+        ``sparse_categorical_crossentropy`` or ``mse``.
+      optimizer: ``sgd`` (tf.compat.v1.train.GradientDescentOptimizer = Keras
+        SGD) or ``momentum`` (MomentumOptimizer(0.9) = Keras SGD(momentum=0.9)).
 
     Returns:
       A :class:`ParityReport` with one entry per pair: ``bit-equal`` where both
@@ -118,6 +140,9 @@ def check_migration(
     alpha = _validate.alpha(alpha)
     old = _v1_variables(v1_builder, seed)
     new, initializers = _v2_variables(v2_builder, seed)
+    if steps and inputs is None:
+        raise UsageError("steps needs inputs: training equivalence runs both models on a batch; received "
+                         "steps={!r} without inputs".format(steps))
     pairs = _pair(old, new, mapping)
     statistical = [p for p in pairs if not np.array_equal(p[0][2], p[1][2])]
     threshold = float(alpha) / (TESTS_PER_KERNEL * max(1, len(statistical)))
@@ -148,5 +173,15 @@ def check_migration(
             distribution=theory.distribution,
             reference=side_stats("v1", old_value, theory), candidate=side_stats("v2", new_value, theory),
             tests=[], bit_equal=bit_equal))
-    return ParityReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=0, threshold=threshold)
+    report = ParityReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=0, threshold=threshold)
+    if inputs is not None:
+        from compat_init.parity._function import check_function
+
+        index_old = {id(v): i for i, v in enumerate(old)}
+        index_new = {id(v): j for j, v in enumerate(new)}
+        report.function = check_function(
+            v1_builder, v2_builder, [(index_old[id(a)], index_new[id(b)]) for a, b in pairs],
+            [value for _, _, value in old], inputs=inputs, seed=seed, steps=steps, loss=loss,
+            optimizer=optimizer, learning_rate=learning_rate, placeholders=placeholders)
+    return report
 

@@ -52,3 +52,32 @@ def plot(report: Any, samples: Dict[str, Any], path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def plot_training(function: Any, path: str) -> None:
+    """Writes a PNG: both models' loss per training step, and the largest
+    weight difference per step against its tolerance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [s.step for s in function.steps]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.4, 3.8))
+    left.plot(steps, [s.loss_v1 for s in function.steps], "o-", label="legacy (v1)")
+    left.plot(steps, [s.loss_v2 for s in function.steps], "x--", label="port (v2)")
+    left.set_xlabel("step")
+    left.set_ylabel("{} loss".format(function.loss))
+    left.set_title("loss, {} lr={:g}".format(function.optimizer, function.learning_rate), fontsize=9)
+    left.legend(fontsize=7)
+    worst = [max((w.max_abs for w in s.weights), default=0.0) for s in function.steps]
+    allowed = [min((w.tolerance for w in s.weights), default=0.0) for s in function.steps]
+    right.semilogy(steps, [max(w, 1e-12) for w in worst], "o-", label="largest |weight diff|")
+    right.semilogy(steps, [max(a, 1e-12) for a in allowed], "k:", label="smallest tolerance")
+    right.set_xlabel("step")
+    right.set_title("weights after each step: {}".format("agree" if function.passed else "DIFFER"),
+                    fontsize=9, color="black" if function.passed else "red")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

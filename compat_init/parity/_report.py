@@ -114,17 +114,24 @@ class ParityReport:
     #: Kernels that were not tested, each ``{"kernel", "shape", "initializer",
     #: "reason"}`` (``check_model``: an initializer with no distribution).
     untested: List[Dict[str, Any]] = field(default_factory=list)
+    #: ``check_migration(inputs=...)``: forward and training equivalence.
+    function: Optional[Any] = None
 
     @property
     def passed(self) -> bool:
         """Every kernel agreed, and there was at least one: a report that
-        checked nothing does not pass."""
-        return bool(self.kernels) and all(k.passed for k in self.kernels)
+        checked nothing does not pass; with a function check, it agrees too."""
+        return (bool(self.kernels) and all(k.passed for k in self.kernels)
+                and (self.function is None or self.function.passed))
 
     @property
     def counts(self) -> Tuple[int, int]:
-        ok = sum(1 for k in self.kernels if k.passed)
-        return ok, len(self.kernels) - ok
+        """(checks passed, checks failed): the kernels, and the function check."""
+        checks = [k.passed for k in self.kernels]
+        if self.function is not None:
+            checks.append(self.function.passed)
+        ok = sum(1 for c in checks if c)
+        return ok, len(checks) - ok
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-safe dict (infinite bounds become the string "inf")."""
@@ -149,6 +156,7 @@ class ParityReport:
             "summary": {"passed": passed, "failed": failed, "untested": len(self.untested)},
             "kernels": kernels,
             "untested": [dict(u, shape=list(u["shape"])) for u in self.untested],
+            "function": None if self.function is None else self.function.to_dict(),
         }
 
     def __str__(self) -> str:
@@ -185,6 +193,8 @@ class ParityReport:
                 u["kernel"], "x".join(map(str, u["shape"])), u["reason"]))
         if not self.kernels:
             lines.append("nothing was checked: no kernel to compare, so the report does not pass")
+        if self.function is not None:
+            lines.append(str(self.function))
         drawn = ("{} values per side per kernel".format(self.samples) if self.samples
                  else "each variable's own initial values")
         lines.append("{}; alpha={} (Bonferroni: each test at {:.3g}); seed={}".format(
