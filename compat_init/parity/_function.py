@@ -175,7 +175,7 @@ class _Side:
     def forward(self) -> List[np.ndarray]:
         raise NotImplementedError
 
-    def train_step(self) -> Tuple[float, List[np.ndarray]]:
+    def train_step(self, labels: np.ndarray) -> Tuple[float, List[np.ndarray]]:
         raise NotImplementedError
 
 
@@ -373,17 +373,17 @@ class _KerasSide(_Side):
         Sequential model; [] where they cannot be had (a subclassed model)."""
         tf = self.tf
         try:
-            layers = [l for l in self.model.layers if not type(l).__name__ == "InputLayer"]
+            layers = [layer for layer in self.model.layers if not type(layer).__name__ == "InputLayer"]
             if not self.eager:  # the layers' symbolic outputs live in this graph
                 feed = dict(zip(self.model.inputs, self.inputs))
-                values = self.session.run([l.output for l in layers], feed_dict=feed)
+                values = self.session.run([layer.output for layer in layers], feed_dict=feed)
             else:
-                probe = tf.keras.Model(self.model.inputs, [l.output for l in layers])
+                probe = tf.keras.Model(self.model.inputs, [layer.output for layer in layers])
                 values = probe(list(self.inputs))
                 values = values if isinstance(values, (list, tuple)) else [values]
         except Exception:  # noqa: BLE001 - a model without symbolic layer outputs
             return []
-        return [(l.name, type(l).__name__, np.asarray(v)) for l, v in zip(layers, values)]
+        return [(layer.name, type(layer).__name__, np.asarray(v)) for layer, v in zip(layers, values)]
 
     def close(self) -> None:
         if not self.eager:

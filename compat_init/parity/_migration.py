@@ -173,15 +173,15 @@ def check_migration(
             distribution=theory.distribution,
             reference=side_stats("v1", old_value, theory), candidate=side_stats("v2", new_value, theory),
             tests=[], bit_equal=bit_equal))
-    report = ParityReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=0, threshold=threshold)
+    result = ParityReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=0, threshold=threshold)
     if inputs is not None:
         from compat_init.parity._function import check_function
 
         index_old = {id(v): i for i, v in enumerate(old)}
         index_new = {id(v): j for j, v in enumerate(new)}
-        report.function = check_function(
+        result.function = check_function(
             v1_builder, v2_builder, [(index_old[id(a)], index_new[id(b)]) for a, b in pairs],
             [value for _, _, value in old], inputs=inputs, seed=seed, steps=steps, loss=loss,
             optimizer=optimizer, learning_rate=learning_rate, placeholders=placeholders)
-    return report
+    return result
 
