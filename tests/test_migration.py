@@ -75,3 +75,144 @@ def test_cli_migration_command():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "4 passed, 0 failed"
     assert result.stdout.count("bit-equal") == 4
+
+
+# --- the migration proof: the same function, at init and while training -----
+
+import numpy as np  # noqa: E402
+
+from examples_v1 import attention_pair as old_attention  # noqa: E402
+from examples_v2 import attention_pair as new_attention  # noqa: E402
+
+HAS_ATTENTION = hasattr(tf.keras.layers, "MultiHeadAttention")
+BATCH = (4, 28, 28, 1)
+TOKENS = np.random.RandomState(0).randint(0, old_attention.VOCAB, size=(4, old_attention.SEQUENCE))
+
+
+def cnn_port(activation="relu", conv=None):
+    """The article's CNN port, or a wrong one."""
+    def build():
+        layers = tf.keras.layers
+        return tf.keras.Sequential([
+            (conv or layers.Conv2D)(32, (3, 3), activation=activation, input_shape=(28, 28, 1),
+                                    kernel_initializer=ci.glorot_uniform(seed=1)),
+            layers.MaxPooling2D((2, 2)),
+            layers.Flatten(),
+            layers.Dense(10, activation="softmax", kernel_initializer=ci.glorot_uniform(seed=2)),
+        ])
+    return build
+
+
+class TransposedConv2D(tf.keras.layers.Conv2D):
+    """A port that reads its kernel with the spatial axes swapped (a weight
+    layout converted the wrong way)."""
+
+    def call(self, inputs):
+        kernel = tf.transpose(tf.convert_to_tensor(self.kernel), [1, 0, 2, 3])
+        return self.activation(tf.nn.conv2d(inputs, kernel, [1, 1, 1, 1], "VALID") + self.bias)
+
+
+class StopGradientDense(tf.keras.layers.Dense):
+    """A port whose forward pass is right and whose gradients are not."""
+
+    def call(self, inputs):
+        return super().call(tf.stop_gradient(inputs))
+
+
+def test_the_cnn_port_computes_the_same_function_and_trains_the_same():
+    report = parity.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, steps=5)
+    function = report.function
+    assert report.passed and function.passed, str(report)
+    assert [o.max_abs for o in function.outputs] == [0.0]  # bit-equal weights, the same ops here
+    assert len(function.steps) == 5 and all(s.passed for s in function.steps)
+    assert abs(function.steps[-1].loss_v1 - function.steps[-1].loss_v2) <= 1e-4 * function.steps[-1].loss_v1
+
+
+def test_momentum_and_mse_train_the_same_too():
+    report = parity.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, steps=3, optimizer="momentum",
+                                    loss="mse", learning_rate=0.05)
+    assert report.passed, str(report)
+
+
+def test_a_port_missing_an_activation_is_caught_and_located():
+    report = parity.check_migration(old_cnn.build, cnn_port(activation=None), inputs=BATCH)
+    assert not report.passed and not report.function.passed
+    assert all(k.verdict == "bit-equal" for k in report.kernels)  # same weights, another function
+    where = report.function.divergence
+    assert "the legacy graph applies Relu to that tensor and the port does not" in where, where
+    assert "activation missing?" in where
+
+
+def test_a_port_with_a_transposed_kernel_is_caught_and_located():
+    report = parity.check_migration(old_cnn.build, cnn_port(conv=TransposedConv2D), inputs=BATCH)
+    assert not report.passed
+    where = report.function.divergence
+    assert where.startswith("the first layer whose output differs is "), where
+    assert "transposed_conv2d" in where.split(":")[0], where
+
+
+def test_a_port_whose_gradients_differ_is_caught_in_training():
+    def port():
+        layers = tf.keras.layers
+        return tf.keras.Sequential([
+            layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1),
+                          kernel_initializer=ci.glorot_uniform(seed=1)),
+            layers.MaxPooling2D((2, 2)), layers.Flatten(),
+            StopGradientDense(10, activation="softmax", kernel_initializer=ci.glorot_uniform(seed=2)),
+        ])
+
+    report = parity.check_migration(old_cnn.build, port, inputs=BATCH, steps=3)
+    function = report.function
+    assert all(o.passed for o in function.outputs) and not function.passed
+    assert function.steps[0].weights[0].name == "conv/kernel" and not function.steps[0].weights[0].passed
+    assert "the outputs agree before training, and after step 1" in function.divergence
+
+
+@pytest.mark.skipif(not HAS_ATTENTION, reason="MultiHeadAttention exists from TF 2.4")
+def test_the_attention_port_computes_the_same_function_and_trains_the_same():
+    report = parity.check_migration(old_attention.build, new_attention.build, inputs=TOKENS, steps=5)
+    assert all(k.verdict == "bit-equal" for k in report.kernels), str(report)
+    assert report.passed, str(report)
+    assert len(report.function.steps) == 5
+
+
+@pytest.mark.skipif(not HAS_ATTENTION, reason="MultiHeadAttention exists from TF 2.4")
+def test_an_attention_port_without_its_softmax_is_caught():
+    def port():
+        layers = tf.keras.layers
+        model = new_attention.build()
+        # the same layers, the classifier without its activation
+        x = model.layers[-2].output
+        out = layers.Dense(new_attention.CLASSES, kernel_initializer=ci.glorot_uniform(seed=3))(x)
+        return tf.keras.Model(model.inputs, out)
+
+    report = parity.check_migration(old_attention.build, port, inputs=TOKENS)
+    assert not report.passed and not report.function.passed, str(report)
+
+
+def test_function_arguments_are_checked():
+    with pytest.raises(ValueError, match="steps needs inputs"):
+        parity.check_migration(old_cnn.build, new_cnn.build, steps=2)
+    with pytest.raises(ValueError, match="optimizer must be one of sgd, momentum"):
+        parity.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, optimizer="adam")
+    with pytest.raises(ValueError, match="the legacy graph has 1 placeholder"):
+        parity.check_migration(old_cnn.build, new_cnn.build, inputs=[BATCH, BATCH])
+
+
+def test_cli_migration_with_inputs_and_steps(tmp_path):
+    base = [sys.executable, "-m", "compat_init", "parity", "--migration", "examples_v1.cnn_pair:build"]
+    good = subprocess.run(base + ["examples_v2.cnn_pair:build", "--inputs", "4x28x28x1", "--steps", "3",
+                                  "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "t.png")],
+                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert good.returncode == 0, good.stderr[-2000:]
+    assert good.stdout.strip().splitlines()[-1] == "5 passed, 0 failed"
+    import json
+
+    function = json.loads((tmp_path / "r.json").read_text())["function"]
+    assert function["passed"] and len(function["steps"]) == 3
+    assert (tmp_path / "t.png").stat().st_size > 10000
+    usage = subprocess.run(base + ["examples_v2.cnn_pair:build", "--steps", "3"], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert usage.returncode == 2
+    assert usage.stderr.strip().splitlines()[-1] == (
+        "compat-init: error: --steps needs --inputs (both models train on that batch); received --steps=3")

@@ -15,6 +15,7 @@ from compat_init import _fans, _registry, _validate, initializers
 from compat_init._errors import DrawError, UsageError
 from compat_init.parity._engine import DEFAULT_SAMPLES, MEMORY_BUDGET, memory_needed, run_pairs
 from compat_init.parity._migration import check_migration
+from compat_init.parity._model import KERNEL_ATTRIBUTES, layers_of, weight_name
 from compat_init.parity._report import KernelReport, ParityReport, SideStats, TestResult
 
 __all__ = [
@@ -124,39 +125,6 @@ def compare(
     return run_pairs([pair], alpha, seed, samples, dtype=dtype)
 
 
-#: Weight attribute -> the attribute holding its initializer, for every
-#: built-in Keras layer that takes a kernel-like initializer (Dense,
-#: EinsumDense, Conv*, SeparableConv*, DepthwiseConv*, Embedding, RNN cells).
-KERNEL_ATTRIBUTES = (
-    ("kernel", "kernel_initializer"),
-    ("recurrent_kernel", "recurrent_initializer"),
-    ("depthwise_kernel", "depthwise_initializer"),
-    ("pointwise_kernel", "pointwise_initializer"),
-    ("embeddings", "embeddings_initializer"),
-)
-
-
-def _layers(model: Any) -> list:
-    """The model's layers and their sublayers (MultiHeadAttention's
-    EinsumDense, an RNN's cell), depth first, each once."""
-    flatten = getattr(model, "_flatten_layers", None)
-    if flatten is not None:
-        try:
-            return list(flatten(include_self=False, recursive=True))
-        except TypeError:
-            pass
-    found: list = []
-    stack = list(getattr(model, "layers", []))[::-1]
-    while stack:
-        layer = stack.pop()
-        if any(layer is f for f in found):
-            continue
-        found.append(layer)
-        children = list(getattr(layer, "layers", [])) + [getattr(layer, "cell", None)]
-        stack.extend(c for c in children[::-1] if c is not None)
-    return found
-
-
 def model_kernels(model: Any) -> Tuple[list, list]:
     """Every kernel-like weight of a Keras model with its initializer.
 
@@ -170,7 +138,7 @@ def model_kernels(model: Any) -> Tuple[list, list]:
 
     tf = _runtime.tf()
     pairs, untested, seen = [], [], set()
-    for layer in _layers(model):
+    for layer in layers_of(model):
         for weight_attr, init_attr in KERNEL_ATTRIBUTES:
             weight = getattr(layer, weight_attr, None)
             init = getattr(layer, init_attr, None)
@@ -178,7 +146,7 @@ def model_kernels(model: Any) -> Tuple[list, list]:
                 continue
             seen.add(id(weight))
             shape = tuple(int(d) for d in tf.TensorShape(weight.shape).as_list())
-            name = str(getattr(weight, "path", None) or weight.name.split(":")[0])
+            name = weight_name(weight)
             row, config = _fans.describe(init)
             if row is None:
                 untested.append({

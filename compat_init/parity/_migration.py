@@ -8,6 +8,7 @@ import numpy as np
 from compat_init import _fans, _runtime, _validate
 from compat_init._errors import UsageError
 from compat_init.parity._engine import TESTS_PER_KERNEL, side_stats, test_kernel
+from compat_init.parity._model import weight_name, weight_theories
 from compat_init.parity._report import KernelReport, ParityReport
 
 
@@ -30,10 +31,9 @@ Variables = List[Tuple[str, Tuple[int, ...], np.ndarray]]
 
 def _v2_variables(builder: Callable[[], Any], seed: int) -> Tuple[Variables, Dict[str, Any]]:
     """Builds the Keras model (eagerly where it can; in a graph on TF 1.x and
-    without eager execution); its trainable weights' initial values and each
-    weight's initializer."""
+    without eager execution); its trainable weights' initial values and the
+    distribution each weight was drawn from (where compat_init knows it)."""
     tf = _runtime.tf()
-    initializers: Dict[str, Any] = {}
     if not _runtime.can_evaluate_eagerly():
         with tf.Graph().as_default():
             tf.compat.v1.set_random_seed(seed)
@@ -48,18 +48,8 @@ def _v2_variables(builder: Callable[[], Any], seed: int) -> Tuple[Variables, Dic
         model = builder()
         weights = list(model.trainable_weights)
         values = [np.asarray(w.numpy()) for w in weights]
-    for layer in getattr(model, "layers", []):
-        for attr in ("kernel", "bias"):
-            weight = getattr(layer, attr, None)
-            init = getattr(layer, attr + "_initializer", None)
-            if weight is not None and init is not None:
-                initializers[_name(weight)] = init
-    return [(_name(w), tuple(int(d) for d in w.shape), v) for w, v in zip(weights, values)], initializers
-
-
-def _name(weight: Any) -> str:
-    path = getattr(weight, "path", None)  # Keras 3
-    return str(path if path is not None else weight.name.split(":")[0])
+    initializers = weight_theories(model)
+    return [(weight_name(w), tuple(int(d) for d in w.shape), v) for w, v in zip(weights, values)], initializers
 
 
 def _pair(v1: List[Any], v2: List[Any], mapping: Optional[Dict[str, str]]) -> List[Tuple[Any, Any]]:
@@ -149,11 +139,7 @@ def check_migration(
     kernels = []
     for (old_name, shape, old_value), (new_name, _, new_value) in pairs:
         label = "{} ~ {}".format(old_name, new_name)
-        init = initializers.get(new_name)
-        try:
-            theory = _fans.theory(init, shape) if init is not None else None
-        except TypeError:
-            theory = None  # zeros, ones, orthogonal...: only bits can be compared
+        theory = initializers.get(new_name)  # None: zeros, ones, a custom function: only bits compare
         bit_equal = bool(np.array_equal(old_value, new_value))
         if not bit_equal and theory is not None and old_value.size >= 2:
             report = test_kernel(label, shape, np.sort(old_value.astype(np.float64).ravel()),
@@ -164,7 +150,7 @@ def check_migration(
         # No statistics: equal bits pass, different bits without a theory fail.
         fans = _fans.compute_fans(shape)
         if theory is None:
-            theory = (_fans.Theory("constant", fans[0], fans[1], 0.0, 0.0) if bit_equal
+            theory = (_fans.Theory("not random", fans[0], fans[1], 0.0, 0.0) if bit_equal
                       else _fans.Theory("unknown", fans[0], fans[1], float("nan"), float("nan")))
         elif not bit_equal:
             theory = _fans.Theory("unknown", fans[0], fans[1], float("nan"), float("nan"))

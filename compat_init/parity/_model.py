@@ -1,0 +1,80 @@
+"""The weights of a Keras model and the initializers that drew them."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+#: Weight attribute -> the attribute holding its initializer, for every
+#: built-in Keras layer that takes a kernel-like initializer (Dense,
+#: EinsumDense, Conv*, SeparableConv*, DepthwiseConv*, Embedding, RNN cells).
+KERNEL_ATTRIBUTES = (
+    ("kernel", "kernel_initializer"),
+    ("recurrent_kernel", "recurrent_initializer"),
+    ("depthwise_kernel", "depthwise_initializer"),
+    ("pointwise_kernel", "pointwise_initializer"),
+    ("embeddings", "embeddings_initializer"),
+)
+
+
+def layers_of(model: Any) -> list:
+    """The model's layers and their sublayers (MultiHeadAttention's
+    EinsumDense, an RNN's cell), depth first, each once."""
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is not None:
+        try:
+            return list(flatten(include_self=False, recursive=True))
+        except TypeError:
+            pass
+    found: list = []
+    stack = list(getattr(model, "layers", []))[::-1]
+    while stack:
+        layer = stack.pop()
+        if any(layer is f for f in found):
+            continue
+        found.append(layer)
+        children = list(getattr(layer, "layers", [])) + [getattr(layer, "cell", None)]
+        stack.extend(c for c in children[::-1] if c is not None)
+    return found
+
+
+
+def weight_name(weight: Any) -> str:
+    """Keras 3's ``path``, else the variable name without ``:0``."""
+    path = getattr(weight, "path", None)
+    return str(path if path is not None else weight.name.split(":")[0])
+
+
+def weight_theories(model: Any) -> Dict[str, Any]:
+    """weight name -> the exact distribution its initializer drew it from,
+    for every kernel-like weight and bias whose initializer compat_init knows
+    (an EinsumDense kernel with the fan axes Keras 3.15 builds it with)."""
+    from compat_init import _fans, _runtime
+
+    tf = _runtime.tf()
+    theories: Dict[str, Any] = {}
+    for layer in layers_of(model):
+        for weight_attr, init_attr in KERNEL_ATTRIBUTES + (("bias", "bias_initializer"),):
+            weight = getattr(layer, weight_attr, None)
+            init = getattr(layer, init_attr, None)
+            if weight is None or init is None:
+                continue
+            shape = tuple(int(d) for d in tf.TensorShape(weight.shape).as_list())
+            theory = _theory(layer, init, shape)
+            if theory is not None:
+                theories[weight_name(weight)] = theory
+    return theories
+
+
+def _theory(layer: Any, init: Any, shape: Tuple[int, ...]) -> Optional[Any]:
+    from compat_init import _fans, _runtime
+
+    row, config = _fans.describe(init)
+    if row is None:
+        return None
+    config = dict(config)
+    if row.kind == "variance_scaling":
+        config.update(_runtime.einsum_fan_axes(layer, init))
+    try:
+        return _fans.theory_of_spec(_fans.spec(row, config, shape), shape,
+                                    config.get("input_axes"), config.get("output_axes"))
+    except ValueError:  # e.g. orthogonal at rank 1
+        return None
