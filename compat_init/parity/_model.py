@@ -47,7 +47,7 @@ def weight_theories(model: Any) -> Dict[str, Any]:
     """weight name -> the exact distribution its initializer drew it from,
     for every kernel-like weight and bias whose initializer compat_init knows
     (an EinsumDense kernel with the fan axes Keras 3.15 builds it with)."""
-    from compat_init import _fans, _runtime
+    from compat_init import _runtime
 
     tf = _runtime.tf()
     theories: Dict[str, Any] = {}
