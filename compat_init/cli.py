@@ -154,8 +154,8 @@ def main_parser() -> argparse.ArgumentParser:
                         default=0, help="with --inputs: then train both models this many steps and compare")
     parity.add_argument("--loss", choices=("categorical_crossentropy", "sparse_categorical_crossentropy", "mse"),
                         default="categorical_crossentropy", help="the training loss (default categorical_crossentropy)")
-    parity.add_argument("--optimizer", choices=("sgd", "momentum"), default="sgd",
-                        help="plain SGD (default) or momentum 0.9, the same update on both sides")
+    parity.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
+                        help="plain SGD (default), momentum 0.9 or Adam: the same update on both sides")
     parity.add_argument("--learning-rate", type=_option_type("--learning-rate", _positive_float, "a positive number"),
                         default=0.01, help="the training learning rate (default 0.01)")
     parity.add_argument("--alpha", type=_option_type("--alpha", _alpha, "a number in (0, 1)"),

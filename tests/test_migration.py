@@ -128,10 +128,12 @@ def test_the_cnn_port_computes_the_same_function_and_trains_the_same():
     assert abs(function.steps[-1].loss_v1 - function.steps[-1].loss_v2) <= 1e-4 * function.steps[-1].loss_v1
 
 
-def test_momentum_and_mse_train_the_same_too():
-    report = parity.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, steps=3, optimizer="momentum",
-                                    loss="mse", learning_rate=0.05)
+@pytest.mark.parametrize("optimizer,loss", [("momentum", "mse"), ("adam", "sparse_categorical_crossentropy")])
+def test_other_optimizers_and_losses_train_the_same_too(optimizer, loss):
+    report = parity.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, steps=3, optimizer=optimizer,
+                                    loss=loss, learning_rate=0.05)
     assert report.passed, str(report)
+    assert report.function.steps[-1].loss_v1 != report.function.steps[0].loss_v1  # it did train
 
 
 def test_a_port_missing_an_activation_is_caught_and_located():
@@ -193,8 +195,8 @@ def test_an_attention_port_without_its_softmax_is_caught():
 def test_function_arguments_are_checked():
     with pytest.raises(ValueError, match="steps needs inputs"):
         parity.check_migration(old_cnn.build, new_cnn.build, steps=2)
-    with pytest.raises(ValueError, match="optimizer must be one of sgd, momentum"):
-        parity.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, optimizer="adam")
+    with pytest.raises(ValueError, match="optimizer must be one of sgd, momentum, adam"):
+        parity.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, optimizer="rmsprop")
     with pytest.raises(ValueError, match="the legacy graph has 1 placeholder"):
         parity.check_migration(old_cnn.build, new_cnn.build, inputs=[BATCH, BATCH])
 

@@ -117,7 +117,9 @@ def check_migration(
       loss: ``categorical_crossentropy`` (labels drawn from ``seed``),
         ``sparse_categorical_crossentropy`` or ``mse``.
       optimizer: ``sgd`` (tf.compat.v1.train.GradientDescentOptimizer = Keras
-        SGD) or ``momentum`` (MomentumOptimizer(0.9) = Keras SGD(momentum=0.9)).
+        SGD), ``momentum`` (MomentumOptimizer(0.9) = Keras SGD(momentum=0.9))
+        or ``adam`` (AdamOptimizer = Keras Adam, epsilon 1e-7); the same
+        update, in numpy, on both sides (``_function.Update``).
 
     Returns:
       A :class:`ParityReport` with one entry per pair: ``bit-equal`` where both
