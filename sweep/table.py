@@ -22,8 +22,8 @@ NOTES = {
     "1.15": "tf.keras 2.2.4-tf; Keras' seeded values are the TF 2 ones (TF 1.15's were stateful); "
             "orthogonal: QR rounds differently (<= 2 ulp)",
 }
-PRE_27 = ("before TF 2.7 native Keras seeded initializers drew from stateful ops: compat_init gives "
-          "the 2.7+ values (checked by the golden digests)")
+PRE_210 = ("native Keras seeded initializers draw other values before TF 2.10 (stateful ops; on 2.7 - 2.9 "
+           "another seeding): compat_init gives the 2.10+ values there (checked by the golden digests)")
 
 
 def _key(result):
@@ -36,8 +36,10 @@ def _note(result):
     minor = result["tf_minor"]
     if minor in NOTES:
         notes.append(NOTES[minor])
-    elif minor.startswith("2.") and int(minor.split(".")[1]) < 7:
-        notes.append(PRE_27)
+    elif minor.startswith("2.") and int(minor.split(".")[1]) < 10:
+        notes.append(PRE_210)
+    if minor.startswith("2.") and int(minor.split(".")[1]) < 15:
+        notes.append("orthogonal compared within 4 ulp (bit-exact checked from 2.15)")
     if result.get("status") == "does not install here":
         notes.append("no tensorflow-cpu {} wheel installs on Python {} from the registry here".format(
             minor, result["python"].rsplit(".", 1)[0]))
