@@ -99,6 +99,19 @@ def context(request):
     return Context(request.param)
 
 
+def free_ports(count):
+    """``count`` free TCP ports on loopback (for test clusters)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
 def digest(array):
     import hashlib
 

@@ -1,7 +1,7 @@
 """Run in fresh processes by tests/test_strategies.py: tf.distribute strategies
 that need a cluster (loopback servers) and process-wide configuration.
 
-    python strategy_probe.py ps            # ParameterServerStrategy, one process
+    python strategy_probe.py ps P0 P1 P2 P3   # ParameterServerStrategy, one process (2 workers, 2 ps ports)
     python strategy_probe.py mwms INDEX PORT0 PORT1   # one of two MultiWorkerMirroredStrategy workers
 
 Prints one JSON line.
@@ -9,7 +9,6 @@ Prints one JSON line.
 import hashlib
 import json
 import os
-import socket
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,17 +20,7 @@ def digest(array):
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def parameter_servers():
+def parameter_servers(ports):
     """A loopback cluster in this process (chief = this process, 2 workers,
     2 ps), a FixedShardsPartitioner(2): Embedding(1000, 64) and Dense(64 -> 32)
     with compat_init (seeded, unseeded) and native Keras seeded initializers."""
@@ -40,7 +29,7 @@ def parameter_servers():
 
     import compat_init as ci
 
-    workers, ps = free_ports(2), free_ports(2)
+    workers, ps = ports[:2], ports[2:]
     cluster = tf.train.ClusterSpec({"worker": ["127.0.0.1:%d" % p for p in workers],
                                     "ps": ["127.0.0.1:%d" % p for p in ps]})
     servers = [tf.distribute.Server(cluster, job_name=job, task_index=i, protocol="grpc", start=True)
@@ -107,6 +96,6 @@ def multi_worker(index, ports):
 
 if __name__ == "__main__":
     if sys.argv[1] == "ps":
-        parameter_servers()
+        parameter_servers([int(p) for p in sys.argv[2:6]])
     else:
         multi_worker(int(sys.argv[2]), [int(p) for p in sys.argv[3:5]])

@@ -1,6 +1,5 @@
 """Partitioned variables: bit-identical shards, full-shape fans, independent unseeded shards."""
 import math
-import socket
 
 import numpy as np
 import pytest
@@ -8,6 +7,8 @@ import tensorflow as tf
 
 import compat_init as ci
 from compat_init import _runtime
+
+from conftest import free_ports
 
 FAMILY = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal"]
 RANDOM = ["truncated_normal", "random_normal", "random_uniform", "orthogonal", "uniform_unit_scaling"]
@@ -116,20 +117,10 @@ def test_native_keras_initializer_gets_shard_fans_ours_does_not():
     assert np.abs(ours).max() <= full_limit * (1 + 1e-6) < shard_limit
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.fixture(scope="module")
 def ps_cluster():
     """A real parameter-server cluster on loopback: 1 worker, 2 ps tasks."""
-    worker, ps0, ps1 = ["127.0.0.1:{}".format(p) for p in _free_ports(3)]
+    worker, ps0, ps1 = ["127.0.0.1:{}".format(p) for p in free_ports(3)]
     cluster = tf.train.ClusterSpec({"worker": [worker], "ps": [ps0, ps1]})
     server_cls = getattr(tf.distribute, "Server", None) or tf.train.Server
     servers = [server_cls(cluster, job_name=job, task_index=i, start=True)

@@ -5,7 +5,6 @@ fresh processes (tests/strategy_probe.py) and reports JSON."""
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 
@@ -15,7 +14,7 @@ import tensorflow as tf
 
 import compat_init as ci
 
-from conftest import FLAVOUR, TF1, digest
+from conftest import FLAVOUR, TF1, digest, free_ports
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROBE = os.path.join(HERE, "strategy_probe.py")
@@ -31,7 +30,8 @@ def parameter_servers():
     if FLAVOUR not in ("keras2", "tf_keras"):
         pytest.skip("Keras 3 does not shard variables under ParameterServerStrategy; TF 1.15 has no TF 2 "
                     "ParameterServerStrategy (its partitioned variables are tested in test_partitions.py)")
-    result = subprocess.run([sys.executable, PROBE, "ps"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ports = [str(p) for p in free_ports(4)]
+    result = subprocess.run([sys.executable, PROBE, "ps"] + ports, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             universal_newlines=True, env=ENV, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return _json(result.stdout)
@@ -73,21 +73,11 @@ def test_ps_native_keras_draws_each_shard_with_its_own_fans(parameter_servers):
     assert native["whole_digest"] != parameter_servers["compat_seeded"][0]["whole_digest"]
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.fixture(scope="module")
 def workers():
     if TF1:
         pytest.skip("MultiWorkerMirroredStrategy with Keras models is checked on TF 2")
-    ports = [str(p) for p in _free_ports(2)]
+    ports = [str(p) for p in free_ports(2)]
     procs = [subprocess.Popen([sys.executable, PROBE, "mwms", str(i)] + ports, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, universal_newlines=True, env=ENV) for i in range(2)]
     outputs = []
