@@ -232,22 +232,37 @@ class Update:
         return [x.astype(np.float32) for x in new]
 
 
-def _graph_update(tf: Any, loss: Any, variables: List[Any]) -> Tuple[List[Any], Tuple[List[Any], List[Any]]]:
-    """The gradient tensors, and assign ops fed with the new weights: a step
-    computes every gradient first and writes the weights in a second run, so
-    no update can race a gradient that reads the same (TF 1 ref) variable."""
-    grads = [_dense(tf, g, v) for g, v in zip(tf.gradients(loss, variables), variables)]
-    fed = [tf.compat.v1.placeholder(v.dtype.base_dtype, v.shape) for v in variables]
-    return grads, (fed, [v.assign(f) for v, f in zip(variables, fed)])
+class _GraphRun:
+    """A model's outputs and variables in a v1 graph, with its Session: the
+    forward pass, and training steps that read every gradient first and write
+    the new weights in a second run (so no update can race a gradient that
+    reads the same TF 1 ref variable)."""
 
+    def __init__(self, tf: Any, graph: Any, outputs: List[Any], variables: List[Any], feed: Dict[Any, Any],
+                 loss: str, optimizer: str, learning_rate: float, values: Dict[int, np.ndarray]) -> None:
+        self.outputs, self.variables, self.feed = outputs, variables, feed
+        self.labels = tf.compat.v1.placeholder(
+            tf.int64 if loss == "sparse_categorical_crossentropy" else tf.float32, name="compat_init_labels")
+        self.loss = loss_value(tf, loss, self.labels, outputs[0])
+        self.grads = [_dense(tf, g, v) for g, v in zip(tf.gradients(self.loss, variables), variables)]
+        self.fed = [tf.compat.v1.placeholder(v.dtype.base_dtype, v.shape) for v in variables]
+        self.assign = [v.assign(f) for v, f in zip(variables, self.fed)]
+        self.update = Update(optimizer, learning_rate, [tuple(v.shape.as_list()) for v in variables])
+        self.session = tf.compat.v1.Session(graph=graph)
+        self.session.run(tf.compat.v1.global_variables_initializer())
+        for index, value in values.items():
+            self.session.run(self.assign[index], feed_dict={self.fed[index]: value})
 
-def _graph_step(session: Any, loss: Any, grads: List[Any], assign: Tuple[List[Any], List[Any]],
-                variables: List[Any], feed: Dict[Any, Any], update: "Update") -> Tuple[float, List[np.ndarray]]:
-    value, computed, weights = session.run([loss, grads, variables], feed_dict=feed)
-    new = update(weights, computed)
-    fed, ops = assign
-    session.run(ops, feed_dict=dict(zip(fed, new)))
-    return float(value), new
+    def forward(self) -> List[np.ndarray]:
+        return self.session.run(self.outputs, feed_dict=self.feed)
+
+    def train_step(self, labels: np.ndarray) -> Tuple[float, List[np.ndarray]]:
+        feed = dict(self.feed)
+        feed[self.labels] = labels
+        value, grads, weights = self.session.run([self.loss, self.grads, self.variables], feed_dict=feed)
+        new = self.update(weights, grads)
+        self.session.run(self.assign, feed_dict=dict(zip(self.fed, new)))
+        return float(value), new
 
 
 class _GraphSide(_Side):
@@ -270,24 +285,15 @@ class _GraphSide(_Side):
             self.outputs = list(outputs)
             self.placeholders = _find_placeholders(self.graph, placeholders, len(inputs))
             self.variables = tf.compat.v1.trainable_variables()
-            self.feed = {p: x for p, x in zip(self.placeholders, inputs)}
-            self.labels = tf.compat.v1.placeholder(
-                tf.int64 if loss == "sparse_categorical_crossentropy" else tf.float32, name="compat_init_labels")
-            self.loss = loss_value(tf, loss, self.labels, self.outputs[0])
-            self.grads, self.assign = _graph_update(tf, self.loss, self.variables)
-            self.update = Update(optimizer, learning_rate, [tuple(v.shape.as_list()) for v in self.variables])
-            self.session = tf.compat.v1.Session(graph=self.graph)
-            self.session.run(tf.compat.v1.global_variables_initializer())
-            for index, value in values.items():
-                _load(self.variables[index], value, self.session)
+            self.run = _GraphRun(tf, self.graph, self.outputs, self.variables,
+                                 dict(zip(self.placeholders, inputs)), loss, optimizer, learning_rate, values)
+        self.session, self.feed = self.run.session, self.run.feed
 
     def forward(self) -> List[np.ndarray]:
-        return self.session.run(self.outputs, feed_dict=self.feed)
+        return self.run.forward()
 
     def train_step(self, labels: np.ndarray) -> Tuple[float, List[np.ndarray]]:
-        feed = dict(self.feed)
-        feed[self.labels] = labels
-        return _graph_step(self.session, self.loss, self.grads, self.assign, self.variables, feed, self.update)
+        return self.run.train_step(labels)
 
     def candidates(self) -> Dict[str, np.ndarray]:
         """Every float tensor of the graph with a batch dimension, evaluated."""
@@ -319,14 +325,6 @@ class _GraphSide(_Side):
 
 ACTIVATIONS = ("Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Softmax", "LeakyRelu", "Softplus", "Softsign",
                "Gelu")
-
-
-def _load(variable: Any, value: np.ndarray, session: Any) -> None:
-    """``variable.load`` without its deprecation notice: an assign fed once."""
-    tf = _runtime.tf()
-    with session.graph.as_default():
-        holder = tf.compat.v1.placeholder(variable.dtype.base_dtype, value.shape)
-        session.run(variable.assign(holder), feed_dict={holder: value})
 
 
 def _find_placeholders(graph: Any, names: Optional[Sequence[str]], count: int) -> List[Any]:
@@ -375,17 +373,10 @@ class _KerasSide(_Side):
             placeholders = [tf.compat.v1.placeholder(tf.as_dtype(x.dtype), (None,) + x.shape[1:]) for x in inputs]
             out = self.model(placeholders if len(placeholders) > 1 else placeholders[0])
             self.outputs = list(out) if isinstance(out, (list, tuple)) else [out]
-            self.feed = dict(zip(placeholders, inputs))
             self.weights = [_runtime.fetchable_variable(w) for w in self.model.trainable_weights]
-            self.labels = tf.compat.v1.placeholder(
-                tf.int64 if loss == "sparse_categorical_crossentropy" else tf.float32)
-            self.loss = loss_value(tf, loss, self.labels, self.outputs[0])
-            self.grads, self.assign = _graph_update(tf, self.loss, self.weights)
-            self.update = Update(optimizer, learning_rate, [tuple(w.shape.as_list()) for w in self.weights])
-            self.session = tf.compat.v1.Session(graph=self.graph)
-            self.session.run(tf.compat.v1.global_variables_initializer())
-            for index, value in values.items():
-                _load(self.weights[index], value, self.session)
+            self.run = _GraphRun(tf, self.graph, self.outputs, self.weights, dict(zip(placeholders, inputs)),
+                                 loss, optimizer, learning_rate, values)
+        self.session = self.run.session
 
     def _call(self) -> List[Any]:
         # training=False on both sides' passes and steps: dropout and batch
@@ -396,15 +387,13 @@ class _KerasSide(_Side):
 
     def forward(self) -> List[np.ndarray]:
         if not self.eager:
-            return self.session.run(self.outputs, feed_dict=self.feed)
+            return self.run.forward()
         return [np.asarray(o) for o in self._call()]
 
     def train_step(self, labels: np.ndarray) -> Tuple[float, List[np.ndarray]]:
         tf = self.tf
         if not self.eager:
-            feed = dict(self.feed)
-            feed[self.labels] = labels
-            return _graph_step(self.session, self.loss, self.grads, self.assign, self.weights, feed, self.update)
+            return self.run.train_step(labels)
         with tf.GradientTape() as tape:
             loss = loss_value(tf, self.loss_name, tf.constant(labels), self._call()[0])
         grads = [np.asarray(_dense(tf, g, w)) for g, w in zip(tape.gradient(loss, self.weights), self.weights)]
