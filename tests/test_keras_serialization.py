@@ -67,7 +67,7 @@ def test_saved_config_names_the_public_keras_classes(saved):
     he_normal = "HeNormal" if isinstance(getattr(tf.keras.initializers, "HeNormal", None), type) else "VarianceScaling"
     assert [c["class_name"] for c in configs] == ["VarianceScaling", "GlorotUniform", he_normal]
     assert [c["config"]["seed"] for c in configs] == [5, 3, 4]
-    if not TF1 and _runtime.keras_version() >= Version("2.11"):  # Keras 2.10 and older write no module key
+    if not TF1 and _runtime.keras_version() >= Version("2.13"):  # Keras 2.12 and older write no module key
         assert all(c.get("module") == "keras.initializers" for c in configs), configs
 
 
