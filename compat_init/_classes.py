@@ -109,9 +109,7 @@ class _CompatInitializer:
         # dtype, init_ops.RandomUniform keeps maxval=None).
         for key, value in config.items():
             setattr(self, key, value)
-        if keras_seed:
-            seed = getattr(self, "seed")  # Keras 3 deserialized a SeedGenerator config
-        else:
+        if not keras_seed:  # else the native kept the (deserialized) SeedGenerator
             self.seed = seed
         if "maxval" in params and params["maxval"] is None:
             self.maxval = None  # init_ops' own default, reported as given

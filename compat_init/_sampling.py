@@ -184,9 +184,11 @@ def _stateful(tf: Any, shape: Any, dtype: Any, spec: _fans.Spec) -> Any:
 
 # Orthogonal ------------------------------------------------------------------
 
-#: (graph or None, initializer id, full shape) -> the seed tensor the shards
-#: of the variable being partitioned share (unseeded orthogonal only).
-_SHARD_SEEDS: Dict[Tuple[Any, ...], Any] = {}
+#: graph -> {(initializer id, full shape): the seed tensor the shards of the
+#: variable being partitioned share} (unseeded orthogonal only); eager
+#: shards use _EAGER_SHARD_SEEDS.
+_SHARD_SEEDS: "weakref.WeakKeyDictionary[Any, Dict[Tuple[Any, ...], Any]]" = weakref.WeakKeyDictionary()
+_EAGER_SHARD_SEEDS: Dict[Tuple[Any, ...], Any] = {}
 
 
 def shard_seed(tf: Any, owner: Any, full_shape: Sequence[int], offset: Sequence[int]) -> Any:
@@ -194,11 +196,14 @@ def shard_seed(tf: Any, owner: Any, full_shape: Sequence[int], offset: Sequence[
     variable: the shard at offset 0 draws it (a stateful op, so it follows the
     global seed and is fresh per variable), the later shards of the same
     variable reuse it (``get_variable`` and Keras 2 create them in order)."""
-    graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
-    key = (id(graph), id(owner), tuple(full_shape))
-    if not any(offset) or key not in _SHARD_SEEDS:
-        _SHARD_SEEDS[key] = tf.random.uniform([2], 0, _INT32_MAX, dtype=tf.int32)
-    return _SHARD_SEEDS[key]
+    if tf.executing_eagerly():
+        seeds = _EAGER_SHARD_SEEDS
+    else:
+        seeds = _SHARD_SEEDS.setdefault(tf.compat.v1.get_default_graph(), {})
+    key = (id(owner), tuple(full_shape))
+    if not any(offset) or key not in seeds:
+        seeds[key] = tf.random.uniform([2], 0, _INT32_MAX, dtype=tf.int32)
+    return seeds[key]
 
 
 _INT32_MAX = 2 ** 31 - 1
