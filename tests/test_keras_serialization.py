@@ -179,4 +179,6 @@ def test_keras_serialize_deserialize_gives_the_same_values():
     init = ci.glorot_normal(seed=12)
     restored = tf.keras.initializers.deserialize(tf.keras.initializers.serialize(init))
     assert isinstance(restored, tf.keras.initializers.GlorotNormal)
-    np.testing.assert_array_equal(restored((7, 7)).numpy(), init((7, 7)).numpy())
+    assert restored.get_config()["seed"] == 12
+    if KERAS_STATELESS:  # the native class draws Keras' stateless values from TF 2.10 on
+        np.testing.assert_array_equal(restored((7, 7)).numpy(), init((7, 7)).numpy())

@@ -169,11 +169,10 @@ def test_variance_scaling_paths_agree(context, distribution, mode):
     np.testing.assert_array_equal(values, reference)
 
 
+@pytest.mark.skipif(not KERAS_STATELESS, reason=NOT_STATELESS_REASON)
 def test_seed_upper_bound_matches_keras():
     seed = 2 ** 31 - 3
     values = ci.glorot_uniform(seed=seed, api="v1")
-    if TF1:
-        pytest.skip("no stateless Keras reference on TF 1.15")
     native = tf.keras.initializers.GlorotUniform(seed=seed)((4, 4)).numpy()
     np.testing.assert_array_equal(values((4, 4)).numpy(), native)
 
