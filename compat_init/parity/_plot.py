@@ -26,7 +26,10 @@ def plot(report: Any, samples: Dict[str, Any], path: str) -> None:
     for index, (kernel, ax) in enumerate(zip(report.kernels, axes.ravel())):
         reference, candidate, theory = samples[str(index)]
         frozen = _distribution(theory)
-        if math.isfinite(theory.low) and math.isfinite(theory.high):
+        if theory.distribution == "orthogonal":  # bounded by the gain, but concentrated near 0
+            reach = min(theory.bound, 5.0 * theory.std)
+            low, high = -reach, reach
+        elif math.isfinite(theory.low) and math.isfinite(theory.high):
             low, high = theory.low, theory.high
         else:
             low, high = theory.mean - 4.0 * theory.std, theory.mean + 4.0 * theory.std
