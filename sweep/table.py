@@ -17,13 +17,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 README = os.path.join(os.path.dirname(HERE), "README.md")
 BEGIN, END = "<!-- sweep-table:begin -->", "<!-- sweep-table:end -->"
 
-#: What a row cannot say by itself, per TF minor.
-NOTES = {
-    "1.15": "tf.keras 2.2.4-tf; Keras' seeded values are the TF 2 ones (TF 1.15's were stateful); "
-            "orthogonal: QR rounds differently (<= 2 ulp)",
+#: What a row cannot say by itself: a key per note, explained under the table.
+LEGEND = {
+    "a": "native Keras seeded initializers draw other values before TF 2.10 (stateful ops; on 2.7 - 2.9 "
+         "another seeding), so the bit-for-bit comparisons with the leg's own Keras are skipped there; "
+         "compat_init gives the 2.10+ values (the golden digests, checked in every context)",
+    "b": "orthogonal: this TF's QR is compared with Keras' 2.15+ matrix within 4 ulp of the gain (bit for "
+         "bit from 2.15 on); TF 1.15 measured at most 2 ulp",
+    "c": "tf.keras is Keras 2.2.4-tf; TF 1.15's own seeded initializers were stateful",
+    "d": "no tensorflow-cpu wheel for this minor installs on this Python from the registry here",
 }
-PRE_210 = ("native Keras seeded initializers draw other values before TF 2.10 (stateful ops; on 2.7 - 2.9 "
-           "another seeding): compat_init gives the 2.10+ values there (checked by the golden digests)")
 
 
 def _key(result):
@@ -32,20 +35,22 @@ def _key(result):
 
 
 def _note(result):
-    notes = []
-    minor = result["tf_minor"]
-    if minor in NOTES:
-        notes.append(NOTES[minor])
-    elif minor.startswith("2.") and int(minor.split(".")[1]) < 10:
-        notes.append(PRE_210)
-    if minor.startswith("2.") and int(minor.split(".")[1]) < 15:
-        notes.append("orthogonal compared within 4 ulp (bit-exact checked from 2.15)")
+    major, minor = (int(x) for x in result["tf_minor"].split("."))
     if result.get("status") == "does not install here":
-        notes.append("no tensorflow-cpu {} wheel installs on Python {} from the registry here".format(
-            minor, result["python"].rsplit(".", 1)[0]))
-    for failure in result.get("failures", [])[:3]:
-        notes.append("failed: " + failure)
-    return "; ".join(notes)
+        return "d"
+    keys = []
+    if major == 1:
+        keys += ["c", "b"]
+    else:
+        if minor < 10:
+            keys.append("a")
+        if minor < 15:
+            keys.append("b")
+    notes = ", ".join(keys)
+    failures = result.get("failures", [])[:3]
+    if failures:
+        notes += ("; " if notes else "") + "failed: " + ", ".join(failures)
+    return notes
 
 
 def table(results):
@@ -59,6 +64,8 @@ def table(results):
             r["tf_minor"], info.get("tf_version", "-"), r["python"].rsplit(".", 1)[0], r.get("status", "?"),
             keras, counts, _note(r)))
     dates = sorted({r.get("date", "") for r in results})
+    lines.append("")
+    lines.extend("{}: {}.  ".format(key, text) for key, text in sorted(LEGEND.items()))
     lines.append("")
     lines.append("Swept on {} with `nox -s sweep` (then `python sweep/table.py`).".format(
         " to ".join([dates[0], dates[-1]]) if len(dates) > 1 else dates[0]))
