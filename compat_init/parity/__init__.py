@@ -15,7 +15,7 @@ from compat_init import _fans, _registry, _validate, initializers
 from compat_init._errors import DrawError, UsageError
 from compat_init.parity._engine import DEFAULT_SAMPLES, MEMORY_BUDGET, memory_needed, run_pairs
 from compat_init.parity._migration import check_migration
-from compat_init.parity._model import KERNEL_ATTRIBUTES, layers_of, weight_name
+from compat_init.parity._model import drawn_as, weights_of
 from compat_init.parity._report import KernelReport, ParityReport, SideStats, TestResult
 
 __all__ = [
@@ -136,40 +136,25 @@ def model_kernels(model: Any) -> Tuple[list, list]:
     """
     from compat_init import _runtime
 
-    tf = _runtime.tf()
-    pairs, untested, seen = [], [], set()
-    for layer in layers_of(model):
-        for weight_attr, init_attr in KERNEL_ATTRIBUTES:
-            weight = getattr(layer, weight_attr, None)
-            init = getattr(layer, init_attr, None)
-            if weight is None or init is None or id(weight) in seen:
-                continue
-            seen.add(id(weight))
-            shape = tuple(int(d) for d in tf.TensorShape(weight.shape).as_list())
-            name = weight_name(weight)
-            row, config = _fans.describe(init)
-            if row is None:
-                untested.append({
-                    "kernel": name, "shape": shape, "initializer": type(init).__name__,
-                    "reason": "{} is not a random initializer compat_init knows ({}); its values "
-                              "have no distribution to test".format(
-                                  type(init).__name__, ", ".join(_registry.NAMES))})
-                continue
-            config = dict(config)
-            if row.kind == "variance_scaling":
-                axes = _runtime.einsum_fan_axes(layer, init)
-                if axes and getattr(init, "input_axes", None) is None:
-                    # What EinsumDense.build draws with: a clone given the axes.
-                    init = type(init).from_config(dict(init.get_config(), **axes))
-                config.update(axes)
-            theory = _fans.theory_of_spec(_fans.spec(row, config, shape), shape,
-                                          config.get("input_axes"), config.get("output_axes"))
-            other = "v1" if not isinstance(init, _runtime.v1_initializer_base()) else "v2"
-            pairs.append({
-                "kernel": name, "shape": shape, "reference": init,
-                "candidate": initializers.from_config(row.name, config, api=other),
-                "theory": theory, "labels": ("model", other),
-            })
+    pairs, untested = [], []
+    for layer, name, shape, init in weights_of(model):
+        row, config, theory = drawn_as(layer, init, shape)
+        if row is None or theory is None:
+            why = ("{} is not a random initializer compat_init knows ({}); its values have no distribution to "
+                   "test".format(type(init).__name__, ", ".join(_registry.NAMES)) if row is None else
+                   "{} defines no distribution at shape {}".format(type(init).__name__, shape))
+            untested.append({"kernel": name, "shape": shape, "initializer": type(init).__name__, "reason": why})
+            continue
+        if config.get("input_axes") is not None and getattr(init, "input_axes", None) is None:
+            # What EinsumDense.build draws with: a clone given the axes.
+            init = type(init).from_config(dict(init.get_config(), input_axes=config["input_axes"],
+                                               output_axes=config["output_axes"]))
+        other = "v1" if not isinstance(init, _runtime.v1_initializer_base()) else "v2"
+        pairs.append({
+            "kernel": name, "shape": shape, "reference": init,
+            "candidate": initializers.from_config(row.name, config, api=other),
+            "theory": theory, "labels": ("model", other),
+        })
     return pairs, untested
 
 

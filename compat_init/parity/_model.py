@@ -1,7 +1,7 @@
 """The weights of a Keras model and the initializers that drew them."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 #: Weight attribute -> the attribute holding its initializer, for every
 #: built-in Keras layer that takes a kernel-like initializer (Dense,
@@ -43,38 +43,51 @@ def weight_name(weight: Any) -> str:
     return str(path if path is not None else weight.name.split(":")[0])
 
 
-def weight_theories(model: Any) -> Dict[str, Any]:
-    """weight name -> the exact distribution its initializer drew it from,
-    for every kernel-like weight and bias whose initializer compat_init knows
-    (an EinsumDense kernel with the fan axes Keras 3.15 builds it with)."""
+def weights_of(model: Any, attributes: Tuple[Tuple[str, str], ...] = KERNEL_ATTRIBUTES) -> Iterator[Any]:
+    """(layer, weight name, shape, initializer) for every weight of the model
+    and its sublayers that one of ``attributes`` pairs with an initializer,
+    each weight once (an RNN layer and its cell show the same kernel)."""
     from compat_init import _runtime
 
     tf = _runtime.tf()
-    theories: Dict[str, Any] = {}
+    seen = set()
     for layer in layers_of(model):
-        for weight_attr, init_attr in KERNEL_ATTRIBUTES + (("bias", "bias_initializer"),):
+        for weight_attr, init_attr in attributes:
             weight = getattr(layer, weight_attr, None)
             init = getattr(layer, init_attr, None)
-            if weight is None or init is None:
+            if weight is None or init is None or id(weight) in seen:
                 continue
-            shape = tuple(int(d) for d in tf.TensorShape(weight.shape).as_list())
-            theory = _theory(layer, init, shape)
-            if theory is not None:
-                theories[weight_name(weight)] = theory
-    return theories
+            seen.add(id(weight))
+            yield layer, weight_name(weight), tuple(int(d) for d in tf.TensorShape(weight.shape).as_list()), init
 
 
-def _theory(layer: Any, init: Any, shape: Tuple[int, ...]) -> Optional[Any]:
+def drawn_as(layer: Any, init: Any, shape: Tuple[int, ...]) -> Tuple[Optional[Any], Dict[str, Any], Optional[Any]]:
+    """(registry row, configuration, Theory) of what ``init`` drew in
+    ``layer`` at ``shape``: an EinsumDense kernel with the fan axes Keras
+    3.15 builds it with.  The row is None for an initializer compat_init does
+    not know; the theory is None where none is defined (orthogonal at rank 1)."""
     from compat_init import _fans, _runtime
 
     row, config = _fans.describe(init)
     if row is None:
-        return None
+        return None, {}, None
     config = dict(config)
     if row.kind == "variance_scaling":
         config.update(_runtime.einsum_fan_axes(layer, init))
     try:
-        return _fans.theory_of_spec(_fans.spec(row, config, shape), shape,
-                                    config.get("input_axes"), config.get("output_axes"))
-    except ValueError:  # e.g. orthogonal at rank 1
-        return None
+        theory = _fans.theory_of_spec(_fans.spec(row, config, shape), shape,
+                                      config.get("input_axes"), config.get("output_axes"))
+    except ValueError:
+        theory = None
+    return row, config, theory
+
+
+def weight_theories(model: Any) -> Dict[str, Any]:
+    """weight name -> the exact distribution its initializer drew it from,
+    for every kernel-like weight and bias whose initializer compat_init knows."""
+    theories: Dict[str, Any] = {}
+    for layer, name, shape, init in weights_of(model, KERNEL_ATTRIBUTES + (("bias", "bias_initializer"),)):
+        theory = drawn_as(layer, init, shape)[2]
+        if theory is not None:
+            theories[name] = theory
+    return theories
