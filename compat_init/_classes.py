@@ -83,8 +83,7 @@ class _CompatInitializer:
             seed = _validate.seed(seed)
         dtype = params.get("dtype")
         dtype = None if dtype is None else _validate.dtype(dtype)
-        unknown = sorted(set(params) - set(config) - {"seed", "dtype"} - {
-            "scale", "mode", "distribution", "mean", "stddev", "minval", "maxval", "gain", "factor"})
+        unknown = sorted(set(params) - set(config) - {"seed", "dtype"} - _registry.CONFIG_KEYS)
         if unknown:  # a native argument this version of compat_init does not know
             offered = {k: params[k] for k in unknown if params[k] is not None}
             if offered:

@@ -104,6 +104,11 @@ ALIASES: Dict[str, str] = {
 
 NAMES: Tuple[str, ...] = tuple(m.name for m in MEMBERS)
 
+#: Every configuration key a member has (a class's constructor may take
+#: others: those compat_init cannot honour are refused with their name).
+CONFIG_KEYS = frozenset(
+    [key for m in MEMBERS for key, _ in m.params + (m.preset or ())] + ["input_axes", "output_axes"])
+
 
 def member(name: Any) -> Member:
     """The row called ``name`` (or an alias); ValueError naming the known ones."""

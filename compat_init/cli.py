@@ -19,13 +19,13 @@ import sys
 from typing import Any, Callable, Optional, Sequence
 
 import compat_init
+from compat_init import _validate  # pure Python: no TensorFlow
 from compat_init._errors import UsageError
 
 __all__ = ["main", "main_parser", "entrypoint", "UsageError"]
 
 DEFAULT_SHAPES = ["3x3x1x32", "5408x10", "25088x10"]
 DEFAULT_INITIALIZERS = ["glorot_uniform", "glorot_normal"]
-SEED_MAX = 2 ** 31 - 3  # _validate.SEED_MAX, without importing TensorFlow's helpers
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,7 +90,7 @@ def _shape(text: str) -> tuple:
     dims = tuple(int(d) for d in text.lower().split("x"))
     if any(d <= 0 for d in dims):
         raise ValueError
-    if _product(dims) > 2 ** 63 - 1:
+    if _product(dims) > _validate.MAX_ELEMENTS:
         raise ValueError
     return dims
 
@@ -160,7 +160,7 @@ def main_parser() -> argparse.ArgumentParser:
                         default=0.01, help="the training learning rate (default 0.01)")
     parity.add_argument("--alpha", type=_option_type("--alpha", _alpha, "a number in (0, 1)"),
                         default=1e-4, help="family-wise false-alarm rate (default 1e-4)")
-    parity.add_argument("--seed", type=_option_type("--seed", _int_in(0, SEED_MAX),
+    parity.add_argument("--seed", type=_option_type("--seed", _int_in(0, _validate.SEED_MAX),
                                                     "an integer in [0, 2**31 - 3]"),
                         default=0, help="seed of the whole report (default 0)")
     parity.add_argument("--samples", type=_option_type("--samples", _int_in(100, math.inf),

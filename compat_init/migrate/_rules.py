@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
-from compat_init import _registry
+from compat_init import _registry, _validate  # both pure Python
 
 _NO_VALUE = object()
 NO_VALUE = _NO_VALUE
@@ -63,7 +63,6 @@ FLOAT32_SPELLINGS = {
     "tf.float32", "tensorflow.float32", "tf.dtypes.float32", "'float32'", '"float32"',
     "np.float32", "numpy.float32", "dtypes.float32",
 }
-SEED_MAX = 2 ** 31 - 3  # compat_init's seed range: [0, 2**31 - 3]
 
 
 def _dtype_is_float32(args: Dict[str, Arg]) -> None:
@@ -82,7 +81,7 @@ def _seed_in_range(args: Dict[str, Arg]) -> None:
     value = args["seed"].value
     if value is None or value is _NO_VALUE:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+    if isinstance(value, bool) or not isinstance(value, int) or not _validate.SEED_MIN <= value <= _validate.SEED_MAX:
         raise Unmappable(
             "seed={} is outside compat_init's seed range [0, 2**31 - 3] (where Keras 2 and Keras 3 "
             "draw the same tensor)".format(args["seed"].code))
