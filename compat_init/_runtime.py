@@ -243,6 +243,13 @@ def native_v2_class(row: Any) -> type:
                      "is missing)".format(row.name, row.keras[0]))
 
 
+@functools.lru_cache(maxsize=None)
+def keras_fan_axes() -> bool:
+    """Keras' VarianceScaling takes ``input_axes``/``output_axes`` (Keras 3.15+)."""
+    return keras_flavour() == "keras3" and "input_axes" in inspect.signature(
+        keras_initializers().VarianceScaling.__init__).parameters
+
+
 def einsum_fan_axes(layer: Any, initializer: Any) -> dict:
     """The fan axes Keras 3.15+ gives a variance-scaling kernel initializer of
     an ``EinsumDense`` (so of every ``MultiHeadAttention``) when it builds:
@@ -254,8 +261,7 @@ def einsum_fan_axes(layer: Any, initializer: Any) -> dict:
     if getattr(initializer, "input_axes", None) is not None and getattr(
             initializer, "output_axes", None) is not None:
         return {"input_axes": initializer.input_axes, "output_axes": initializer.output_axes}
-    if keras_flavour() != "keras3" or "input_axes" not in inspect.signature(
-            keras_initializers().VarianceScaling.__init__).parameters:  # Keras >= 3.15
+    if not keras_fan_axes():
         return {}
     if "EinsumDense" not in {c.__name__ for c in type(layer).__mro__}:
         return {}

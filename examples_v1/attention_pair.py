@@ -10,13 +10,12 @@ together while training:
     compat-init parity --migration examples_v1.attention_pair:build examples_v2.attention_pair:build \\
         --inputs tokens.npy --steps 5          # tokens.npy: int token ids, shape (batch, 12)
 """
-import inspect
 import math
 
 import tensorflow as tf
 
 import compat_init as ci
-from compat_init import initializers
+from compat_init import _runtime, initializers
 
 v1 = tf.compat.v1
 VOCAB, SEQUENCE, DIM, HEADS, KEY, CLASSES = 50, 12, 16, 2, 8, 5
@@ -27,7 +26,7 @@ def projection(seed, input_axes, output_axes):
     3.15+ clones the kernel initializer with the fan axes of the einsum
     (``input_axes``/``output_axes``); older Keras takes the fans from the
     whole shape."""
-    if "input_axes" in inspect.signature(tf.keras.initializers.GlorotUniform).parameters:
+    if _runtime.keras_fan_axes():
         return initializers.from_config("glorot_uniform", {"input_axes": input_axes, "output_axes": output_axes},
                                         api="v1", seed=seed)
     return ci.glorot_uniform(seed=seed)

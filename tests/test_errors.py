@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import compat_init as ci
+from compat_init import _runtime
 
 from conftest import FLAVOUR
 
@@ -191,9 +192,7 @@ def test_fan_axes_are_checked():
     assert ci.compute_fans((16, 2, 8), input_axes=[0]) == (32, 128)  # one alone: ignored, as Keras does
 
 
-@pytest.mark.skipif(FLAVOUR != "keras3" or "input_axes" not in
-                    __import__("inspect").signature(tf.keras.initializers.VarianceScaling).parameters,
-                    reason="input_axes/output_axes are Keras >= 3.15 arguments")
+@pytest.mark.skipif(not _runtime.keras_fan_axes(), reason="input_axes/output_axes are Keras >= 3.15 arguments")
 def test_native_fan_axes_are_taken_and_honoured():
     ours = type(ci.he_uniform())(seed=3, input_axes=[0], output_axes=[1, 2])
     theirs = tf.keras.initializers.HeUniform(seed=3, input_axes=[0], output_axes=[1, 2])

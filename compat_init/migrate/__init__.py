@@ -94,11 +94,6 @@ def collect(paths: Sequence[str]) -> Collected:
     return Collected(sources, passed_over, stale)
 
 
-def python_files(paths: Sequence[str]) -> List[str]:
-    """The paths of :func:`collect`'s sources."""
-    return [s.path for s in collect(paths).sources]
-
-
 def _migrate_file(source: Source) -> FileResult:
     try:
         with open(source.real, "rb") as f:
@@ -177,11 +172,6 @@ def write_file(path: str, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Writes ``text`` (UTF-8) over ``path`` (see :func:`write_file`)."""
-    write_file(path, text.encode("utf-8"))
 
 
 def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
