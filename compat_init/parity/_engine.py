@@ -49,11 +49,21 @@ DEFAULT_SAMPLES = 30_000
 MEMORY_BUDGET = 2 * 2 ** 30
 
 
-def _drawn_values(shape: Sequence[int], samples: int) -> int:
+def _size(shape: Sequence[int]) -> int:
     size = 1
     for dim in shape:
-        size *= int(dim)
-    return max(size, int(math.ceil(samples / float(max(size, 1)))) * size)
+        size *= int(dim)  # Python ints: a shape over 2**63 elements does not overflow
+    return size
+
+
+def _repeat_count(size: int, samples: int) -> int:
+    """How many draws of a kernel of ``size`` values give ``samples`` values."""
+    return max(1, int(math.ceil(samples / float(max(size, 1)))))
+
+
+def _drawn_values(shape: Sequence[int], samples: int) -> int:
+    size = _size(shape)
+    return _repeat_count(size, samples) * size
 
 
 def memory_needed(shape: Sequence[int], samples: int, dtype: str = "float32") -> int:
@@ -404,7 +414,7 @@ def test_kernel(
 
 
 def _repeats(shape: Tuple[int, ...], samples: int, theory: _fans.Theory) -> int:
-    size = int(np.prod(shape)) if shape else 1
+    size = _size(shape)
     if size == 0:
         raise UsageError(
             "shape must have at least one element for a parity check; received "
@@ -414,7 +424,7 @@ def _repeats(shape: Tuple[int, ...], samples: int, theory: _fans.Theory) -> int:
         raise UsageError(
             "shape must have more than one row or column for an orthogonal parity check "
             "(a 1 x 1 orthogonal matrix is +-gain); received shape={}".format(shape))
-    return max(1, int(math.ceil(samples / float(size))))
+    return _repeat_count(size, samples)
 
 
 def run_pairs(
