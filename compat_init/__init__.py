@@ -8,9 +8,9 @@ tensor, bit for bit, on both paths and on every supported TensorFlow.
 
 TensorFlow is imported on first use, not at ``import compat_init``.
 """
-from compat_init._dispatch import active_api, use_api
+from compat_init._dispatch import active_api, runtime_info, use_api
 from compat_init._fans import Theory, compute_fans, theory
-from compat_init._runtime import RuntimeInfo, runtime_info
+from compat_init._runtime import RuntimeInfo
 from compat_init.initializers import (
     glorot_normal,
     glorot_uniform,

@@ -6,6 +6,7 @@ the ``COMPAT_INIT_API`` environment variable > automatic detection.
 from __future__ import annotations
 
 import contextvars
+import sys
 from typing import Any, Tuple
 
 from compat_init import _runtime, _validate
@@ -92,3 +93,17 @@ class use_api:  # noqa: N801 - used like a function, as `tf.name_scope` is
 
     def __repr__(self) -> str:
         return "use_api({!r})".format(self.api)
+
+
+def runtime_info() -> _runtime.RuntimeInfo:
+    """Describes the TensorFlow/Keras installation and the current context."""
+    return _runtime.RuntimeInfo(
+        tf_version=_runtime.tf_version(),
+        keras_flavour=_runtime.keras_flavour(),
+        keras_version=_runtime.keras_version(),
+        executing_eagerly_outside_functions=_runtime.executing_eagerly_outside_functions(),
+        active_api=active_api(),
+        in_tested_range=_runtime.in_tested_range(_runtime.tf_version()),
+        tested_range="{} <= tensorflow < {}".format(_runtime.TESTED_MIN, _runtime.TESTED_MAX_EXCLUSIVE),
+        python=sys.version.split()[0],
+    )

@@ -356,7 +356,8 @@ def ks_method_keyword() -> str:
 
 
 class RuntimeInfo(NamedTuple):
-    """What compat_init sees here and now (see :func:`runtime_info`)."""
+    """What compat_init sees here and now (built by ``_dispatch.runtime_info``,
+    which alone knows the active api)."""
 
     tf_version: Version
     keras_flavour: str
@@ -373,22 +374,6 @@ class RuntimeInfo(NamedTuple):
             "{}  {}".format(field.ljust(width), getattr(self, field))
             for field in self._fields
         )
-
-
-def runtime_info() -> RuntimeInfo:
-    """Describes the TensorFlow/Keras installation and the current context."""
-    from compat_init._dispatch import active_api
-
-    return RuntimeInfo(
-        tf_version=tf_version(),
-        keras_flavour=keras_flavour(),
-        keras_version=keras_version(),
-        executing_eagerly_outside_functions=executing_eagerly_outside_functions(),
-        active_api=active_api(),
-        in_tested_range=in_tested_range(tf_version()),
-        tested_range="{} <= tensorflow < {}".format(TESTED_MIN, TESTED_MAX_EXCLUSIVE),
-        python=sys.version.split()[0],
-    )
 
 
 def env_api() -> str:
