@@ -334,7 +334,9 @@ def _parity(args: argparse.Namespace) -> int:
             import numpy as np
 
             inputs = [np.load(i) if isinstance(i, str) else i for i in args.inputs]
-        report = parity.check_migration(
+        from compat_init import port
+
+        report = port.check_migration(
             old, new, alpha=args.alpha, seed=args.seed, inputs=inputs, steps=args.steps, loss=args.loss,
             optimizer=args.optimizer, learning_rate=args.learning_rate,
             placeholders=args.placeholders.split(",") if args.placeholders else None)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import compat_init as ci
-from compat_init import parity
+from compat_init import parity, port
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,13 +35,13 @@ def keras(seeded=True, init=None):
 
 
 def test_the_article_cnn_pair_is_bit_equal():
-    report = parity.check_migration(old_cnn.build, new_cnn.build)
+    report = port.check_migration(old_cnn.build, new_cnn.build)
     assert [k.verdict for k in report.kernels] == ["bit-equal"] * 4, str(report)
     assert [k.shape for k in report.kernels] == [(3, 3, 1, 32), (32,), (5408, 10), (10,)]
 
 
 def test_unseeded_pair_agrees_statistically():
-    report = parity.check_migration(legacy(seeded=False), keras(seeded=False))
+    report = port.check_migration(legacy(seeded=False), keras(seeded=False))
     kernel, bias = report.kernels
     assert kernel.verdict == "agree" and kernel.tests, str(report)
     assert bias.verdict == "bit-equal"
@@ -49,7 +49,7 @@ def test_unseeded_pair_agrees_statistically():
 
 def test_a_wrong_scale_in_the_port_is_caught():
     wrong = ci.variance_scaling(2.0, "fan_avg", "uniform")
-    report = parity.check_migration(legacy(seeded=False), keras(seeded=False, init=wrong))
+    report = port.check_migration(legacy(seeded=False), keras(seeded=False, init=wrong))
     assert not report.passed
     assert report.kernels[0].verdict == "DISAGREE", str(report)
 
@@ -60,11 +60,11 @@ def test_mapping_overrides_creation_order():
         v1.get_variable("w", (600, 40), initializer=ci.glorot_uniform(seed=3))
 
     with pytest.raises(ValueError, match="same shapes in creation order"):
-        parity.check_migration(reversed_legacy, keras())
-    report = parity.check_migration(reversed_legacy, keras(), mapping={"w": "kernel", "b": "bias"})
+        port.check_migration(reversed_legacy, keras())
+    report = port.check_migration(reversed_legacy, keras(), mapping={"w": "kernel", "b": "bias"})
     assert [k.verdict for k in report.kernels] == ["bit-equal", "bit-equal"], str(report)
     with pytest.raises(ValueError, match="mapping must name exactly one v2 variable"):
-        parity.check_migration(reversed_legacy, keras(), mapping={"w": "no_such_weight"})
+        port.check_migration(reversed_legacy, keras(), mapping={"w": "no_such_weight"})
 
 
 def test_cli_migration_command():
@@ -120,7 +120,7 @@ class StopGradientDense(tf.keras.layers.Dense):
 
 
 def test_the_cnn_port_computes_the_same_function_and_trains_the_same():
-    report = parity.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, steps=5)
+    report = port.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, steps=5)
     function = report.function
     assert report.passed and function.passed, str(report)
     assert [o.max_abs for o in function.outputs] == [0.0]  # bit-equal weights, the same ops here
@@ -130,14 +130,14 @@ def test_the_cnn_port_computes_the_same_function_and_trains_the_same():
 
 @pytest.mark.parametrize("optimizer,loss", [("momentum", "mse"), ("adam", "sparse_categorical_crossentropy")])
 def test_other_optimizers_and_losses_train_the_same_too(optimizer, loss):
-    report = parity.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, steps=3, optimizer=optimizer,
+    report = port.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, steps=3, optimizer=optimizer,
                                     loss=loss, learning_rate=0.05)
     assert report.passed, str(report)
     assert report.function.steps[-1].loss_v1 != report.function.steps[0].loss_v1  # it did train
 
 
 def test_a_port_missing_an_activation_is_caught_and_located():
-    report = parity.check_migration(old_cnn.build, cnn_port(activation=None), inputs=BATCH)
+    report = port.check_migration(old_cnn.build, cnn_port(activation=None), inputs=BATCH)
     assert not report.passed and not report.function.passed
     assert all(k.verdict == "bit-equal" for k in report.kernels)  # same weights, another function
     where = report.function.divergence
@@ -146,7 +146,7 @@ def test_a_port_missing_an_activation_is_caught_and_located():
 
 
 def test_a_port_with_a_transposed_kernel_is_caught_and_located():
-    report = parity.check_migration(old_cnn.build, cnn_port(conv=TransposedConv2D), inputs=BATCH)
+    report = port.check_migration(old_cnn.build, cnn_port(conv=TransposedConv2D), inputs=BATCH)
     assert not report.passed
     where = report.function.divergence
     assert where.startswith("the first layer whose output differs is "), where
@@ -154,7 +154,7 @@ def test_a_port_with_a_transposed_kernel_is_caught_and_located():
 
 
 def test_a_port_whose_gradients_differ_is_caught_in_training():
-    def port():
+    def wrong_port():
         layers = tf.keras.layers
         return tf.keras.Sequential([
             layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1),
@@ -163,7 +163,7 @@ def test_a_port_whose_gradients_differ_is_caught_in_training():
             StopGradientDense(10, activation="softmax", kernel_initializer=ci.glorot_uniform(seed=2)),
         ])
 
-    report = parity.check_migration(old_cnn.build, port, inputs=BATCH, steps=3)
+    report = port.check_migration(old_cnn.build, wrong_port, inputs=BATCH, steps=3)
     function = report.function
     assert all(o.passed for o in function.outputs) and not function.passed
     assert function.steps[0].weights[0].name == "conv/kernel" and not function.steps[0].weights[0].passed
@@ -172,7 +172,7 @@ def test_a_port_whose_gradients_differ_is_caught_in_training():
 
 @pytest.mark.skipif(not HAS_ATTENTION, reason="MultiHeadAttention exists from TF 2.4")
 def test_the_attention_port_computes_the_same_function_and_trains_the_same():
-    report = parity.check_migration(old_attention.build, new_attention.build, inputs=TOKENS, steps=5)
+    report = port.check_migration(old_attention.build, new_attention.build, inputs=TOKENS, steps=5)
     assert all(k.verdict == "bit-equal" for k in report.kernels), str(report)
     assert report.passed, str(report)
     assert len(report.function.steps) == 5
@@ -180,7 +180,7 @@ def test_the_attention_port_computes_the_same_function_and_trains_the_same():
 
 @pytest.mark.skipif(not HAS_ATTENTION, reason="MultiHeadAttention exists from TF 2.4")
 def test_an_attention_port_without_its_softmax_is_caught():
-    def port():
+    def wrong_port():
         layers = tf.keras.layers
         model = new_attention.build()
         # the same layers, the classifier without its activation
@@ -188,17 +188,17 @@ def test_an_attention_port_without_its_softmax_is_caught():
         out = layers.Dense(new_attention.CLASSES, kernel_initializer=ci.glorot_uniform(seed=3))(x)
         return tf.keras.Model(model.inputs, out)
 
-    report = parity.check_migration(old_attention.build, port, inputs=TOKENS)
+    report = port.check_migration(old_attention.build, wrong_port, inputs=TOKENS)
     assert not report.passed and not report.function.passed, str(report)
 
 
 def test_function_arguments_are_checked():
     with pytest.raises(ValueError, match="steps needs inputs"):
-        parity.check_migration(old_cnn.build, new_cnn.build, steps=2)
+        port.check_migration(old_cnn.build, new_cnn.build, steps=2)
     with pytest.raises(ValueError, match="optimizer must be one of sgd, momentum, adam"):
-        parity.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, optimizer="rmsprop")
+        port.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, optimizer="rmsprop")
     with pytest.raises(ValueError, match="the legacy graph has 1 placeholder"):
-        parity.check_migration(old_cnn.build, new_cnn.build, inputs=[BATCH, BATCH])
+        port.check_migration(old_cnn.build, new_cnn.build, inputs=[BATCH, BATCH])
 
 
 def test_cli_migration_with_inputs_and_steps(tmp_path):

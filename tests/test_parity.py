@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import compat_init as ci
-from compat_init import cli, parity
+from compat_init import cli, parity, port
 
 
 SMALL = 20000  # values per side: the faults below are caught far beyond alpha
@@ -270,13 +270,13 @@ def test_parity_without_eager_execution(tmp_path):
     script.write_text(textwrap.dedent("""
         import tensorflow as tf
         tf.compat.v1.disable_eager_execution()
-        from compat_init import parity
+        from compat_init import parity, port
         print(parity.check("glorot_uniform", (3, 3, 1, 32), samples=5000).passed)
         print(parity.compare(tf.compat.v1.glorot_uniform_initializer(),
                              tf.keras.initializers.glorot_uniform(), (64, 32), samples=5000).passed)
         from examples_v1 import cnn_pair as old
         from examples_v2 import cnn_pair as new
-        report = parity.check_migration(old.build, new.build)
+        report = port.check_migration(old.build, new.build)
         print(report.passed and all(k.bit_equal for k in report.kernels))
     """))
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -353,7 +353,7 @@ def test_a_failing_row_names_both_initializers_and_says_what_differs():
 
 
 def test_a_migration_that_checked_nothing_does_not_pass():
-    report = parity.check_migration(lambda: None, lambda: tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(2,))]))
+    report = port.check_migration(lambda: None, lambda: tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(2,))]))
     assert report.kernels == [] and not report.passed
     assert "nothing was checked" in str(report)
 
@@ -361,7 +361,7 @@ def test_a_migration_that_checked_nothing_does_not_pass():
 @pytest.mark.parametrize("alpha", [0, 1, 1.5, "0.1", True])
 def test_migration_alpha_is_validated(alpha):
     with pytest.raises(ValueError, match=re.escape("alpha must be a number in (0, 1); received alpha=")):
-        parity.check_migration(lambda: None, lambda: tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(2,))]), alpha=alpha)
+        port.check_migration(lambda: None, lambda: tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(2,))]), alpha=alpha)
 
 
 def test_a_draw_is_never_retried_in_another_dtype():

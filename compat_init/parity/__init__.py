@@ -14,7 +14,6 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 from compat_init import _fans, _registry, _validate, initializers
 from compat_init._errors import DrawError, UsageError
 from compat_init.parity._engine import DEFAULT_SAMPLES, MEMORY_BUDGET, memory_needed, run_pairs
-from compat_init.parity._migration import check_migration
 from compat_init.parity._model import drawn_as, weights_of
 from compat_init.parity._report import KernelReport, ParityReport, SideStats, TestResult
 
@@ -22,7 +21,6 @@ __all__ = [
     "check",
     "compare",
     "check_model",
-    "check_migration",
     "model_kernels",
     "ParityReport",
     "KernelReport",
@@ -188,3 +186,4 @@ def check_model(
     report = run_pairs(pairs, alpha, seed, samples, progress)
     report.untested = untested
     return report
+

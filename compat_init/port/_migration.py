@@ -163,7 +163,7 @@ def check_migration(
             tests=[], bit_equal=bit_equal))
     result = ParityReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=0, threshold=threshold)
     if inputs is not None:
-        from compat_init.parity._function import check_function
+        from compat_init.port._function import check_function
 
         index_old = {id(v): i for i, v in enumerate(old)}
         index_new = {id(v): j for j, v in enumerate(new)}

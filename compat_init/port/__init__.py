@@ -1,0 +1,16 @@
+"""Port: a legacy TF1 model and its Keras port, as one pair.
+
+    from compat_init import port
+    report = port.check_migration(legacy_build, keras_build, inputs=(4, 28, 28, 1), steps=3)
+    assert report.passed, report
+
+The legacy model's variables are paired with the port's weights, and the pair
+is proven: the same initial distributions, the same function on a batch, the
+same training steps.  Needs the ``parity`` extra (scipy).  Nothing in the
+core imports this package; it uses ``compat_init.parity`` for the statistics.
+"""
+from __future__ import annotations
+
+from compat_init.port._migration import check_migration
+
+__all__ = ["check_migration"]
