@@ -86,6 +86,33 @@ def _inputs(text: str) -> Any:
     return _shape(text)
 
 
+def _feed(text: str) -> tuple:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise ValueError
+    lowered = value.strip().lower()
+    if lowered in ("true", "false"):
+        return name.strip(), lowered == "true"
+    number = float(value)
+    return name.strip(), int(number) if value.strip().lstrip("+-").isdigit() else number
+
+
+def _mapping(text: str) -> dict:
+    if text.endswith(".json"):
+        try:
+            with open(text) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            raise ValueError from None
+        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            raise ValueError
+        return data
+    old, sep, new = text.partition("=")
+    if not sep or not old.strip() or not new.strip():
+        raise ValueError
+    return {old.strip(): new.strip()}
+
+
 def _shape(text: str) -> tuple:
     dims = tuple(int(d) for d in text.lower().split("x"))
     if any(d <= 0 for d in dims):
@@ -130,7 +157,8 @@ def main_parser() -> argparse.ArgumentParser:
         "report's false-alarm rate at --alpha. Default: the seed article's CNN "
         "kernels (3x3x1x32, 5408x10, 25088x10) x glorot_uniform, glorot_normal. "
         "--model, --migration and --initializer/--shape exclude each other. "
-        "Exit 0: all agree; 1: a disagreement (or nothing checked); 2: bad usage.",
+        "Exit 0: all agree; 1: a disagreement (or nothing checked); 2: bad usage. With --migration: "
+        "3: inconclusive (nothing failed, nothing proven: say why); 4: internal error (not a verdict).",
     )
     parity.add_argument("--initializer", action="append", metavar="NAME",
                         help="initializer name (repeatable); default glorot_uniform, glorot_normal")
@@ -150,6 +178,19 @@ def main_parser() -> argparse.ArgumentParser:
                              "a fixed random batch from --seed; repeatable, one per placeholder)")
     parity.add_argument("--placeholders", metavar="NAME,NAME",
                         help="with --inputs: the legacy graph's placeholders, in the order of --inputs")
+    parity.add_argument("--feed", action="append", metavar="NAME=VALUE",
+                        type=_option_type("--feed", _feed, "NAME=VALUE (a number, true or false)"),
+                        help="with --migration: a value for another legacy placeholder (keep_prob=1.0, "
+                             "is_training=false; repeatable)")
+    parity.add_argument("--mapping", action="append", metavar="LEGACY=PORT|MAPPING.json",
+                        type=_option_type("--mapping", _mapping, "LEGACY=PORT (variable names or name suffixes) "
+                                          "or an existing JSON file of {legacy: port}"),
+                        help="with --migration: pair a legacy variable with a port weight (repeatable; a JSON "
+                             "file of {legacy: port} too); the rest pairs by creation order, else by name")
+    parity.add_argument("--from-logits", action="store_true",
+                        help="with --steps: the first output is logits (the crossentropy takes a softmax of it)")
+    parity.add_argument("--traceback", action="store_true",
+                        help="on an internal error (exit 4), print the whole traceback")
     parity.add_argument("--steps", type=_option_type("--steps", _int_in(0, 10000), "an integer in [0, 10000]"),
                         default=0, help="with --inputs: then train both models this many steps and compare")
     parity.add_argument("--loss", choices=("categorical_crossentropy", "sparse_categorical_crossentropy", "mse"),
@@ -283,7 +324,9 @@ def _check_parity_arguments(args: argparse.Namespace) -> None:
         raise UsageError("--plot with --migration draws the training curves: it needs --inputs and --steps; "
                          "received --plot={} without --steps".format(args.plot))
     function_options = [o for o, given in (("--inputs", args.inputs), ("--steps", args.steps),
-                                           ("--placeholders", args.placeholders)) if given]
+                                           ("--placeholders", args.placeholders), ("--feed", args.feed),
+                                           ("--mapping", args.mapping), ("--from-logits", args.from_logits))
+                        if given]
     if function_options and not args.migration:
         raise UsageError("{} apply only with --migration; received {}".format(
             "/".join(function_options), " ".join(function_options)))
@@ -328,19 +371,7 @@ def _parity(args: argparse.Namespace) -> int:
                     "x".join(map(str, shape)), samples, needed / 2 ** 30, parity.MEMORY_BUDGET / 2 ** 30))
     _require_tensorflow()
     if args.migration:
-        old, new = (_load_callable(spec, "--migration") for spec in args.migration)
-        inputs = None
-        if args.inputs:
-            import numpy as np
-
-            inputs = [np.load(i) if isinstance(i, str) else i for i in args.inputs]
-        from compat_init import port
-
-        report = port.check_migration(
-            old, new, alpha=args.alpha, seed=args.seed, inputs=inputs, steps=args.steps, loss=args.loss,
-            optimizer=args.optimizer, learning_rate=args.learning_rate,
-            placeholders=args.placeholders.split(",") if args.placeholders else None)
-        return _finish(args, report, None)
+        return _migration(args)
     untested: list = []
     if args.model:
         pairs, untested = parity.model_kernels(_load_callable(args.model, "--model")())
@@ -359,13 +390,69 @@ def _parity(args: argparse.Namespace) -> int:
     return _finish(args, report, keep)
 
 
+def _load_npy(path: str) -> Any:
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is bad usage
+        raise UsageError("--inputs must be a readable numeric .npy file; received --inputs={} ({}: {})".format(
+            path, type(error).__name__, str(error).splitlines()[0] if str(error) else "")) from None
+
+
+def _migration(args: argparse.Namespace) -> int:
+    """``parity --migration``: exit 0 same, 1 different, 3 inconclusive, 4
+    internal error (one line; ``--traceback`` for the whole of it)."""
+    old, new = (_load_callable(spec, "--migration") for spec in args.migration)
+    inputs = [_load_npy(i) if isinstance(i, str) else i for i in args.inputs] if args.inputs else None
+    mapping: dict = {}
+    for part in args.mapping or []:
+        for key, value in part.items():
+            if key in mapping:
+                raise UsageError("--mapping names {} twice; received {}={} and {}={}".format(
+                    key, key, mapping[key], key, value))
+            mapping[key] = value
+    from compat_init import port
+
+    try:
+        report = port.check_migration(
+            old, new, alpha=args.alpha, seed=args.seed, inputs=inputs, steps=args.steps, loss=args.loss,
+            optimizer=args.optimizer, learning_rate=args.learning_rate,
+            placeholders=args.placeholders.split(",") if args.placeholders else None,
+            feeds=dict(args.feed) if args.feed else None, mapping=mapping or None, from_logits=args.from_logits)
+    except UsageError:
+        raise
+    except Exception as error:  # noqa: BLE001 - never a raw traceback: an internal error, exit 4
+        if args.traceback:
+            import traceback
+
+            traceback.print_exc()
+        lines = str(error).strip().splitlines()
+        print("compat-init: internal error: {}: {} (the check could not run: this is not a verdict; rerun with "
+              "--traceback and report it)".format(type(error).__name__, lines[0] if lines else ""), file=sys.stderr)
+        return port.EXIT_INTERNAL
+    _finish(args, report, None)
+    return report.exit_code
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities as null (JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _finish(args: argparse.Namespace, report: Any, keep: Optional[dict]) -> int:
     json_to_stdout = args.json == "-"
     table_stream = sys.stderr if json_to_stdout else sys.stdout
     if not args.quiet:
         print(report, file=table_stream)
     if args.json:
-        text = json.dumps(report.to_dict(), indent=2)
+        text = json.dumps(_json_safe(report.to_dict()), indent=2, allow_nan=False)
         if json_to_stdout:
             print(text)
         else:

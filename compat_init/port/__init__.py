@@ -11,6 +11,31 @@ core imports this package; it uses ``compat_init.parity`` for the statistics.
 """
 from __future__ import annotations
 
-from compat_init.port._migration import check_migration
+from compat_init.port._function import FunctionReport
+from compat_init.port._migration import (
+    EXIT_FAIL,
+    EXIT_INCONCLUSIVE,
+    EXIT_INTERNAL,
+    EXIT_PASS,
+    EXIT_USAGE,
+    MigrationReport,
+    check_migration,
+)
+from compat_init.port._pairing import Pair, Var, pair
 
-__all__ = ["check_migration"]
+__all__ = [
+    # The proof
+    "check_migration",
+    "MigrationReport",
+    "FunctionReport",
+    # The one pairing (the proof and checkpoint conversion)
+    "pair",
+    "Pair",
+    "Var",
+    # Exit codes of `compat-init parity --migration`
+    "EXIT_PASS",
+    "EXIT_FAIL",
+    "EXIT_USAGE",
+    "EXIT_INCONCLUSIVE",
+    "EXIT_INTERNAL",
+]

@@ -4,22 +4,28 @@ computed, at initialization and after a few training steps.
 Both models get the same weights (the legacy model's initial values, copied
 into the port's paired weights: with compat_init seeds on both sides they are
 bit-equal already), the same input batch, the same loss (built here from each
-side's outputs) and the same optimizer steps (SGD, momentum or Adam).  Outputs, losses
-and weights are compared with a tolerance that has a reason: float32 rounding
-of a different order of the same operations (a convolution algorithm, a
-matmul's blocking).  Where they differ, the report says where: the first layer
-of the port whose output has no counterpart among the legacy graph's tensors.
+side's outputs, plus each side's regularization losses) and the same optimizer
+steps (SGD, momentum or Adam).  Outputs, losses and weights are compared with
+a tolerance that has a reason: float32 rounding of a different order of the
+same operations (a convolution algorithm, a matmul's blocking).  Where they
+differ, the report says where: the first layer of the port (nested layers
+included) whose output has no counterpart among the legacy graph's tensors.
+
+A check that cannot conclude says so (``inconclusive``): outputs that do not
+depend on the inputs, a loss that does not move, gradients that are all zero.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from compat_init import _runtime
 from compat_init._errors import UsageError
+from compat_init.port._legacy import LegacyModel, _first_line
+from compat_init.port._keras import PortModel
+from compat_init.port._pairing import Pair
 
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "mse")
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -44,11 +50,24 @@ class Comparison:
     """One compared array: an output, a loss or a weight."""
 
     name: str
-    shape: Tuple[int, ...]
+    shape: Tuple[int, ...]  #: the port's (v2) shape
     max_abs: float
     max_rel: float
     tolerance: float  #: the largest allowed |a - b| (at the largest |b|)
     passed: bool
+    legacy_shape: Optional[Tuple[int, ...]] = None  #: set when the shapes differ
+
+    def describe(self) -> str:
+        if self.legacy_shape is not None:
+            return "{}: shapes differ: legacy {} vs port {}: DIFFER".format(
+                self.name, _shape(self.legacy_shape), _shape(self.shape))
+        return "{} {}: max |diff| {:.3g} (rel {:.3g}), allowed {:.3g}: {}".format(
+            self.name, _shape(self.shape), self.max_abs, self.max_rel, self.tolerance,
+            "agree" if self.passed else "DIFFER")
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "x".join(map(str, shape)) or "scalar"
 
 
 @dataclass
@@ -60,15 +79,22 @@ class Step:
     loss_v2: float
     loss: Comparison
     weights: List[Comparison] = field(default_factory=list)
+    regularization: Optional[Comparison] = None
+    outputs: List[Comparison] = field(default_factory=list)  #: training-mode outputs (batch norm)
 
     @property
     def passed(self) -> bool:
-        return self.loss.passed and all(w.passed for w in self.weights)
+        return (self.loss.passed and all(w.passed for w in self.weights) and all(o.passed for o in self.outputs)
+                and (self.regularization is None or self.regularization.passed))
 
 
 @dataclass
 class FunctionReport:
-    """Forward and training equivalence of a legacy model and its port."""
+    """Forward and training equivalence of a legacy model and its port.
+
+    ``status``: ``"pass"``, ``"fail"`` or ``"inconclusive"`` (``reasons``
+    say why; ``hints`` what to change); ``decided_by``: the part that set it.
+    """
 
     inputs: Dict[str, Tuple[int, ...]]
     outputs: List[Comparison]
@@ -78,74 +104,99 @@ class FunctionReport:
     learning_rate: float
     tolerance: str = TOLERANCE_REASON
     divergence: Optional[str] = None  #: where they differ, in plain words
+    regularization: Optional[Comparison] = None
+    dropout: Optional[Comparison] = None  #: the two sides' dropout rates
+    dropout_rates: Tuple[List[float], List[float]] = ([], [])
+    training_mode: str = ""  #: what was compared in training mode, or why not
+    reasons: List[str] = field(default_factory=list)  #: why inconclusive
+    hints: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+    decided_by: str = ""
+
+    @property
+    def failed(self) -> bool:
+        checks = list(self.outputs) + [c for c in (self.regularization, self.dropout) if c is not None]
+        return any(not c.passed for c in checks) or any(not s.passed for s in self.steps)
+
+    @property
+    def status(self) -> str:
+        if self.failed:
+            return "fail"
+        if self.reasons or not self.outputs:
+            return "inconclusive"
+        return "pass"
 
     @property
     def passed(self) -> bool:
-        return bool(self.outputs) and all(o.passed for o in self.outputs) and all(s.passed for s in self.steps)
+        return self.status == "pass"
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data["passed"] = self.passed
+        data["status"] = self.status
         return data
 
     def __str__(self) -> str:
+        verdict = {"pass": "same function", "fail": "DIFFERENT FUNCTION", "inconclusive": "INCONCLUSIVE"}
         lines = ["function: {} input(s) {}; {}".format(
-            len(self.inputs), ", ".join("{} {}".format(k, "x".join(map(str, v))) for k, v in self.inputs.items()),
-            "same function" if self.passed else "DIFFERENT FUNCTION")]
+            len(self.inputs), ", ".join("{} {}".format(k, _shape(v)) for k, v in self.inputs.items()),
+            verdict[self.status])]
         for o in self.outputs:
-            lines.append("  output {} {}: max |diff| {:.3g} (rel {:.3g}), allowed {:.3g}: {}".format(
-                o.name, "x".join(map(str, o.shape)), o.max_abs, o.max_rel, o.tolerance,
-                "agree" if o.passed else "DIFFER"))
+            lines.append("  output " + o.describe())
+        if self.regularization is not None:
+            lines.append("  regularization loss " + self.regularization.describe())
+        if self.dropout is not None:
+            lines.append("  dropout rates: legacy {} vs port {}: {}".format(
+                self.dropout_rates[0] or "none", self.dropout_rates[1] or "none",
+                "agree" if self.dropout.passed else "DIFFER"))
+        if self.training_mode:
+            lines.append("  training mode: " + self.training_mode)
         for s in self.steps:
             worst = max(s.weights, key=lambda w: w.max_abs / max(w.tolerance, 1e-30)) if s.weights else None
             lines.append("  step {} ({} {}, lr {:g}): loss v1 {:.6g} v2 {:.6g}{}: {}".format(
                 s.step, self.optimizer, self.loss, self.learning_rate, s.loss_v1, s.loss_v2,
                 "; largest weight diff {:.3g} ({})".format(worst.max_abs, worst.name) if worst else "",
                 "agree" if s.passed else "DIFFER"))
+            for o in s.outputs:
+                if not o.passed:
+                    lines.append("    training-mode " + o.describe())
         if self.divergence:
             lines.append("  where: " + self.divergence)
+        for reason in self.reasons:
+            lines.append("  inconclusive: " + reason)
+        for hint in self.hints:
+            lines.append("  hint: " + hint)
+        for note in self.notes:
+            lines.append("  note: " + note)
         lines.append("  tolerance: " + self.tolerance)
         return "\n".join(lines)
 
 
-def compare(name: str, a: np.ndarray, b: np.ndarray, slack: float = 1.0, floor: float = 0.0) -> Comparison:
-    """``floor``: the smallest scale of the absolute tolerance (the model's
-    largest weight, for a weight near zero whose updates are rounding-sized:
-    an attention key bias, which the softmax ignores)."""
+def compare(name: str, a: Any, b: Any, slack: float = 1.0, floor: float = 0.0) -> Comparison:
+    """``a`` (port) against ``b`` (legacy).  ``floor``: the smallest scale of
+    the absolute tolerance (the model's largest weight, for a weight near zero
+    whose updates are rounding-sized: an attention key bias)."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
-        return Comparison(name, tuple(b.shape), math.inf, math.inf, 0.0, False)
+        return Comparison(name, tuple(a.shape), math.inf, math.inf, 0.0, False, tuple(b.shape))
     diff = np.abs(a - b)
-    scale = max(float(np.max(np.abs(b))) if b.size else 0.0, floor)
+    finite_b = np.abs(b[np.isfinite(b)])
+    scale = max(float(np.max(finite_b)) if finite_b.size else 0.0, floor)
     allowed = slack * (ATOL * max(scale, 1e-30) + RTOL * np.abs(b))
-    finite = bool(np.all(np.isfinite(a)) and np.all(np.isfinite(b)))
-    max_abs = float(diff.max()) if diff.size else 0.0
+    same_nonfinite = bool(np.array_equal(a[~np.isfinite(a)], b[~np.isfinite(a)])) and bool(
+        np.array_equal(np.isfinite(a), np.isfinite(b)))
+    finite = np.isfinite(a) & np.isfinite(b)
+    max_abs = float(diff[finite].max()) if finite.any() else 0.0
+    if not same_nonfinite:
+        max_abs = math.inf
     max_rel = max_abs / scale if scale else (0.0 if max_abs == 0 else math.inf)
     tolerance = slack * (ATOL * scale + RTOL * scale)
     return Comparison(name, tuple(b.shape), max_abs, max_rel, tolerance,
-                      finite and bool(np.all(diff <= allowed)))
+                      same_nonfinite and bool(np.all(diff[finite] <= allowed[finite])))
 
 
-# Inputs, labels ------------------------------------------------------------------
-
-
-def parse_inputs(inputs: Any, seed: int) -> List[np.ndarray]:
-    """``inputs``: an array, a shape (a fixed standard-normal batch drawn from
-    ``seed``), or a list of either (several placeholders, in order)."""
-    items = inputs if isinstance(inputs, list) else [inputs]
-    rng = np.random.RandomState(seed)
-    arrays = []
-    for item in items:
-        if isinstance(item, tuple) and all(isinstance(d, int) and d > 0 for d in item):
-            arrays.append(rng.standard_normal(item).astype(np.float32))
-        else:
-            array = np.asarray(item)
-            if array.dtype.kind not in "fiu" or array.ndim < 1:
-                raise UsageError("inputs must be arrays or shapes (tuples of positive ints); received an "
-                                 "array of dtype {} and shape {}".format(array.dtype, array.shape))
-            arrays.append(array.astype(np.float32) if array.dtype.kind == "f" else array)
-    return arrays
+# Labels and the loss -------------------------------------------------------------
 
 
 def labels_for(loss: str, output_shape: Tuple[int, ...], seed: int) -> np.ndarray:
@@ -159,36 +210,26 @@ def labels_for(loss: str, output_shape: Tuple[int, ...], seed: int) -> np.ndarra
     return np.eye(classes, dtype=np.float32)[index]
 
 
-def loss_value(tf: Any, loss: str, labels: Any, output: Any) -> Any:
-    """The same formula on both sides (Keras' definitions on probabilities)."""
+def loss_value(tf: Any, loss: str, labels: Any, output: Any, from_logits: bool = False) -> Any:
+    """The same formula on both sides (Keras' definitions)."""
+    output = tf.cast(output, tf.float32)
     if loss == "mse":
         return tf.reduce_mean(tf.square(output - labels))
+    if loss == "sparse_categorical_crossentropy":
+        labels = tf.one_hot(tf.cast(labels, tf.int32), tf.shape(output)[-1], dtype=output.dtype)
+    if from_logits:
+        return tf.reduce_mean(-tf.reduce_sum(labels * tf.nn.log_softmax(output, axis=-1), axis=-1))
     epsilon = 1e-7
     probabilities = output / tf.reduce_sum(output, axis=-1, keepdims=True)
     probabilities = tf.clip_by_value(probabilities, epsilon, 1.0 - epsilon)
-    if loss == "sparse_categorical_crossentropy":
-        labels = tf.one_hot(tf.cast(labels, tf.int32), tf.shape(output)[-1], dtype=output.dtype)
     return tf.reduce_mean(-tf.reduce_sum(labels * tf.math.log(probabilities), axis=-1))
-
-
-# The two sides ------------------------------------------------------------------
-
-
-class _Side:
-    """One model in its own context, with its paired variables."""
-
-    def forward(self) -> List[np.ndarray]:
-        raise NotImplementedError
-
-    def train_step(self, labels: np.ndarray) -> Tuple[float, List[np.ndarray]]:
-        raise NotImplementedError
 
 
 def _dense(tf: Any, grad: Any, variable: Any) -> Any:
     """A gradient as a dense tensor (an embedding's are IndexedSlices; a
     variable the loss does not reach has None: zeros)."""
     if grad is None:
-        return tf.zeros_like(variable)
+        return tf.zeros(variable.shape, variable.dtype)
     return tf.convert_to_tensor(grad)
 
 
@@ -229,216 +270,170 @@ class Update:
                 new.append(w - lr_t * self.first[i] / (np.sqrt(self.second[i]) + np.float32(1e-7)))
             else:
                 new.append(w - lr * g)
-        return [x.astype(np.float32) for x in new]
+        return [np.asarray(x, np.float32) for x in new]
 
 
-class _GraphRun:
-    """A model's outputs and variables in a v1 graph, with its Session: the
-    forward pass, and training steps that read every gradient first and write
-    the new weights in a second run (so no update can race a gradient that
-    reads the same TF 1 ref variable)."""
-
-    def __init__(self, tf: Any, graph: Any, outputs: List[Any], variables: List[Any], feed: Dict[Any, Any],
-                 loss: str, optimizer: str, learning_rate: float, values: Dict[int, np.ndarray]) -> None:
-        self.outputs, self.variables, self.feed = outputs, variables, feed
-        self.labels = tf.compat.v1.placeholder(
-            tf.int64 if loss == "sparse_categorical_crossentropy" else tf.float32, name="compat_init_labels")
-        self.loss = loss_value(tf, loss, self.labels, outputs[0])
-        self.grads = [_dense(tf, g, v) for g, v in zip(tf.gradients(self.loss, variables), variables)]
-        self.fed = [tf.compat.v1.placeholder(v.dtype.base_dtype, v.shape) for v in variables]
-        self.assign = [v.assign(f) for v, f in zip(variables, self.fed)]
-        self.update = Update(optimizer, learning_rate, [tuple(v.shape.as_list()) for v in variables])
-        self.session = tf.compat.v1.Session(graph=graph)
-        self.session.run(tf.compat.v1.global_variables_initializer())
-        for index, value in values.items():
-            self.session.run(self.assign[index], feed_dict={self.fed[index]: value})
-
-    def forward(self) -> List[np.ndarray]:
-        return self.session.run(self.outputs, feed_dict=self.feed)
-
-    def train_step(self, labels: np.ndarray) -> Tuple[float, List[np.ndarray]]:
-        feed = dict(self.feed)
-        feed[self.labels] = labels
-        value, grads, weights = self.session.run([self.loss, self.grads, self.variables], feed_dict=feed)
-        new = self.update(weights, grads)
-        self.session.run(self.assign, feed_dict=dict(zip(self.fed, new)))
-        return float(value), new
+# Sides: forward, gradients, read and write ------------------------------------
 
 
-class _GraphSide(_Side):
-    """The legacy model: a v1 graph and Session."""
+class _GraphSide:
+    """A model living in a v1 graph and Session (the legacy model; the port on
+    TF 1.x or without eager execution)."""
 
-    def __init__(self, builder: Callable[[], Any], seed: int, placeholders: Optional[Sequence[str]],
-                 inputs: List[np.ndarray], loss: str, optimizer: str, learning_rate: float,
-                 values: Dict[int, np.ndarray]) -> None:
-        tf = _runtime.tf()
-        self.tf = tf
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            tf.compat.v1.set_random_seed(seed)
-            built = builder()
-            outputs = built if isinstance(built, (list, tuple)) else [built]
-            if not outputs or any(o is None or not tf.is_tensor(o) for o in outputs):
-                raise UsageError(
-                    "the legacy builder must return its output tensor(s) to compare functions "
-                    "(inputs= given); received {!r}".format(built))
-            self.outputs = list(outputs)
-            self.placeholders = _find_placeholders(self.graph, placeholders, len(inputs))
-            self.variables = tf.compat.v1.trainable_variables()
-            self.run = _GraphRun(tf, self.graph, self.outputs, self.variables,
-                                 dict(zip(self.placeholders, inputs)), loss, optimizer, learning_rate, values)
-        self.session, self.feed = self.run.session, self.run.feed
+    def __init__(self, tf: Any, graph: Any, session: Any, handles: List[Any], feed: Any,
+                 outputs: Any, regularization: Any, updates: Any) -> None:
+        self.tf, self.graph, self.session, self.handles = tf, graph, session, handles
+        self.feed_for = feed  #: training -> feed dict
+        self.outputs_for = outputs  #: training -> output tensors
+        self.regularization_for = regularization  #: training -> list of loss tensors
+        self.updates_for = updates  #: training -> update ops
+        with graph.as_default():
+            self.fed = [tf.compat.v1.placeholder(h.dtype.base_dtype, h.shape) for h in handles]
+            self.assign = [h.assign(f) for h, f in zip(handles, self.fed)]
+        self.built: Dict[Any, Any] = {}
 
-    def forward(self) -> List[np.ndarray]:
-        return self.run.forward()
+    def write(self, values: Dict[int, np.ndarray]) -> None:
+        if values:
+            self.session.run([self.assign[i] for i in values],
+                             feed_dict={self.fed[i]: v for i, v in values.items()})
 
-    def train_step(self, labels: np.ndarray) -> Tuple[float, List[np.ndarray]]:
-        return self.run.train_step(labels)
+    def read(self, indices: Sequence[int]) -> List[np.ndarray]:
+        return self.session.run([self.handles[i] for i in indices]) if indices else []
 
-    def candidates(self) -> Dict[str, np.ndarray]:
-        """Every float tensor of the graph with a batch dimension, evaluated."""
+    def forward(self, training: bool) -> List[np.ndarray]:
+        return self.session.run(self.outputs_for(training), feed_dict=self.feed_for(training))
+
+    def _training_ops(self, key: Any, trainable: Tuple[int, ...], training: bool) -> Any:
         tf = self.tf
-        tensors = {}
-        for op in self.graph.get_operations():
-            for t in op.outputs:
-                dims = t.shape.as_list() if t.shape.ndims is not None else []
-                if t.dtype.is_floating and len(dims) >= 2 and dims[0] is None \
-                        and "compat_init" not in t.name and "gradients" not in t.name:
-                    tensors[t.name] = t
-        values = self.session.run(tensors, feed_dict=self.feed) if tensors else {}
-        del tf
-        return values
+        if key not in self.built:
+            loss_name, from_logits, labels_dtype = key[:3]
+            with self.graph.as_default():
+                labels = tf.compat.v1.placeholder(labels_dtype, name="compat_init_labels")
+                outputs = self.outputs_for(training)
+                data = loss_value(tf, loss_name, labels, outputs[0], from_logits)
+                regs = self.regularization_for(training)
+                reg = tf.add_n([tf.cast(r, tf.float32) for r in regs]) if regs else tf.constant(0.0)
+                total = data + reg
+                variables = [self.handles[i] for i in trainable]
+                grads = [_dense(tf, g, v) for g, v in zip(tf.gradients(total, variables), variables)]
+                self.built[key] = (labels, total, reg, grads, outputs, list(self.updates_for(training)))
+        return self.built[key]
 
-    def activation_after(self, tensor_name: Optional[str]) -> Optional[str]:
-        """The activation op type (Relu, Sigmoid, ...) that consumes a tensor, if any."""
-        if not tensor_name:
+    def gradients(self, loss: str, from_logits: bool, labels: np.ndarray, trainable: Tuple[int, ...],
+                  training: bool) -> Tuple[float, float, List[np.ndarray], List[np.ndarray]]:
+        dtype = self.tf.int64 if labels.dtype.kind in "iu" else self.tf.float32
+        ph, total, reg, grads, outputs, updates = self._training_ops(
+            (loss, from_logits, dtype, trainable, training), trainable, training)
+        feed = dict(self.feed_for(training))
+        feed[ph] = labels
+        value, reg_value, grad_values, output_values = self.session.run([total, reg, grads, outputs], feed_dict=feed)
+        if updates:  # batch norm's moving statistics, from the same batch and the same weights
+            self.session.run(updates, feed_dict=feed)
+        return float(value), float(reg_value), grad_values, output_values
+
+    def regularization(self) -> Optional[float]:
+        regs = self.regularization_for(False)
+        if not regs:
             return None
-        tensor = self.graph.get_tensor_by_name(tensor_name)
-        for op in tensor.consumers():
-            if op.type in ACTIVATIONS:
-                return op.type
-        return None
+        return float(sum(np.sum(r) for r in self.session.run(regs, feed_dict=self.feed_for(False))))
 
     def close(self) -> None:
         self.session.close()
 
 
-ACTIVATIONS = ("Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Softmax", "LeakyRelu", "Softplus", "Softsign",
-               "Gelu")
+class _EagerSide:
+    """The port, eagerly (TF 2)."""
 
+    def __init__(self, tf: Any, port: PortModel, arrays: List[np.ndarray]) -> None:
+        self.tf, self.port, self.arrays = tf, port, arrays
 
-def _find_placeholders(graph: Any, names: Optional[Sequence[str]], count: int) -> List[Any]:
-    found = [op.outputs[0] for op in graph.get_operations() if op.type == "Placeholder"]
-    if names:
-        by_name = {t.name.split(":")[0]: t for t in found}
-        missing = [n for n in names if n.split(":")[0] not in by_name]
-        if missing:
-            raise UsageError("placeholders must name the legacy graph's placeholders ({}); received {}".format(
-                ", ".join(sorted(by_name)) or "none", ", ".join(missing)))
-        chosen = [by_name[n.split(":")[0]] for n in names]
-    else:
-        chosen = found
-    if len(chosen) != count:
-        raise UsageError(
-            "the legacy graph has {} placeholder(s) ({}) for {} input array(s); name them with "
-            "placeholders=[...] (--placeholders) or pass one array per placeholder".format(
-                len(chosen), ", ".join(t.name for t in chosen) or "none", count))
-    return chosen
+    def write(self, values: Dict[int, np.ndarray]) -> None:
+        for i, value in values.items():
+            self.port.weights[i].assign(value)
 
+    def read(self, indices: Sequence[int]) -> List[np.ndarray]:
+        return [np.asarray(self.port.weights[i].numpy()) for i in indices]
 
-class _KerasSide(_Side):
-    """The port: a Keras model, eagerly (TF 2) or in a graph (TF 1.x, no eager)."""
+    def forward(self, training: bool) -> List[np.ndarray]:
+        return [np.asarray(o) for o in self.port._call(self.arrays, training)]
 
-    def __init__(self, builder: Callable[[], Any], seed: int, inputs: List[np.ndarray], loss: str,
-                 optimizer: str, learning_rate: float, values: Dict[int, np.ndarray]) -> None:
-        tf = _runtime.tf()
-        self.tf = tf
-        self.inputs = inputs
-        self.loss_name = loss
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.eager = _runtime.can_evaluate_eagerly()
-        if self.eager:
-            tf.random.set_seed(seed)
-            self.model = builder()
-            self.weights = list(self.model.trainable_weights)
-            self.update = Update(optimizer, learning_rate, [tuple(int(d) for d in w.shape) for w in self.weights])
-            for index, value in values.items():
-                self.weights[index].assign(value)
-            return
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            tf.compat.v1.set_random_seed(seed)
-            self.model = builder()
-            placeholders = [tf.compat.v1.placeholder(tf.as_dtype(x.dtype), (None,) + x.shape[1:]) for x in inputs]
-            out = self.model(placeholders if len(placeholders) > 1 else placeholders[0])
-            self.outputs = list(out) if isinstance(out, (list, tuple)) else [out]
-            self.weights = [_runtime.fetchable_variable(w) for w in self.model.trainable_weights]
-            self.run = _GraphRun(tf, self.graph, self.outputs, self.weights, dict(zip(placeholders, inputs)),
-                                 loss, optimizer, learning_rate, values)
-        self.session = self.run.session
+    def _losses(self) -> List[Any]:
+        return list(getattr(self.port.model, "losses", []) or [])
 
-    def _call(self) -> List[Any]:
-        # training=False on both sides' passes and steps: dropout and batch
-        # statistics would make the two runs differ by design.
-        x = self.inputs if len(self.inputs) > 1 else self.inputs[0]
-        out = self.model(x, training=False)
-        return list(out) if isinstance(out, (list, tuple)) else [out]
-
-    def forward(self) -> List[np.ndarray]:
-        if not self.eager:
-            return self.run.forward()
-        return [np.asarray(o) for o in self._call()]
-
-    def train_step(self, labels: np.ndarray) -> Tuple[float, List[np.ndarray]]:
+    def gradients(self, loss: str, from_logits: bool, labels: np.ndarray, trainable: Tuple[int, ...],
+                  training: bool) -> Tuple[float, float, List[np.ndarray], List[np.ndarray]]:
         tf = self.tf
-        if not self.eager:
-            return self.run.train_step(labels)
+        variables = [self.port.weights[i] for i in trainable]
         with tf.GradientTape() as tape:
-            loss = loss_value(tf, self.loss_name, tf.constant(labels), self._call()[0])
-        grads = [np.asarray(_dense(tf, g, w)) for g, w in zip(tape.gradient(loss, self.weights), self.weights)]
-        new = self.update([np.asarray(w.numpy()) for w in self.weights], grads)
-        for weight, value in zip(self.weights, new):
-            weight.assign(value)
-        return float(loss), [np.asarray(w.numpy()) for w in self.weights]
+            outputs = self.port._call(self.arrays, training)
+            data = loss_value(tf, loss, tf.constant(labels), outputs[0], from_logits)
+            regs = self._losses()
+            reg = tf.add_n([tf.cast(r, tf.float32) for r in regs]) if regs else tf.constant(0.0)
+            total = data + reg
+        grads = [np.asarray(_dense(tf, g, w)) for g, w in zip(tape.gradient(total, variables), variables)]
+        return float(total), float(reg), grads, [np.asarray(o) for o in outputs]
 
-    def layer_outputs(self) -> List[Tuple[str, str, np.ndarray]]:
-        """(layer name, class, output) for each layer of a functional or
-        Sequential model; [] where they cannot be had (a subclassed model)."""
-        tf = self.tf
-        try:
-            layers = [layer for layer in self.model.layers if not type(layer).__name__ == "InputLayer"]
-            if not self.eager:  # the layers' symbolic outputs live in this graph
-                feed = dict(zip(self.model.inputs, self.inputs))
-                values = self.session.run([layer.output for layer in layers], feed_dict=feed)
-            else:
-                probe = tf.keras.Model(self.model.inputs, [layer.output for layer in layers])
-                values = probe(list(self.inputs))
-                values = values if isinstance(values, (list, tuple)) else [values]
-        except Exception:  # noqa: BLE001 - a model without symbolic layer outputs
-            return []
-        return [(layer.name, type(layer).__name__, np.asarray(v)) for layer, v in zip(layers, values)]
+    def regularization(self) -> Optional[float]:
+        self.port._call(self.arrays, False)  # Keras 2 collects a call's losses during the call
+        regs = self._losses()
+        if not regs:
+            return None
+        return float(sum(float(np.sum(np.asarray(r))) for r in regs))
 
     def close(self) -> None:
-        if not self.eager:
-            self.session.close()
+        pass
 
 
-def locate(graph_side: _GraphSide, keras_side: _KerasSide) -> Optional[str]:
-    """The first layer of the port whose output matches no tensor of the
-    legacy graph (same shape, within the tolerance), in words."""
-    layers = keras_side.layer_outputs()
+def legacy_side(legacy: LegacyModel, arrays: List[np.ndarray]) -> _GraphSide:
+    return _GraphSide(legacy.tf, legacy.graph, legacy.session, legacy.variables,
+                      lambda training: legacy.run_feed(arrays, training),
+                      lambda training: legacy.outputs, lambda training: legacy.regularization,
+                      lambda training: legacy.update_ops if training else [])
+
+
+def port_side(port: PortModel, arrays: List[np.ndarray]) -> Any:
+    if port.eager:
+        return _EagerSide(port.tf, port, arrays)
+    tf = port.tf
+
+    def outputs(training: bool) -> List[Any]:
+        if training not in port.symbolic:
+            with port.graph.as_default():
+                port.symbolic[training] = port._call(port.placeholders, training)
+                if port.session is not None:
+                    uninitialized = [v for v in tf.compat.v1.global_variables()
+                                     if v not in set(port.handle(i) for i in range(len(port.weights)))]
+                    if uninitialized:
+                        port.session.run(tf.compat.v1.variables_initializer(uninitialized))
+        return port.symbolic[training]
+
+    def updates(training: bool) -> List[Any]:
+        return list(getattr(port.model, "updates", []) or []) if training else []
+
+    return _GraphSide(tf, port.graph, port.session, [port.handle(i) for i in range(len(port.weights))],
+                      lambda training: dict(zip(port.placeholders, arrays)), outputs,
+                      lambda training: list(getattr(port.model, "losses", []) or []), updates)
+
+
+# Locating a difference ------------------------------------------------------------
+
+
+def locate(legacy: LegacyModel, port: PortModel, arrays: List[np.ndarray]) -> str:
+    """The first layer of the port (nested layers included, in the order their
+    calls finish) whose output matches no tensor of the legacy graph (same
+    shape, within the tolerance), in words."""
+    layers, why = port.layer_outputs(arrays)
     if not layers:
-        return ("the port's intermediate outputs cannot be read (a subclassed model): compare its layers "
-                "one by one")
-    candidates = graph_side.candidates()
+        return "the port's intermediate outputs cannot be read: {}; compare its layers one by one".format(why)
+    batch = int(arrays[0].shape[0])
+    candidates, unread = legacy.candidates(legacy.run_feed(arrays, False), batch)
     previous = matched = None
     for name, cls, value in layers:
         same_shape = {k: v for k, v in candidates.items() if v.shape == value.shape}
         best = None
         found = None
-        for tensor, legacy in same_shape.items():  # in graph order: keep the last match
-            result = compare(tensor, legacy, value)
+        for tensor, old in same_shape.items():  # in graph order: keep the last match
+            result = compare(tensor, value, old)
             if result.passed:
                 found = tensor
             elif best is None or result.max_rel < best.max_rel:
@@ -446,15 +441,19 @@ def locate(graph_side: _GraphSide, keras_side: _KerasSide) -> Optional[str]:
         if found is None:
             closest = ("the closest legacy tensor of that shape, {}, differs by {:.3g} (relative {:.3g})".format(
                 best.name, best.max_abs, best.max_rel) if best else
-                "the legacy graph has no tensor of that shape")
+                "the legacy graph has no tensor of shape {} (its batch tensors have shapes {})".format(
+                    _shape(value.shape), ", ".join(sorted(set(_shape(v.shape) for v in candidates.values())))
+                    or "none readable"))
             words = ["the first layer whose output differs is {} ({}, output {}): {}".format(
-                name, cls, "x".join(map(str, value.shape)), closest)]
+                name, cls, _shape(value.shape), closest)]
             if previous:
                 words.append("everything before it agrees ({}'s output is the legacy {})".format(previous, matched))
-                activation = graph_side.activation_after(matched)
+                activation = legacy.activation_after(matched)
                 if activation:
                     words.append("the legacy graph applies {} to that tensor and the port does not: is {}'s "
                                  "activation missing?".format(activation, previous))
+            if unread:
+                words.append("{} legacy tensor(s) could not be read ({})".format(len(unread), unread[0]))
             text = "; ".join(words)
             return text + (" " if text.endswith("?") else ". ") + (
                 "Check the layer's activation, padding, strides, and the layout of its kernel.")
@@ -462,61 +461,165 @@ def locate(graph_side: _GraphSide, keras_side: _KerasSide) -> Optional[str]:
     return "every layer's output agrees: the difference comes after the last layer (the loss or the update)"
 
 
-def check_function(v1_builder: Callable[[], Any], v2_builder: Callable[[], Any], pairs: List[Tuple[int, int]],
-                   initial: List[np.ndarray], *, inputs: Any, seed: int, steps: int = 0,
-                   loss: str = "categorical_crossentropy", optimizer: str = "sgd", learning_rate: float = 0.01,
-                   placeholders: Optional[Sequence[str]] = None) -> FunctionReport:
-    """Forward (and, with ``steps``, training) equivalence; ``pairs`` are
-    (v1 variable index, v2 weight index) in creation order, ``initial`` the
-    v1 initial values both sides start from."""
-    if loss not in LOSSES:
-        raise UsageError("loss must be one of {}; received loss={!r}".format(", ".join(LOSSES), loss))
-    if optimizer not in OPTIMIZERS:
-        raise UsageError("optimizer must be one of {}; received optimizer={!r}".format(
-            ", ".join(OPTIMIZERS), optimizer))
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise UsageError("steps must be a non-negative integer; received steps={!r}".format(steps))
-    if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
-        raise UsageError("learning_rate must be a positive number; received learning_rate={!r}".format(
-            learning_rate))
-    arrays = parse_inputs(inputs, seed)
-    old = _GraphSide(v1_builder, seed, placeholders, arrays, loss, optimizer, float(learning_rate),
-                     {i: initial[i] for i, _ in pairs})
-    new = _KerasSide(v2_builder, seed, arrays, loss, optimizer, float(learning_rate),
-                     {j: initial[i] for i, j in pairs})
+# The check -----------------------------------------------------------------------------
+
+
+def _vacuous_outputs(values: List[np.ndarray]) -> Optional[str]:
+    for i, value in enumerate(values):
+        value = np.asarray(value, np.float64)
+        if value.ndim >= 1 and value.shape[0] > 1 and np.all(value == value[:1]):
+            return ("the legacy output {} is the same for every row of the batch: it does not depend on the "
+                    "inputs, so equal outputs prove nothing".format(i))
+        if value.ndim >= 2 and value.shape[-1] > 1 and np.all(value >= 0) and np.allclose(value.sum(-1), 1.0,
+                                                                                          atol=1e-3):
+            if np.all(value.max(-1) >= 1.0 - 1e-6):
+                return ("the legacy output {} is a saturated softmax (every row puts all its mass on one class): "
+                        "differences upstream would not show".format(i))
+    return None
+
+
+def _looks_like_probabilities(value: np.ndarray) -> bool:
+    value = np.asarray(value, np.float64)
+    return bool(np.all(value >= 0) and np.allclose(value.sum(-1), 1.0, atol=1e-3))
+
+
+def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arrays: List[np.ndarray], *,
+                   seed: int, steps: int = 0, loss: str = "categorical_crossentropy", optimizer: str = "sgd",
+                   learning_rate: float = 0.01, from_logits: bool = False) -> FunctionReport:
+    """Forward (and, with ``steps``, training) equivalence of two built
+    models, both starting from the legacy model's initial values."""
+    tf = legacy.tf
+    old = legacy_side(legacy, arrays)
+    new = port_side(port, arrays)
+    new.write({p.port.index: p.legacy.value for p in pairs})
+    report = FunctionReport({t.op.name: tuple(x.shape) for t, x in zip(legacy.inputs, arrays)},
+                            [], [], loss, optimizer, float(learning_rate))
     try:
-        before = old.forward()
-        after = new.forward()
-        outputs = [compare("{}".format(t.name.split(":")[0]), b, a)
-                   for t, a, b in zip(old.outputs, before, after)]
-        if len(before) != len(after):
-            outputs.append(Comparison("output count", (len(before), len(after)), math.inf, math.inf, 0.0, False))
-        report = FunctionReport({p.name.split(":")[0]: tuple(x.shape) for p, x in zip(old.placeholders, arrays)},
-                                outputs, [], loss, optimizer, float(learning_rate))
-        if not all(o.passed for o in outputs):
-            report.divergence = locate(old, new)
-            return report
-        labels = labels_for(loss, tuple(before[0].shape), seed)
-        names_v1 = [v.op.name for v in old.variables]
-        for step in range(1, steps + 1):
-            loss_v1, weights_v1 = old.train_step(labels)
-            loss_v2, weights_v2 = new.train_step(labels)
-            slack = 1.0 + step
-            record = Step(step, loss_v1, loss_v2, compare("loss", np.array(loss_v2), np.array(loss_v1), slack))
-            floor = max((float(np.max(np.abs(w))) for w in weights_v1 if w.size), default=0.0)
-            for i, j in pairs:
-                record.weights.append(compare(names_v1[i], weights_v2[j], weights_v1[i], slack, floor))
-            report.steps.append(record)
-            if not record.passed:
-                bad = [w.name for w in record.weights if not w.passed]
-                report.divergence = (
-                    "the outputs agree before training, and after step {} {}: check the loss the port trains "
-                    "on, its optimizer and learning rate, and layers that act only in training (dropout, "
-                    "batch normalization)".format(
-                        step, "the first weight that differs is {}".format(bad[0]) if bad else
-                        "the losses differ"))
-                break
+        before = old.forward(False)
+    except tf.errors.InvalidArgumentError as error:
+        raise UsageError("inputs were refused by the legacy graph: {} (check the values: token ids within the "
+                         "vocabulary, shapes the placeholders take)".format(_first_line(error))) from None
+    after = new.forward(False)
+    names = legacy.output_names
+    report.outputs = [compare(n, b, a) for n, a, b in zip(names, before, after)]
+    if len(before) != len(after):
+        report.outputs.append(Comparison("output count", (len(after),), math.inf, math.inf, 0.0, False,
+                                         (len(before),)))
+    # What training=False hides: regularization losses and dropout rates.
+    reg_old, reg_new = old.regularization(), new.regularization()
+    if reg_old is not None or reg_new is not None:
+        report.regularization = compare("total", np.float64(reg_new or 0.0), np.float64(reg_old or 0.0))
+    rates = (legacy.dropout_rates(), port.dropout_rates())
+    report.dropout_rates = rates
+    if rates[0] or rates[1]:
+        same = rates[0] == rates[1]
+        report.dropout = Comparison("dropout rates", (len(rates[1]),), 0.0 if same else math.inf, 0.0, 0.0, same,
+                                    None if same else (len(rates[0]),))
+    if not all(o.passed for o in report.outputs):
+        report.decided_by = "forward"
+        report.divergence = locate(legacy, port, arrays)
         return report
-    finally:
-        old.close()
-        new.close()
+    if report.failed:
+        report.decided_by = "regularization" if report.regularization is not None and not \
+            report.regularization.passed else "dropout rates"
+        return report
+    vacuous = _vacuous_outputs(before)
+    if vacuous:
+        report.reasons.append(vacuous)
+        report.hints.append("use inputs whose rows differ (a shape draws a random batch), and outputs before "
+                            "their final softmax")
+    training = False
+    stateful = port.has_training_behaviour()
+    if legacy.training is not None and not rates[0] and stateful:
+        training = True
+        report.training_mode = ("outputs and batch-norm moving statistics compared in training mode at every step "
+                                "(the legacy switch {} fed True; no dropout)".format(legacy.training.op.name))
+        old_t, new_t = old.forward(True), new.forward(True)
+        # Keras moves its batch-norm statistics on every training-mode call;
+        # the legacy graph only when its update ops run: put them back.
+        state = [p for p in pairs if not p.legacy.trainable]
+        new.write(dict(zip([p.port.index for p in state], old.read([p.legacy.index for p in state]))))
+        report.outputs += [compare(n + " (training)", b, a) for n, a, b in zip(names, old_t, new_t)]
+        if not all(o.passed for o in report.outputs):
+            report.decided_by = "forward (training mode)"
+            return report
+    elif stateful:
+        report.training_mode = ("not compared: {}".format(
+            "dropout makes training-mode outputs random (the rates are compared instead)" if rates[0] or rates[1]
+            else "the legacy graph has no boolean training placeholder to switch"))
+    if steps:
+        if not before or np.asarray(before[0]).dtype.kind != "f":
+            raise UsageError("steps need a floating-point first output to build the loss on; received dtype "
+                             "{}".format(np.asarray(before[0]).dtype))
+        if loss != "mse" and not from_logits and not _looks_like_probabilities(before[0]):
+            report.reasons.append("the first output is not a probability distribution (values below 0 or rows not "
+                                  "summing to 1), so {} on it measures nothing sensible".format(loss))
+            report.hints.append("outputs are logits: pass from_logits=True (--from-logits), or loss='mse'")
+            report.decided_by = "training"
+            return report
+        _train(report, legacy, port, old, new, pairs, steps, loss, from_logits, optimizer, learning_rate, seed,
+               np.asarray(before[0]).shape, training)
+    if not report.decided_by:
+        report.decided_by = "training" if steps else "forward"
+    return report
+
+
+def _train(report: FunctionReport, legacy: LegacyModel, port: PortModel, old: Any, new: Any, pairs: List[Pair],
+           steps: int, loss: str, from_logits: bool, optimizer: str, learning_rate: float, seed: int,
+           output_shape: Tuple[int, ...], training: bool) -> None:
+    trainable = [p for p in pairs if p.legacy.trainable]
+    state = [p for p in pairs if not p.legacy.trainable]
+    idx_old = tuple(p.legacy.index for p in trainable)
+    idx_new = tuple(p.port.index for p in trainable)
+    shapes = [p.legacy.shape for p in trainable]
+    update_old, update_new = Update(optimizer, learning_rate, shapes), Update(optimizer, learning_rate, shapes)
+    labels = labels_for(loss, output_shape, seed)
+    losses = []
+    moved = False
+    for step in range(1, steps + 1):
+        loss_v1, reg_v1, grads_v1, out_v1 = old.gradients(loss, from_logits, labels, idx_old, training)
+        loss_v2, reg_v2, grads_v2, out_v2 = new.gradients(loss, from_logits, labels, idx_new, training)
+        moved = moved or any(np.any(np.asarray(g) != 0) for g in grads_v1)
+        weights_v1 = update_old(old.read(idx_old), grads_v1)
+        weights_v2 = update_new(new.read(idx_new), grads_v2)
+        old.write(dict(zip(idx_old, weights_v1)))
+        new.write(dict(zip(idx_new, weights_v2)))
+        slack = 1.0 + step
+        record = Step(step, loss_v1, loss_v2, compare("loss", np.array(loss_v2), np.array(loss_v1), slack))
+        if reg_v1 or reg_v2:
+            record.regularization = compare("regularization loss", np.array(reg_v2), np.array(reg_v1), slack)
+        if training:
+            record.outputs = [compare(n + " (training)", b, a, slack)
+                              for n, a, b in zip(legacy.output_names, out_v2, out_v1)]
+        floor = max((float(np.max(np.abs(w))) for w in weights_v1 if w.size), default=0.0)
+        for p, w_new, w_old in zip(trainable, weights_v2, weights_v1):
+            record.weights.append(compare(p.legacy.name, w_new, w_old, slack, floor))
+        if state:
+            for p, s_new, s_old in zip(state, new.read([p.port.index for p in state]),
+                                       old.read([p.legacy.index for p in state])):
+                record.weights.append(compare(p.legacy.name, s_new, s_old, slack))
+        report.steps.append(record)
+        losses.append(loss_v1)
+        if not record.passed:
+            bad = [w.name for w in record.weights if not w.passed]
+            what = ("the first weight that differs is {}".format(bad[0]) if bad else
+                    "the regularization losses differ" if record.regularization is not None
+                    and not record.regularization.passed else
+                    "the training-mode outputs differ" if record.outputs and not all(o.passed for o in record.outputs)
+                    else "the losses differ")
+            report.divergence = (
+                "the outputs agree before training, and after step {} {}: check the loss the port trains on, its "
+                "regularizers, its optimizer and learning rate, and layers that act only in training (dropout, "
+                "batch normalization)".format(step, what))
+            report.decided_by = "training"
+            return
+    report.decided_by = "training"
+    if not moved:
+        report.reasons.append("no gradient reached any paired weight in {} step(s): nothing trained, so equal "
+                              "weights prove nothing".format(steps))
+    elif len(set(losses)) == 1 and steps > 1:
+        report.reasons.append("the loss did not change over {} steps ({:.6g} each): nothing trained".format(
+            steps, losses[0]))
+    if report.reasons:
+        report.hints.append("use loss='mse', or from_logits=True with outputs before their softmax, or a larger "
+                            "learning rate")

@@ -1,81 +1,173 @@
-"""Model-level migration parity: a legacy v1 graph against its Keras port."""
+"""The migration proof: a legacy v1 graph against its Keras port.
+
+Each side is built once.  Their variables are paired (``_pairing.pair``);
+each pair's initial values are compared (bit for bit, or statistically
+against the distribution the port's initializer or the legacy graph drew
+from); with inputs, the two functions are compared at the legacy initial
+weights and while training (``_function``).
+
+Verdicts (``MigrationReport.status``, the command's exit code):
+
+* ``pass`` (0): checked and equal;
+* ``fail`` (1): checked and different;
+* ``inconclusive`` (3): nothing failed, but what was compared cannot prove
+  equality (nothing trained, outputs that ignore the inputs, no pair tested).
+
+Bad usage is a ``UsageError`` (2).
+"""
 from __future__ import annotations
 
+import math
+import numbers
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from compat_init import _fans, _runtime, _validate
+from compat_init import _fans, _validate
 from compat_init._errors import UsageError
-from compat_init.parity._engine import TESTS_PER_KERNEL, side_stats, test_kernel
-from compat_init.parity._model import weight_name, weight_theories
+from compat_init.parity._engine import MEMORY_BUDGET, TESTS_PER_KERNEL, side_stats, test_kernel
 from compat_init.parity._report import KernelReport, ParityReport
+from compat_init.port._function import LOSSES, OPTIMIZERS, check_function
+from compat_init.port._keras import PortModel
+from compat_init.port._legacy import LegacyModel
+from compat_init.port._pairing import Pair, pair
+
+#: Exit codes of ``compat-init parity --migration`` (``MigrationReport.exit_code``).
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
-def _v1_variables(builder: Callable[[], Any], seed: int) -> List[Tuple[str, Tuple[int, ...], np.ndarray]]:
-    """Builds the legacy model in a fresh v1 Graph; its trainable variables'
-    initial values, in creation order."""
-    tf = _runtime.tf()
-    with tf.Graph().as_default():
-        tf.compat.v1.set_random_seed(seed)
-        builder()
-        variables = tf.compat.v1.trainable_variables()
-        with tf.compat.v1.Session() as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            values = session.run(variables)
-    return [(v.op.name, tuple(v.shape.as_list()), np.asarray(x)) for v, x in zip(variables, values)]
+@dataclass
+class MigrationReport(ParityReport):
+    """A :class:`ParityReport` of the initial weights, the pairs (and how each
+    was made), and the function check; ``status`` is the verdict."""
+
+    pairs: List[Dict[str, str]] = field(default_factory=list)
+    unpaired: List[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if any(not k.passed for k in self.kernels) or (self.function is not None and self.function.failed):
+            return "fail"
+        if self.function is not None:
+            return self.function.status
+        return "pass" if self.kernels else "inconclusive"
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    @property
+    def exit_code(self) -> int:
+        return {"pass": EXIT_PASS, "fail": EXIT_FAIL, "inconclusive": EXIT_INCONCLUSIVE}[self.status]
+
+    @property
+    def decided_by(self) -> str:
+        if any(not k.passed for k in self.kernels):
+            return "initial distributions"
+        if self.function is not None:
+            return self.function.decided_by
+        return "initial distributions"
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = super().to_dict()
+        data.update(status=self.status, exit_code=self.exit_code, decided_by=self.decided_by, pairs=self.pairs,
+                    unpaired=self.unpaired)
+        return data
+
+    def __str__(self) -> str:
+        lines = [super().__str__()]
+        made = sorted(set(p["how"] for p in self.pairs))
+        if made:
+            lines.append("pairs made by {}".format(", ".join(
+                "{} ({})".format(how, sum(1 for p in self.pairs if p["how"] == how)) for how in made)))
+        for name in self.unpaired:
+            lines.append("  not compared: {}".format(name))
+        lines.append("verdict: {} (decided by the {})".format(
+            {"pass": "the port agrees", "fail": "the port DIFFERS", "inconclusive": "INCONCLUSIVE"}[self.status],
+            self.decided_by))
+        return "\n".join(lines)
 
 
-Variables = List[Tuple[str, Tuple[int, ...], np.ndarray]]
+# Inputs ---------------------------------------------------------------------------------
 
 
-def _v2_variables(builder: Callable[[], Any], seed: int) -> Tuple[Variables, Dict[str, Any]]:
-    """Builds the Keras model (eagerly where it can; in a graph on TF 1.x and
-    without eager execution); its trainable weights' initial values and the
-    distribution each weight was drawn from (where compat_init knows it)."""
-    tf = _runtime.tf()
-    if not _runtime.can_evaluate_eagerly():
-        with tf.Graph().as_default():
-            tf.compat.v1.set_random_seed(seed)
-            model = builder()
-            weights = list(model.trainable_weights)
-            with tf.compat.v1.Session() as session:
-                session.run(tf.compat.v1.global_variables_initializer())
-                # a Keras 3 Variable is not fetchable; the tf.Variable it holds is
-                values = session.run([_runtime.fetchable_variable(w) for w in weights])
-    else:
-        tf.random.set_seed(seed)
-        model = builder()
-        weights = list(model.trainable_weights)
-        values = [np.asarray(w.numpy()) for w in weights]
-    initializers = weight_theories(model)
-    return [(weight_name(w), tuple(int(d) for d in w.shape), v) for w, v in zip(weights, values)], initializers
+def parse_inputs(inputs: Any, seed: int) -> List[np.ndarray]:
+    """``inputs``: an array, a shape (a fixed standard-normal batch drawn from
+    ``seed``), or a list of either (several placeholders, in order)."""
+    items = inputs if isinstance(inputs, list) else [inputs]
+    rng = np.random.RandomState(seed)
+    arrays = []
+    for position, item in enumerate(items):
+        label = "inputs" if len(items) == 1 else "inputs[{}]".format(position)
+        if isinstance(item, tuple) and all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                                           for d in item):
+            if not item or any(d <= 0 for d in item):
+                raise UsageError("{} as a shape must have positive dimensions; received {}".format(label, item))
+            size = 4 * int(np.prod([int(d) for d in item], dtype=object))
+            if size > MEMORY_BUDGET:
+                raise UsageError("{} shape {} needs {:.3g} GiB, over the {:.3g} GiB budget".format(
+                    label, item, size / 2 ** 30, MEMORY_BUDGET / 2 ** 30))
+            arrays.append(rng.standard_normal(tuple(int(d) for d in item)).astype(np.float32))
+            continue
+        try:
+            array = np.asarray(item)
+        except Exception as error:  # noqa: BLE001 - anything numpy refuses
+            raise UsageError("{} must be an array or a shape; received {} ({})".format(
+                label, type(item).__name__, error)) from None
+        if array.dtype.kind not in "fiub" or array.ndim < 1:
+            raise UsageError("{} must be numeric arrays of rank >= 1 or shapes (tuples of positive ints); received "
+                             "an array of dtype {} and shape {}".format(label, array.dtype, array.shape))
+        if array.shape[0] == 0:
+            raise UsageError("{} must have at least one row; received shape {} (an empty batch compares "
+                             "nothing)".format(label, array.shape))
+        if array.nbytes > MEMORY_BUDGET:
+            raise UsageError("{} has {:.3g} GiB, over the {:.3g} GiB budget".format(
+                label, array.nbytes / 2 ** 30, MEMORY_BUDGET / 2 ** 30))
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise UsageError("{} must be finite; received {} NaN or infinite value(s)".format(
+                label, int(np.size(array) - np.count_nonzero(np.isfinite(array)))))
+        arrays.append(array)
+    return arrays
 
 
-def _pair(v1: List[Any], v2: List[Any], mapping: Optional[Dict[str, str]]) -> List[Tuple[Any, Any]]:
-    if mapping:
-        pairs = []
-        for old, new in mapping.items():
-            pairs.append((_lookup(old, v1, "v1"), _lookup(new, v2, "v2")))
-        return pairs
-    if [s for _, s, _ in v1] != [s for _, s, _ in v2]:
+def _fit_inputs(arrays: List[np.ndarray], legacy: LegacyModel) -> Tuple[List[np.ndarray], List[str]]:
+    """The arrays checked against the legacy placeholders (count, shape,
+    dtype); float64 cast to a float32 placeholder, with a note."""
+    if len(arrays) != len(legacy.inputs):
         raise UsageError(
-            "the two models' trainable variables must have the same shapes in creation "
-            "order (or pass mapping=); received v1 {} and v2 {}".format(
-                [(n, s) for n, s, _ in v1], [(n, s) for n, s, _ in v2]))
-    return list(zip(v1, v2))
+            "the legacy graph has {} input placeholder(s) ({}) for {} input array(s); name them with "
+            "placeholders=[...] (--placeholders) or pass one array per placeholder".format(
+                len(legacy.inputs), ", ".join(t.op.name for t in legacy.inputs) or "none", len(arrays)))
+    fitted, notes = [], []
+    for tensor, array in zip(legacy.inputs, arrays):
+        name = tensor.op.name
+        if not tensor.shape.is_compatible_with(array.shape):
+            raise UsageError("inputs for placeholder {} must have shape {}; received shape {}".format(
+                name, tensor.shape, array.shape))
+        dtype = tensor.dtype.base_dtype
+        if dtype.is_integer and array.dtype.kind not in "iu":
+            raise UsageError("inputs for placeholder {} must be integers ({}); received dtype {}".format(
+                name, dtype.name, array.dtype))
+        if dtype.is_floating and array.dtype != dtype.as_numpy_dtype:
+            if array.dtype.kind == "f" and np.dtype(array.dtype).itemsize > np.dtype(dtype.as_numpy_dtype).itemsize:
+                notes.append("inputs for {} cast from {} to {}, the placeholder's dtype".format(
+                    name, array.dtype, dtype.name))
+            array = array.astype(dtype.as_numpy_dtype)
+        elif dtype.is_integer:
+            array = array.astype(dtype.as_numpy_dtype)
+        fitted.append(array)
+    return fitted, notes
 
 
-def _lookup(name: str, variables: List[Any], side: str) -> Any:
-    """The variable called ``name``, or the one whose name ends with ``/name``
-    (Keras prefixes model and layer names that vary between runs and flavours)."""
-    exact = [v for v in variables if v[0] == name]
-    found = exact or [v for v in variables if v[0].endswith("/" + name)]
-    if len(found) != 1:
-        raise UsageError(
-            "mapping must name exactly one {} variable (by name or name suffix); received "
-            "{!r}, which matches {} of {}".format(side, name, len(found), [v[0] for v in variables]))
-    return found[0]
+# The proof -------------------------------------------------------------------------------
+
+
+def _number(value: Any, name: str, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral if kind is int else numbers.Real)):
+        raise UsageError("{} must be a{} number; received {}={!r}".format(
+            name, "n integer" if kind is int else "", name, value))
+    return kind(value)
 
 
 def check_migration(
@@ -91,85 +183,139 @@ def check_migration(
     optimizer: str = "sgd",
     learning_rate: float = 0.01,
     placeholders: Optional[List[str]] = None,
-) -> ParityReport:
-    """Do a legacy model and its Keras port start from the same weights?
+    feeds: Optional[Dict[str, Any]] = None,
+    from_logits: bool = False,
+) -> MigrationReport:
+    """Does a Keras port start from the same weights as its legacy model, and
+    compute the same function?
 
     Args:
-      v1_builder: Creates the legacy model's variables in the current (fresh,
-        v1) graph: ``get_variable``, ``tf.compat.v1.layers`` or tf_keras layers.
-      v2_builder: Returns the Keras model.
-      mapping: ``{v1 variable name: v2 weight name}``; by default variables are
-        paired in creation order and must have equal shapes.
+      v1_builder: Creates the legacy model in the current (fresh, v1) graph:
+        ``get_variable``, ``tf.compat.v1.layers`` or tf_keras layers; returns
+        its output tensor(s) (a tensor, a list or a dict) when ``inputs`` is
+        given.
+      v2_builder: Returns the port: a Keras model (functional, Sequential,
+        subclassed: called on ``inputs`` to build it when it has no weights),
+        a Keras layer or a ``tf.Module`` (raw ``tf.Variable``s are found).
+      mapping: ``{legacy variable name: port weight name}`` (name suffixes
+        allowed); the rest is paired by creation order where the shapes
+        follow in the same order, else by name correspondence
+        (``model/conv2d/kernel`` ~ ``conv2d/kernel``).
       alpha: Family-wise false-alarm rate over the statistical comparisons.
-      seed: Global seed of both builds (unseeded initializers then replay),
-        of the input batch drawn for a shape, and of the labels.
-      inputs: Compare the two functions too: an input array, a shape (a fixed
-        standard-normal batch drawn from ``seed``), or a list of them (one
-        per placeholder).  ``v1_builder`` must then return its output
-        tensor(s); its placeholders are found in its graph (or named by
-        ``placeholders``).  Both models get the legacy model's initial
-        weights and this batch; their outputs are compared (see
-        ``_function.TOLERANCE_REASON``).
-      steps: Then take this many training steps on both sides (same batch,
-        same ``loss`` built from each side's first output, same
-        ``optimizer`` and ``learning_rate``) and compare both losses and
-        every paired weight after each step.
-      loss: ``categorical_crossentropy`` (labels drawn from ``seed``),
-        ``sparse_categorical_crossentropy`` or ``mse``.
-      optimizer: ``sgd`` (tf.compat.v1.train.GradientDescentOptimizer = Keras
-        SGD), ``momentum`` (MomentumOptimizer(0.9) = Keras SGD(momentum=0.9))
-        or ``adam`` (AdamOptimizer = Keras Adam, epsilon 1e-7); the same
-        update, in numpy, on both sides (``_function.Update``).
+      seed: Global seed of both builds, of the input batch drawn for a
+        shape, and of the labels.
+      inputs: Compare the two functions too: an array, a shape, or a list
+        of them (one per input placeholder, found in the legacy graph or
+        named by ``placeholders``).
+      steps, loss, optimizer, learning_rate, from_logits: then train both
+        models this many steps with the same loss (on the first output; plus
+        each side's regularization losses) and the same update.
+      feeds: ``{placeholder name: value}`` for the legacy graph's other
+        placeholders (``keep_prob``, a learning rate); a boolean placeholder
+        nobody feeds is the training switch (False; True for training-mode
+        comparisons).
 
     Returns:
-      A :class:`ParityReport` with one entry per pair: ``bit-equal`` where both
-      sides hold the same bits (both seeded with compat_init, corresponding
-      seeds), else the parity tests on the two initial values against the
-      Keras initializer's theoretical distribution.  A report with no pair
-      (neither model created a trainable variable) does not pass and says so.
+      A :class:`MigrationReport`; ``report.status`` is ``pass``, ``fail`` or
+      ``inconclusive``, ``report.exit_code`` 0, 1 or 3.
+
+    Raises:
+      UsageError: (a ``ValueError``) bad arguments, builders, inputs or
+        pairings, each naming the argument and the value.
     """
-    seed = 0 if seed is None else int(_validate.seed(seed) or 0)
+    seed = 0 if seed is None else int(_validate.seed(_number(seed, "seed", int)) or 0)
     alpha = _validate.alpha(alpha)
-    old = _v1_variables(v1_builder, seed)
-    new, initializers = _v2_variables(v2_builder, seed)
+    steps = _number(steps, "steps", int)
+    if steps < 0:
+        raise UsageError("steps must be a non-negative integer; received steps={!r}".format(steps))
+    learning_rate = _number(learning_rate, "learning_rate", float)
+    if not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise UsageError("learning_rate must be a positive number; received learning_rate={!r}".format(
+            learning_rate))
+    if loss not in LOSSES:
+        raise UsageError("loss must be one of {}; received loss={!r}".format(", ".join(LOSSES), loss))
+    if optimizer not in OPTIMIZERS:
+        raise UsageError("optimizer must be one of {}; received optimizer={!r}".format(
+            ", ".join(OPTIMIZERS), optimizer))
     if steps and inputs is None:
         raise UsageError("steps needs inputs: training equivalence runs both models on a batch; received "
                          "steps={!r} without inputs".format(steps))
-    pairs = _pair(old, new, mapping)
-    statistical = [p for p in pairs if not np.array_equal(p[0][2], p[1][2])]
+    arrays = parse_inputs(inputs, seed) if inputs is not None else None
+    legacy = LegacyModel(v1_builder, seed, need_outputs=arrays is not None, feeds=feeds, placeholders=placeholders)
+    port = None
+    try:
+        notes: List[str] = []
+        if arrays is not None:
+            arrays, notes = _fit_inputs(arrays, legacy)
+        port = PortModel(v2_builder, seed, arrays)
+        pairs, left_old, left_new = pair(legacy.vars, port.vars, mapping)
+        report = _initial(pairs, legacy, port, alpha, seed)
+        report.unpaired = ["legacy {} (no port weight of that name and shape)".format(v.name) for v in left_old] + [
+            "port {} (no legacy variable of that name and shape)".format(v.name) for v in left_new]
+        if arrays is not None:
+            report.function = check_function(legacy, port, pairs, arrays, seed=seed, steps=steps, loss=loss,
+                                              optimizer=optimizer, learning_rate=learning_rate,
+                                              from_logits=from_logits)
+            report.function.notes[:0] = notes
+        return report
+    finally:
+        legacy.close()
+        if port is not None:
+            port.close()
+
+
+def _initial(pairs: List[Pair], legacy: LegacyModel, port: PortModel, alpha: float, seed: int) -> MigrationReport:
+    """Each pair's initial values: bit-equal, or tested against the
+    distribution the port's initializer (else the legacy graph) drew from;
+    "not tested" with the reason where neither is known."""
+    theories: Dict[int, Tuple[Optional[_fans.Theory], str]] = {}
+    for p in pairs:
+        theory = port.theories.get(p.port.name)
+        if np.array_equal(p.legacy.value, p.port.value):
+            theories[id(p)] = (theory, "")
+        elif theory is None or theory.distribution == "not random":
+            legacy_theory, why = legacy.theory(p.legacy)
+            theory = legacy_theory if legacy_theory is not None else theory
+            theories[id(p)] = (theory, why)
+        else:
+            theories[id(p)] = (theory, "")
+    statistical = [p for p in pairs if not np.array_equal(p.legacy.value, p.port.value)
+                   and theories[id(p)][0] is not None]
     threshold = float(alpha) / (TESTS_PER_KERNEL * max(1, len(statistical)))
-    kernels = []
-    for (old_name, shape, old_value), (new_name, _, new_value) in pairs:
-        label = "{} ~ {}".format(old_name, new_name)
-        theory = initializers.get(new_name)  # None: zeros, ones, a custom function: only bits compare
-        bit_equal = bool(np.array_equal(old_value, new_value))
-        if not bit_equal and theory is not None and old_value.size >= 2:
-            report = test_kernel(label, shape, np.sort(old_value.astype(np.float64).ravel()),
-                                 np.sort(new_value.astype(np.float64).ravel()), theory, ("v1", "v2"), threshold)
-            report.bit_equal = False
-            kernels.append(report)
+    kernels: List[KernelReport] = []
+    untested: List[Dict[str, Any]] = []
+    for p in pairs:
+        old, new = p.legacy.value, p.port.value
+        label = "{} ~ {}".format(p.legacy.name, p.port.name)
+        shape = p.legacy.shape
+        theory, why = theories[id(p)]
+        bit_equal = bool(np.array_equal(old, new))
+        if not bit_equal and theory is not None and theory.distribution != "not random" and old.size >= 2:
+            tested = test_kernel(label, shape, np.sort(old.astype(np.float64).ravel()),
+                                 np.sort(new.astype(np.float64).ravel()), theory, ("v1", "v2"), threshold)
+            tested.bit_equal = False
+            kernels.append(tested)
             continue
-        # No statistics: equal bits pass, different bits without a theory fail.
+        if not bit_equal:
+            reason = ("both are constant and differ" if theory is not None and theory.distribution == "not random"
+                      else why or "neither side's initializer is known to compat_init")
+            if theory is not None and theory.distribution == "not random":
+                fans = _fans.compute_fans(shape)
+                kernels.append(KernelReport(
+                    kernel=label, shape=shape, fan_in=fans[0], fan_out=fans[1], distribution="constant",
+                    reference=side_stats("v1", old, theory), candidate=side_stats("v2", new, theory),
+                    tests=[], bit_equal=False))
+                continue
+            untested.append({"kernel": label, "shape": shape, "initializer": "unknown",
+                             "reason": "initial values differ and " + reason})
+            continue
         fans = _fans.compute_fans(shape)
-        if theory is None:
-            theory = (_fans.Theory("not random", fans[0], fans[1], 0.0, 0.0) if bit_equal
-                      else _fans.Theory("unknown", fans[0], fans[1], float("nan"), float("nan")))
-        elif not bit_equal:
-            theory = _fans.Theory("unknown", fans[0], fans[1], float("nan"), float("nan"))
+        theory = theory or _fans.Theory("not random", fans[0], fans[1], 0.0, 0.0)
         kernels.append(KernelReport(
-            kernel=label, shape=shape, fan_in=theory.fan_in, fan_out=theory.fan_out,
-            distribution=theory.distribution,
-            reference=side_stats("v1", old_value, theory), candidate=side_stats("v2", new_value, theory),
-            tests=[], bit_equal=bit_equal))
-    result = ParityReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=0, threshold=threshold)
-    if inputs is not None:
-        from compat_init.port._function import check_function
-
-        index_old = {id(v): i for i, v in enumerate(old)}
-        index_new = {id(v): j for j, v in enumerate(new)}
-        result.function = check_function(
-            v1_builder, v2_builder, [(index_old[id(a)], index_new[id(b)]) for a, b in pairs],
-            [value for _, _, value in old], inputs=inputs, seed=seed, steps=steps, loss=loss,
-            optimizer=optimizer, learning_rate=learning_rate, placeholders=placeholders)
-    return result
-
+            kernel=label, shape=shape, fan_in=fans[0], fan_out=fans[1], distribution=theory.distribution,
+            reference=side_stats("v1", old, theory), candidate=side_stats("v2", new, theory),
+            tests=[], bit_equal=True))
+    report = MigrationReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=0, threshold=threshold,
+                             untested=untested)
+    report.pairs = [{"legacy": p.legacy.name, "port": p.port.name, "how": p.how} for p in pairs]
+    return report

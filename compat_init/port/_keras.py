@@ -1,0 +1,252 @@
+"""The port: a Keras model (functional, Sequential, subclassed, a custom
+``Layer``), a ``tf.Module`` or a Keras model holding raw ``tf.Variable``s,
+built once (called on the inputs when it has no weights yet), eagerly on TF 2
+and in a graph on TF 1.x or without eager execution."""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from compat_init import _runtime
+from compat_init._errors import UsageError
+from compat_init.parity._model import layers_of, weight_name, weight_theories
+from compat_init.port._legacy import _describe_value, _first_line
+from compat_init.port._pairing import Var
+
+#: Keras layers that act differently in training: (class name part, attribute of the rate).
+_DROPOUT_ATTRIBUTES = ("rate", "dropout")
+
+
+def _outputs(out: Any) -> List[Any]:
+    if isinstance(out, dict):
+        return [out[k] for k in sorted(out, key=str)]
+    if isinstance(out, (list, tuple)):
+        return list(out)
+    return [out]
+
+
+def _creation_key(variable: Any) -> Tuple[int, str]:
+    """Creation order of raw variables: TF numbers each eager variable's
+    handle (``_unique_id``); the name otherwise."""
+    match = re.search(r"(\d+)$", str(getattr(variable, "_unique_id", "")))
+    return (int(match.group(1)) if match else 1 << 62, str(getattr(variable, "name", "")))
+
+
+def _raw_variables(root: Any, tf: Any) -> List[Any]:
+    """``tf.Variable``s held in the attributes of ``root`` and of the objects
+    it holds (layers, modules, lists, dicts): what Keras 3 does not track."""
+    found: Dict[int, Any] = {}
+    seen: set = set()
+    stack = [root]
+    while stack and len(seen) < 100000:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, tf.Variable):
+            found.setdefault(id(obj), obj)
+            continue
+        if isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+        elif obj is root or isinstance(obj, tf.Module) or hasattr(obj, "trainable_weights"):
+            try:
+                stack.extend(vars(obj).values())
+            except TypeError:
+                pass
+    return sorted(found.values(), key=_creation_key)
+
+
+class PortModel:
+    """``builder()`` run once: the port, its weights (trainable first, then
+    non-trainable state) and its initial values."""
+
+    def __init__(self, builder: Callable[[], Any], seed: int, arrays: Optional[Sequence[np.ndarray]]) -> None:
+        tf = _runtime.tf()
+        self.tf = tf
+        self.eager = _runtime.can_evaluate_eagerly()
+        self.arrays = list(arrays) if arrays is not None else None
+        self.graph: Any = None
+        self.session: Any = None
+        if self.eager:
+            tf.random.set_seed(seed)
+            self.model = self._check(builder())
+            if not self._weights() and self.arrays is not None:
+                self._call(self.arrays, False)  # a subclassed model builds its weights on its first call
+        else:
+            self.graph = tf.Graph()
+            with self.graph.as_default():
+                tf.compat.v1.set_random_seed(seed)
+                self.model = self._check(builder())
+                self.placeholders = [tf.compat.v1.placeholder(tf.as_dtype(x.dtype), (None,) + x.shape[1:])
+                                     for x in (self.arrays or [])]
+                self.symbolic: Dict[bool, List[Any]] = {}
+                if self.arrays is not None:
+                    self.symbolic[False] = self._call(self.placeholders, False)
+        weights = self._weights()
+        if not weights and getattr(self.model, "built", True) is False:
+            raise UsageError(
+                "the port has no weights (it is not built){}; received {}".format(
+                    "" if self.arrays is None else " even after a call on the inputs",
+                    _describe_value(self.model)) + (
+                    "" if self.arrays is not None else ": a subclassed model creates them on its first call, so "
+                    "pass inputs= (--inputs) to build it"))
+        self.weights = weights
+        trainable_ids = set(id(w) for w in self._trainable())
+        if self.eager:
+            values = [np.asarray(w.numpy()) for w in weights]
+        else:
+            with self.graph.as_default():
+                self.session = tf.compat.v1.Session(graph=self.graph)
+                self.session.run(tf.compat.v1.global_variables_initializer())
+                values = self.session.run([_runtime.fetchable_variable(w) for w in weights])
+        self.vars = [Var(weight_name(w), tuple(int(d) for d in tf.TensorShape(w.shape).as_list()),
+                         str(getattr(w.dtype, "name", w.dtype)), id(w) in trainable_ids, i, np.asarray(v), w)
+                     for i, (w, v) in enumerate(zip(weights, values))]
+        try:
+            self.theories = weight_theories(self.model) if hasattr(self.model, "trainable_weights") else {}
+        except Exception:  # noqa: BLE001 - a model whose layers compat_init cannot walk: no theories
+            self.theories = {}
+
+    def _check(self, model: Any) -> Any:
+        tf = self.tf
+        if isinstance(model, tf.Module) or hasattr(model, "trainable_weights") or (
+                callable(model) and hasattr(model, "trainable_variables")):
+            return model
+        raise UsageError("the port builder must return a Keras model or layer or a tf.Module; received {}".format(
+            _describe_value(model)))
+
+    def _trainable(self) -> List[Any]:
+        model = self.model
+        keras = list(getattr(model, "trainable_weights", None) or [])
+        if not hasattr(model, "trainable_weights"):
+            keras = list(getattr(model, "trainable_variables", []) or [])
+        return keras + [v for v in self._raw(keras) if v.trainable]
+
+    def _raw(self, known: Sequence[Any]) -> List[Any]:
+        tf = self.tf
+        held = set(id(_runtime.fetchable_variable(w)) if _runtime.keras_flavour() == "keras3"
+                   and not isinstance(w, tf.Variable) else id(w) for w in known)
+        held |= set(id(w) for w in known)
+        return [v for v in _raw_variables(self.model, tf) if id(v) not in held]
+
+    def _weights(self) -> List[Any]:
+        model = self.model
+        if hasattr(model, "trainable_weights"):
+            known = list(model.trainable_weights) + list(getattr(model, "non_trainable_weights", []))
+        else:
+            known = list(getattr(model, "trainable_variables", [])) + [
+                v for v in getattr(model, "variables", []) if not v.trainable]
+        raw = self._raw(known)
+        trainable = [w for w in known if getattr(w, "trainable", True)] + [v for v in raw if v.trainable]
+        state = [w for w in known if not getattr(w, "trainable", True)] + [v for v in raw if not v.trainable]
+        seen, ordered = set(), []
+        for w in trainable + state:
+            if id(w) not in seen:
+                seen.add(id(w))
+                ordered.append(w)
+        return ordered
+
+    def _call(self, arrays: Sequence[Any], training: bool) -> List[Any]:
+        x = list(arrays) if len(arrays) > 1 else arrays[0]
+        try:
+            out = self.model(x, training=training)
+        except TypeError as error:
+            if "training" not in str(error):
+                raise
+            out = self.model(x)  # a tf.Module or a layer whose call takes no training argument
+        return _outputs(out)
+
+    # Reading and writing weights ------------------------------------------------
+
+    def handle(self, index: int) -> Any:
+        weight = self.weights[index]
+        return weight if self.eager else _runtime.fetchable_variable(weight)
+
+    def dropout_rates(self) -> List[float]:
+        rates: List[float] = []
+        if not hasattr(self.model, "trainable_weights"):
+            return rates
+        for layer in [self.model] + layers_of(self.model):
+            if "Dropout" in type(layer).__name__:
+                rate = getattr(layer, "rate", None)
+            elif type(layer).__name__ in ("MultiHeadAttention", "GroupedQueryAttention"):
+                rate = getattr(layer, "_dropout", getattr(layer, "dropout", None))
+            else:
+                continue
+            if isinstance(rate, (int, float)) and rate:
+                rates.append(round(float(rate), 6))
+        return sorted(rates)
+
+    def has_training_behaviour(self) -> List[str]:
+        """The port's layers that act differently in training (batch norm, dropout)."""
+        if not hasattr(self.model, "trainable_weights"):
+            return []
+        return [layer.name for layer in layers_of(self.model)
+                if "BatchNormalization" in type(layer).__name__ or "Dropout" in type(layer).__name__]
+
+    # Locating -----------------------------------------------------------------------
+
+    def layer_outputs(self, arrays: Sequence[np.ndarray]) -> Tuple[List[Tuple[str, str, np.ndarray]], str]:
+        """(layer name, class, output) of every layer and sublayer, in the order
+        their calls finish (leaves before the layers that hold them), and the
+        reason when they cannot be read."""
+        if not hasattr(self.model, "trainable_weights"):
+            return [], "the port is a {}, not a Keras model: its intermediate outputs have no names".format(
+                type(self.model).__name__)
+        layers = [layer for layer in layers_of(self.model) if type(layer).__name__ != "InputLayer"]
+        recorded: List[Tuple[Any, Any]] = []
+        originals = []
+        for layer in layers:
+            if "call" in vars(layer):
+                continue
+            original = layer.call
+
+            def hooked(*args: Any, __layer: Any = layer, __call: Any = original, **kwargs: Any) -> Any:
+                out = __call(*args, **kwargs)
+                recorded.append((__layer, out))
+                return out
+
+            try:
+                object.__setattr__(layer, "call", hooked)
+            except Exception:  # noqa: BLE001 - a layer that refuses attributes: not hooked
+                continue
+            originals.append(layer)
+        try:
+            if self.eager:
+                self._call(arrays, False)
+                values = [(layer, out) for layer, out in recorded]
+            else:
+                with self.graph.as_default():
+                    self._call(self.placeholders, False)
+                    fetch = [(layer, out) for layer, out in recorded]
+                    results = self.session.run([o for _, o in fetch], feed_dict=dict(zip(self.placeholders, arrays)))
+                    values = [(layer, r) for (layer, _), r in zip(fetch, results)]
+        except Exception as error:  # noqa: BLE001 - the reason is the answer
+            return [], "the port's layer outputs could not be read ({})".format(_first_line(error))
+        finally:
+            for layer in originals:
+                try:
+                    object.__delattr__(layer, "call")
+                except Exception:  # noqa: BLE001
+                    pass
+        found = []
+        for layer, out in values:
+            for i, value in enumerate(_outputs(out)):
+                try:
+                    array = np.asarray(value)
+                except Exception:  # noqa: BLE001 - not an array (a state tuple)
+                    continue
+                if array.dtype.kind == "f":
+                    found.append((layer.name if i == 0 else "{}[{}]".format(layer.name, i), type(layer).__name__,
+                                  array))
+        if not found:
+            return [], "no layer of the port produced a readable output"
+        return found, ""
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()

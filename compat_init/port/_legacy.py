@@ -1,0 +1,304 @@
+"""The legacy model: built once in its own v1 Graph, with its Session.
+
+What the proof reads from it: its variables (trainable, and the non-trainable
+model state such as batch-norm moving statistics) with their initial values
+and the distribution each was drawn from (read from the graph), its outputs,
+its placeholders (inputs, extra feeds, the training switch), its
+regularization losses, its dropout rates and its update ops.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from compat_init import _fans, _runtime
+from compat_init._errors import UsageError
+from compat_init.port._pairing import Var
+
+#: Random ops whose output is a standard draw: uniform on [0, 1), standard
+#: normal, or standard normal truncated at 2.
+RANDOM_OPS = {
+    "RandomUniform": "uniform", "StatelessRandomUniform": "uniform", "StatelessRandomUniformV2": "uniform",
+    "RandomStandardNormal": "untruncated_normal", "StatelessRandomNormal": "untruncated_normal",
+    "StatelessRandomNormalV2": "untruncated_normal",
+    "TruncatedNormal": "truncated_normal", "StatelessTruncatedNormal": "truncated_normal",
+    "StatelessTruncatedNormalV2": "truncated_normal",
+}
+#: Ops a draw passes through on its way to a variable's initial value.
+_PASS_THROUGH = {"Identity", "Mul", "Add", "AddV2", "Sub", "Cast", "Reshape", "RealDiv", "Neg"}
+#: TF 1 control-flow ops: their outputs (and everything inside a cond or a
+#: while loop) cannot be fetched as a plain tensor.
+_CONTROL_FLOW = {"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "RefSwitch", "RefEnter",
+                 "RefMerge", "If", "StatelessIf", "While", "StatelessWhile"}
+ACTIVATIONS = ("Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Softmax", "LeakyRelu", "Softplus", "Softsign",
+               "Gelu")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return "{}: {}".format(type(error).__name__, text[0] if text else "")
+
+
+def _flatten_outputs(tf: Any, built: Any) -> Tuple[List[str], List[Any]]:
+    """(names, tensors) of what a builder returned: a tensor, a list/tuple of
+    them, or a dict (sorted by key); ([], []) for anything else."""
+    if isinstance(built, dict):
+        keys = sorted(built, key=str)
+        values = [built[k] for k in keys]
+        names = [str(k) for k in keys]
+    elif isinstance(built, (list, tuple)):
+        values = list(built)
+        names = []
+    else:
+        values = [built]
+        names = []
+    if not values or any(v is None or not tf.is_tensor(v) for v in values):
+        return [], []
+    if not names:
+        names = [v.name.split(":")[0] for v in values]
+    return names, values
+
+
+class LegacyModel:
+    """``builder()`` run once in a fresh v1 graph (seeded), initialized in a
+    Session."""
+
+    def __init__(self, builder: Callable[[], Any], seed: int, *, need_outputs: bool,
+                 feeds: Optional[Dict[str, Any]] = None, placeholders: Optional[Sequence[str]] = None) -> None:
+        tf = _runtime.tf()
+        self.tf = tf
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            tf.compat.v1.set_random_seed(seed)
+            built = builder()
+            self.output_names, self.outputs = _flatten_outputs(tf, built)
+            if need_outputs and not self.outputs:
+                raise UsageError(
+                    "the legacy builder must return its output tensor(s) (a tensor, a list or a dict of them) to "
+                    "compare functions (inputs given); received {}".format(_describe_value(built)))
+            for name, tensor in zip(self.output_names, self.outputs):
+                if tensor.dtype == tf.string or not (tensor.dtype.is_floating or tensor.dtype.is_integer
+                                                     or tensor.dtype.is_bool):
+                    raise UsageError("the legacy output {} must be numeric to compare; received dtype {}".format(
+                        name, tensor.dtype.name))
+            global_step = set(id(v) for v in tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.GLOBAL_STEP))
+            trainable = list(tf.compat.v1.trainable_variables())
+            trainable_ids = set(id(v) for v in trainable)
+            state = [v for v in tf.compat.v1.global_variables()
+                     if id(v) not in trainable_ids and id(v) not in global_step
+                     and v.op.name.split("/")[-1] != "global_step"]
+            self.variables = trainable + state
+            self.regularization = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES)
+            self.update_ops = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)
+            self._classify_placeholders(feeds or {}, placeholders)
+            self.session = tf.compat.v1.Session(graph=self.graph)
+            try:
+                self.session.run(tf.compat.v1.global_variables_initializer())
+                values = self.session.run(self.variables) if self.variables else []
+            except Exception:
+                self.session.close()
+                raise
+        self.vars = [
+            Var(v.op.name, tuple(v.shape.as_list()), v.dtype.base_dtype.name, i < len(trainable), i,
+                np.asarray(x), v)
+            for i, (v, x) in enumerate(zip(self.variables, values))]
+
+    # Placeholders ------------------------------------------------------------
+
+    def _classify_placeholders(self, feeds: Dict[str, Any], names: Optional[Sequence[str]]) -> None:
+        """Inputs (placeholders the batch fills), extra feeds (--feed), the
+        training switch (a boolean placeholder nobody feeds)."""
+        tf = self.tf
+        ops = self.graph.get_operations()
+        placeholders = {op.name: op.outputs[0] for op in ops if op.type == "Placeholder"}
+        with_default = {op.name: op.outputs[0] for op in ops if op.type == "PlaceholderWithDefault"}
+        self.feed: Dict[Any, Any] = {}
+        for name, value in feeds.items():
+            key = name.split(":")[0]
+            tensor = placeholders.get(key, with_default.get(key))
+            if tensor is None:
+                raise UsageError("feeds must name placeholders of the legacy graph ({}); received {}".format(
+                    ", ".join(sorted(set(placeholders) | set(with_default))) or "none", name))
+            dtype = tensor.dtype.base_dtype
+            try:
+                array = np.asarray(value, dtype=dtype.as_numpy_dtype)
+            except (TypeError, ValueError):
+                raise UsageError("feeds[{}] must be a {} value; received {!r}".format(
+                    name, dtype.name, value)) from None
+            if not tensor.shape.is_compatible_with(array.shape):
+                raise UsageError("feeds[{}] must have shape {}; received shape {}".format(
+                    name, tensor.shape, array.shape))
+            self.feed[tensor] = array
+        free = [t for n, t in placeholders.items() if t not in self.feed]
+        switches = [t for t in free if t.dtype.base_dtype == tf.bool]
+        switches += [t for n, t in with_default.items() if t.dtype.base_dtype == tf.bool and t not in self.feed]
+        #: The training switch: the one boolean placeholder nobody feeds.
+        self.training = switches[0] if len(switches) == 1 else None
+        if len(switches) > 1 and any(t.op.type == "Placeholder" for t in switches):
+            raise UsageError("the legacy graph has {} boolean placeholders ({}); feed them with feeds= "
+                             "(--feed NAME=true|false)".format(
+                                 len(switches), ", ".join(t.op.name for t in switches)))
+        free = [t for t in free if t.dtype.base_dtype != tf.bool]
+        if names:
+            by_name = {t.op.name: t for t in free}
+            missing = [n for n in names if n.split(":")[0] not in by_name]
+            if missing:
+                raise UsageError("placeholders must name the legacy graph's placeholders ({}); received {}".format(
+                    ", ".join(sorted(by_name)) or "none", ", ".join(missing)))
+            self.inputs = [by_name[n.split(":")[0]] for n in names]
+        else:
+            self.inputs = [t for t in free if t.shape.ndims != 0]
+        unfed = [t for t in free if t not in self.inputs]
+        if unfed:
+            raise UsageError(
+                "the legacy graph has placeholders that are neither inputs nor fed: {}; give each a value with "
+                "feeds={{name: value}} (--feed NAME=VALUE)".format(", ".join(
+                    "{} ({} {})".format(t.op.name, t.dtype.base_dtype.name, t.shape) for t in unfed)))
+
+    def run_feed(self, arrays: Sequence[np.ndarray], training: bool = False) -> Dict[Any, Any]:
+        feed = dict(self.feed)
+        feed.update(zip(self.inputs, arrays))
+        if self.training is not None:
+            feed[self.training] = training
+        return feed
+
+    # What the graph says -------------------------------------------------------
+
+    def theory(self, var: Var) -> Tuple[Optional[_fans.Theory], str]:
+        """The distribution a variable's initial value was drawn from, read
+        from its graph: a standard random op through an affine map (fitted
+        exactly on the drawn values), or a constant.  (None, why) otherwise."""
+        with self.graph.as_default():
+            return self._theory(var)
+
+    def _theory(self, var: Var) -> Tuple[Optional[_fans.Theory], str]:
+        tf = self.tf
+        variable = var.handle
+        initial = getattr(variable, "initial_value", None)
+        if initial is None:
+            return None, "its initial value is not in the graph"
+        raw = []
+        stack, seen = [initial.op], set()  # type: Tuple[List[Any], set]
+        while stack:
+            op = stack.pop()
+            if op.name in seen or len(seen) > 64:
+                continue
+            seen.add(op.name)
+            if op.type in RANDOM_OPS:
+                raw.append(op)
+            elif op.type in _PASS_THROUGH:
+                stack.extend(t.op for t in op.inputs)
+        if not raw:
+            if np.all(var.value == var.value.flat[0]) if var.value is not None and var.value.size else True:
+                fans = _fans.compute_fans(var.shape)
+                return _fans.Theory("not random", fans[0], fans[1], 0.0, 0.0), ""
+            return None, "its initializer is not a plain random draw (orthogonal, a custom function, ...)"
+        if len(raw) != 1:
+            return None, "its initial value combines {} random draws".format(len(raw))
+        op = raw[0]
+        try:
+            draw, value = self.session.run([op.outputs[0], initial])
+        except Exception as error:  # noqa: BLE001 - a graph the proof cannot evaluate this way
+            return None, "its initializer could not be evaluated ({})".format(_first_line(error))
+        draw = np.asarray(draw, np.float64).ravel()
+        value = np.asarray(value, np.float64).ravel()
+        if draw.size != value.size or draw.size < 2 or np.ptp(draw) == 0:
+            return None, "its initial value is not an elementwise map of one draw"
+        a, b = np.polyfit(draw, value, 1)
+        if np.max(np.abs(a * draw + b - value)) > 1e-5 * max(float(np.max(np.abs(value))), 1e-30) or a <= 0:
+            return None, "its initial value is not an affine map of one {} draw".format(op.type)
+        kind = RANDOM_OPS[op.type]
+        if kind == "uniform":
+            spec = _fans.Spec("uniform", low=float(b), high=float(a + b))
+        else:
+            spec = _fans.Spec(kind, loc=float(b), scale=float(a))
+        del tf
+        return _fans.theory_of_spec(spec, var.shape if var.shape else (1,)), ""
+
+    def dropout_rates(self) -> List[float]:
+        """The rate of every dropout in the graph (and in its functions: a
+        v2 cond's branches): ``random >= rate`` masks."""
+        with self.graph.as_default():
+            return self._dropout_rates()
+
+    def _dropout_rates(self) -> List[float]:
+        tf = self.tf
+        graphs = [self.graph]
+        for function in getattr(self.graph, "_functions", {}).values():
+            inner = getattr(function, "graph", None) or getattr(getattr(function, "_function", None), "graph", None)
+            if inner is not None:
+                graphs.append(inner)
+        rates = []
+        for graph in graphs:
+            for op in graph.get_operations():
+                if op.type != "GreaterEqual" or len(op.inputs) != 2:
+                    continue
+                if not _reaches_random(op.inputs[0].op):
+                    continue
+                rate = tf.get_static_value(op.inputs[1])
+                if rate is None:
+                    try:
+                        rate = self.session.run(op.inputs[1], feed_dict=self.feed) if graph is self.graph else None
+                    except Exception:  # noqa: BLE001 - a rate that needs a feed it does not have
+                        rate = None
+                if rate is not None and np.size(rate) == 1:
+                    rates.append(round(float(np.asarray(rate).ravel()[0]), 6))
+        return sorted(rates)
+
+    def candidates(self, feed: Dict[Any, Any], batch: int) -> Tuple[Dict[str, np.ndarray], List[str]]:
+        """Every fetchable float tensor with the batch as its first dimension,
+        evaluated (control-flow ops and tensors inside a cond or a while loop
+        are not candidates); and the reasons of tensors that could not be
+        read."""
+        tensors = {}
+        for op in self.graph.get_operations():
+            if op.type in _CONTROL_FLOW or getattr(op, "_control_flow_context", None) is not None:
+                continue
+            if not self.graph.is_fetchable(op) or "gradients" in op.name or "compat_init" in op.name:
+                continue
+            for t in op.outputs:
+                dims = t.shape.as_list() if t.shape.ndims is not None else []
+                if t.dtype.is_floating and len(dims) >= 1 and dims[0] in (None, batch):
+                    tensors[t.name] = t
+        try:
+            return (self.session.run(tensors, feed_dict=feed) if tensors else {}), []
+        except Exception:  # noqa: BLE001 - one unfetchable tensor: read them one by one
+            values, failed = {}, []
+            for name, tensor in tensors.items():
+                try:
+                    values[name] = self.session.run(tensor, feed_dict=feed)
+                except Exception as error:  # noqa: BLE001
+                    failed.append("{}: {}".format(name, _first_line(error)))
+            return values, failed
+
+    def activation_after(self, tensor_name: Optional[str]) -> Optional[str]:
+        """The activation op type (Relu, Sigmoid, ...) that consumes a tensor, if any."""
+        if not tensor_name:
+            return None
+        tensor = self.graph.get_tensor_by_name(tensor_name)
+        for op in tensor.consumers():
+            if op.type in ACTIVATIONS:
+                return op.type
+        return None
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _reaches_random(op: Any, depth: int = 6) -> bool:
+    if op.type in RANDOM_OPS:
+        return True
+    if depth == 0 or op.type not in _PASS_THROUGH | {"Floor", "Add"}:
+        return False
+    return any(_reaches_random(t.op, depth - 1) for t in op.inputs)
+
+
+def _describe_value(value: Any) -> str:
+    if value is None:
+        return "None"
+    if callable(value) and not hasattr(value, "dtype"):
+        return "a {} ({!r}); did you return the function instead of calling it?".format(
+            type(value).__name__, getattr(value, "__name__", value))
+    text = repr(value)
+    return "a {} ({})".format(type(value).__name__, text if len(text) <= 80 else text[:77] + "...")
