@@ -172,6 +172,30 @@ def executing_eagerly_outside_functions() -> bool:
     return bool(ops.executing_eagerly_outside_functions())
 
 
+@contextlib.contextmanager
+def differentiable_control_flow() -> Any:
+    """Control flow v2 (TF 2's ``tf.cond``/``while_loop`` in a graph) built in
+    this block keeps every intermediate as an output, so that
+    ``tf.gradients`` can be taken later in the same graph ("Connecting to
+    invalid output 1 of source node cond" otherwise).  TF 1.x builds v1
+    control flow, which needs nothing."""
+    try:
+        from tensorflow.python.ops import control_flow_util_v2 as util  # TF >= 2.0
+    except ImportError:
+        yield
+        return
+    name = "_EXPERIMENTAL_OUTPUT_ALL_INTERMEDIATES_OVERRIDE"
+    if not hasattr(util, name):  # pragma: no cover - TF 2.0 - 2.1
+        yield
+        return
+    previous = getattr(util, name)
+    setattr(util, name, True)
+    try:
+        yield
+    finally:
+        setattr(util, name, previous)
+
+
 def can_evaluate_eagerly() -> bool:
     """True where a tensor made here has values at once: TF 2 with eager
     execution on in this thread.  False on TF 1.x (even with eager enabled:

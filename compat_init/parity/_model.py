@@ -25,16 +25,28 @@ def layers_of(model: Any) -> list:
         except TypeError:
             pass
     found: list = []
-    stack = list(getattr(model, "layers", []))[::-1]
+    stack = _children(model)[::-1]
     while stack:
         layer = stack.pop()
         if any(layer is f for f in found):
             continue
         found.append(layer)
-        children = list(getattr(layer, "layers", [])) + [getattr(layer, "cell", None)]
+        children = _children(layer) + [getattr(layer, "cell", None)]
         stack.extend(c for c in children[::-1] if c is not None)
     return found
 
+
+
+def _children(layer: Any) -> list:
+    """A layer's direct sublayers: ``layers`` (models), else what TF 1.x Keras
+    tracks in ``_layers`` (a custom ``Layer`` holding Keras layers)."""
+    children = getattr(layer, "layers", None)
+    if children is None:
+        children = getattr(layer, "_layers", None)
+    try:
+        return [c for c in list(children or []) if hasattr(c, "call") and hasattr(c, "trainable_weights")]
+    except TypeError:
+        return []
 
 
 def weight_name(weight: Any) -> str:

@@ -332,7 +332,8 @@ class _GraphSide:
         return float(value), float(reg_value), grad_values, output_values
 
     def regularization(self) -> Optional[float]:
-        regs = self.regularization_for(False)
+        with self.graph.as_default():
+            regs = self.regularization_for(False)
         if not regs:
             return None
         return float(sum(np.sum(r) for r in self.session.run(regs, feed_dict=self.feed_for(False))))
@@ -408,7 +409,12 @@ def port_side(port: PortModel, arrays: List[np.ndarray]) -> Any:
         return port.symbolic[training]
 
     def updates(training: bool) -> List[Any]:
-        return list(getattr(port.model, "updates", []) or []) if training else []
+        if not training:
+            return []
+        model = port.model
+        if hasattr(model, "get_updates_for"):  # TF 1.x Keras: the updates of this call, and the unconditional ones
+            return list(model.get_updates_for(port.placeholders)) + list(model.get_updates_for(None))
+        return list(getattr(model, "updates", []) or [])
 
     return _GraphSide(tf, port.graph, port.session, [port.handle(i) for i in range(len(port.weights))],
                       lambda training: dict(zip(port.placeholders, arrays)), outputs,
@@ -457,7 +463,8 @@ def locate(legacy: LegacyModel, port: PortModel, arrays: List[np.ndarray]) -> st
             text = "; ".join(words)
             return text + (" " if text.endswith("?") else ". ") + (
                 "Check the layer's activation, padding, strides, and the layout of its kernel.")
-        previous, matched = name, found
+        if found != matched:  # a layer that passes its input through (dropout at inference) names nothing new
+            previous, matched = name, found
     return "every layer's output agrees: the difference comes after the last layer (the loss or the update)"
 
 
@@ -509,9 +516,13 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
     reg_old, reg_new = old.regularization(), new.regularization()
     if reg_old is not None or reg_new is not None:
         report.regularization = compare("total", np.float64(reg_new or 0.0), np.float64(reg_old or 0.0))
-    rates = (legacy.dropout_rates(), port.dropout_rates())
+    legacy_rates, fed = legacy.dropout_rates()
+    rates = (legacy_rates, port.dropout_rates())
     report.dropout_rates = rates
-    if rates[0] or rates[1]:
+    if fed:
+        report.notes.append("{} legacy dropout(s) take their rate from a fed placeholder (keep_prob): their rates "
+                            "are not compared".format(fed))
+    elif rates[0] or rates[1]:
         same = rates[0] == rates[1]
         report.dropout = Comparison("dropout rates", (len(rates[1]),), 0.0 if same else math.inf, 0.0, 0.0, same,
                                     None if same else (len(rates[0]),))
@@ -545,8 +556,8 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
             return report
     elif stateful:
         report.training_mode = ("not compared: {}".format(
-            "dropout makes training-mode outputs random (the rates are compared instead)" if rates[0] or rates[1]
-            else "the legacy graph has no boolean training placeholder to switch"))
+            "the legacy graph has no boolean training placeholder to switch" if legacy.training is None
+            else "dropout makes training-mode outputs random (the rates are compared instead)"))
     if steps:
         if not before or np.asarray(before[0]).dtype.kind != "f":
             raise UsageError("steps need a floating-point first output to build the loss on; received dtype "

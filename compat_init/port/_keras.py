@@ -46,7 +46,9 @@ def _raw_variables(root: Any, tf: Any) -> List[Any]:
             continue
         seen.add(id(obj))
         if isinstance(obj, tf.Variable):
-            found.setdefault(id(obj), obj)
+            # a model's weights: trainable floats (not Keras' own step counters)
+            if obj.trainable and obj.dtype.is_floating:
+                found.setdefault(id(obj), obj)
             continue
         if isinstance(obj, dict):
             stack.extend(obj.values())

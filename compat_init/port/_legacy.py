@@ -71,7 +71,8 @@ class LegacyModel:
         self.graph = tf.Graph()
         with self.graph.as_default():
             tf.compat.v1.set_random_seed(seed)
-            built = builder()
+            with _runtime.differentiable_control_flow():
+                built = builder()
             self.output_names, self.outputs = _flatten_outputs(tf, built)
             if need_outputs and not self.outputs:
                 raise UsageError(
@@ -216,20 +217,22 @@ class LegacyModel:
         del tf
         return _fans.theory_of_spec(spec, var.shape if var.shape else (1,)), ""
 
-    def dropout_rates(self) -> List[float]:
+    def dropout_rates(self) -> Tuple[List[float], int]:
         """The rate of every dropout in the graph (and in its functions: a
-        v2 cond's branches): ``random >= rate`` masks."""
+        v2 cond's branches): ``random >= rate`` masks with a constant rate;
+        and how many dropouts take their rate from a feed (``keep_prob``),
+        which are not compared."""
         with self.graph.as_default():
             return self._dropout_rates()
 
-    def _dropout_rates(self) -> List[float]:
+    def _dropout_rates(self) -> Tuple[List[float], int]:
         tf = self.tf
         graphs = [self.graph]
         for function in getattr(self.graph, "_functions", {}).values():
             inner = getattr(function, "graph", None) or getattr(getattr(function, "_function", None), "graph", None)
             if inner is not None:
                 graphs.append(inner)
-        rates = []
+        rates, fed = [], 0
         for graph in graphs:
             for op in graph.get_operations():
                 if op.type != "GreaterEqual" or len(op.inputs) != 2:
@@ -238,13 +241,10 @@ class LegacyModel:
                     continue
                 rate = tf.get_static_value(op.inputs[1])
                 if rate is None:
-                    try:
-                        rate = self.session.run(op.inputs[1], feed_dict=self.feed) if graph is self.graph else None
-                    except Exception:  # noqa: BLE001 - a rate that needs a feed it does not have
-                        rate = None
-                if rate is not None and np.size(rate) == 1:
+                    fed += 1
+                elif np.size(rate) == 1 and float(np.asarray(rate).ravel()[0]) > 0:
                     rates.append(round(float(np.asarray(rate).ravel()[0]), 6))
-        return sorted(rates)
+        return sorted(rates), fed
 
     def candidates(self, feed: Dict[Any, Any], batch: int) -> Tuple[Dict[str, np.ndarray], List[str]]:
         """Every fetchable float tensor with the batch as its first dimension,
