@@ -354,3 +354,15 @@ def legacy_saturated():
 def port_saturated():
     return keras.Sequential([keras.Input((20,)), layers.Dense(4, kernel_initializer=ci.glorot_uniform(seed=1)),
                              layers.Lambda(lambda t: tf.nn.softmax(1000.0 * t))])
+
+
+# A port that cannot run at all (an internal error, not a verdict)
+
+
+class Crashing(ModulePort):
+    def __call__(self, x):
+        raise RuntimeError("the port broke")
+
+
+def port_crashing():
+    return Crashing()

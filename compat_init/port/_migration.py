@@ -144,7 +144,7 @@ def _fit_inputs(arrays: List[np.ndarray], legacy: LegacyModel) -> Tuple[List[np.
         name = tensor.op.name
         if not tensor.shape.is_compatible_with(array.shape):
             raise UsageError("inputs for placeholder {} must have shape {}; received shape {}".format(
-                name, tensor.shape, array.shape))
+                name, tuple(tensor.shape.as_list()) if tensor.shape.ndims is not None else "(any)", array.shape))
         dtype = tensor.dtype.base_dtype
         if dtype.is_integer and array.dtype.kind not in "iu":
             raise UsageError("inputs for placeholder {} must be integers ({}); received dtype {}".format(

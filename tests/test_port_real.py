@@ -1,0 +1,204 @@
+"""The migration proof on the shapes real ports take (tests/port_pairs.py):
+control flow, extra feeds, wrapper layers, unbuilt and raw-variable ports,
+other creation orders, regularizers, logits, several inputs and outputs.
+Each pattern has a correct port (pass) and a wrong one (fail, located), and
+nothing that proves nothing passes (inconclusive)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from compat_init import port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from tests import port_pairs as P  # noqa: E402
+MLP = (8, 20)
+
+# (id, legacy, port, arguments, status, decided by)
+CASES = [
+    # dropout under a training placeholder: control flow in the legacy graph
+    ("dropout", P.legacy_dropout_mlp, P.port_dropout_mlp, dict(inputs=MLP, steps=2), "pass", "training"),
+    ("dropout-other-rate", P.legacy_dropout_mlp, P.port_dropout_mlp_other_rate, dict(inputs=MLP), "fail",
+     "dropout rates"),
+    ("dropout-missing", P.legacy_dropout_mlp, P.port_dropout_mlp_no_dropout, dict(inputs=MLP), "fail",
+     "dropout rates"),
+    ("dropout-no-relu", P.legacy_dropout_mlp, P.port_dropout_mlp_no_relu, dict(inputs=MLP), "fail", "forward"),
+    # batch norm: compared in training mode (outputs and moving statistics)
+    ("batch-norm", P.legacy_batch_norm, P.port_batch_norm, dict(inputs=(8, 12), steps=3, loss="mse"), "pass",
+     "training"),
+    ("batch-norm-momentum", P.legacy_batch_norm, P.port_batch_norm_other_momentum,
+     dict(inputs=(8, 12), steps=3, loss="mse"), "fail", "training"),
+    # keep_prob fed
+    ("keep-prob", P.legacy_keep_prob, P.port_dropout_mlp, dict(inputs=MLP, steps=2, feeds={"keep_prob": 1.0}),
+     "pass", "training"),
+    ("keep-prob-no-relu", P.legacy_keep_prob, P.port_dropout_mlp_no_relu, dict(inputs=MLP, feeds={"keep_prob": 1.0}),
+     "fail", "forward"),
+    # the port as one custom Layer; regularizers compared
+    ("wrapper", P.legacy_conv, P.port_wrapper, dict(inputs=(4, 6, 6, 2), steps=2, loss="mse"), "pass", "training"),
+    ("wrapper-no-relu", P.legacy_conv, P.port_wrapper_no_relu, dict(inputs=(4, 6, 6, 2)), "fail", "forward"),
+    ("wrapper-no-regularizer", P.legacy_conv, P.port_wrapper_no_regularizer, dict(inputs=(4, 6, 6, 2)), "fail",
+     "regularization"),
+    # unbuilt subclassed model, another creation order, raw variables
+    ("subclassed-unbuilt", P.legacy_mlp, P.port_subclassed, dict(inputs=MLP, steps=2), "pass", "training"),
+    ("bias-first", P.legacy_mlp, P.port_bias_first, dict(inputs=MLP, steps=2), "pass", "training"),
+    ("tf-module", P.legacy_mlp, P.port_module, dict(inputs=MLP, steps=2), "pass", "training"),
+    ("tf-module-no-relu", P.legacy_mlp, P.port_module_no_relu, dict(inputs=MLP), "fail", "forward"),
+    ("keras-raw-variables", P.legacy_mlp, P.port_raw_keras, dict(inputs=MLP, steps=2), "pass", "training"),
+    # logits: inconclusive with the default loss, proven with from_logits
+    ("logits", P.legacy_logits, P.port_logits, dict(inputs=(8, 28, 28), steps=2), "inconclusive", "training"),
+    ("logits-from-logits", P.legacy_logits, P.port_logits, dict(inputs=(8, 28, 28), steps=2, from_logits=True),
+     "pass", "training"),
+    # two inputs, two outputs
+    ("two-heads", P.legacy_two_heads, P.port_two_heads, dict(inputs=[(5, 6), (5, 3)], steps=2, loss="mse"), "pass",
+     "training"),
+    ("two-heads-wrong", P.legacy_two_heads, P.port_two_heads_wrong, dict(inputs=[(5, 6), (5, 3)]), "fail", "forward"),
+    # raw tf.Variable legacy code: its distribution is read from the graph
+    ("raw-normal", P.legacy_raw_normal, P.port_raw_normal, dict(), "pass", "initial distributions"),
+    ("raw-normal-wrong", P.legacy_raw_normal, P.port_raw_normal_wrong_stddev, dict(), "fail",
+     "initial distributions"),
+    # nothing trains
+    ("saturated", P.legacy_saturated, P.port_saturated, dict(inputs=MLP, steps=3), "inconclusive", "training"),
+]
+
+
+@pytest.mark.parametrize("legacy,wrapped,kwargs,status,decided", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_real_port_patterns(legacy, wrapped, kwargs, status, decided):
+    report = port.check_migration(legacy, wrapped, **kwargs)
+    assert report.status == status, str(report)
+    assert report.decided_by == decided, str(report)
+    assert report.exit_code == {"pass": 0, "fail": 1, "inconclusive": 3}[status]
+    assert report.passed == (status == "pass")
+    if report.function is not None:
+        json.dumps(report.to_dict())  # never a crash on the way out
+
+
+def test_dropout_in_a_cond_is_located_without_fetching_inside_it():
+    report = port.check_migration(P.legacy_dropout_mlp, P.port_dropout_mlp_no_relu, inputs=MLP)
+    where = report.function.divergence
+    assert "the legacy graph applies Relu to that tensor and the port does not" in where, where
+    assert "activation missing?" in where
+
+
+def test_the_wrapper_layer_is_located_at_its_inner_leaf():
+    report = port.check_migration(P.legacy_conv, P.port_wrapper_no_relu, inputs=(4, 6, 6, 2))
+    where = report.function.divergence
+    assert "is conv2d" in where and "activation missing?" in where, where
+    # the names in the message are the names of the table: the port was built once
+    conv = [p["port"] for p in report.pairs if p["port"].endswith("kernel")][0]
+    assert where.split("is ")[-1].split("'s activation")[0] in conv, (where, conv)
+
+
+def test_regularization_losses_are_compared_on_their_own():
+    report = port.check_migration(P.legacy_conv, P.port_wrapper_no_regularizer, inputs=(4, 6, 6, 2))
+    reg = report.function.regularization
+    assert not reg.passed and all(o.passed for o in report.function.outputs), str(report)
+    assert "regularization loss total" in str(report)
+
+
+def test_batch_norm_moving_statistics_are_compared_in_training_mode():
+    report = port.check_migration(P.legacy_batch_norm, P.port_batch_norm_other_momentum, inputs=(8, 12), steps=2,
+                                  loss="mse")
+    assert "training mode" in report.function.training_mode
+    assert "moving_mean" in report.function.divergence, report.function.divergence
+
+
+def test_dropout_rates_are_named_in_the_report():
+    report = port.check_migration(P.legacy_dropout_mlp, P.port_dropout_mlp_other_rate, inputs=MLP)
+    assert report.function.dropout_rates == ([0.5], [0.2])
+    assert "dropout rates: legacy [0.5] vs port [0.2]: DIFFER" in str(report)
+
+
+def test_pairs_say_how_they_were_made():
+    report = port.check_migration(P.legacy_mlp, P.port_bias_first)
+    assert [p["how"] for p in report.pairs] == ["name"] * 4
+    assert "pairs made by name (4)" in str(report)
+
+
+def test_feeds_are_needed_for_extra_placeholders():
+    with pytest.raises(ValueError, match=r"keep_prob \(float32 \(\)\); give each a value with feeds="):
+        port.check_migration(P.legacy_keep_prob, P.port_dropout_mlp, inputs=MLP)
+    with pytest.raises(ValueError, match="feeds must name placeholders of the legacy graph"):
+        port.check_migration(P.legacy_keep_prob, P.port_dropout_mlp, inputs=MLP, feeds={"nope": 1.0})
+
+
+def test_an_unbuilt_port_without_inputs_is_refused_with_the_way_out():
+    with pytest.raises(ValueError, match=r"not built.*pass inputs="):
+        port.check_migration(P.legacy_mlp, P.port_subclassed)
+
+
+def test_nothing_trained_is_inconclusive_with_a_hint():
+    report = port.check_migration(P.legacy_saturated, P.port_saturated, inputs=MLP, steps=3)
+    text = str(report)
+    assert "nothing trained" in text and "hint:" in text and "INCONCLUSIVE" in text
+
+
+# --- the command line --------------------------------------------------------
+
+
+def cli(*args, cwd=ROOT):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", "compat_init", "parity"] + list(args), cwd=cwd, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+
+
+def our_stderr(text):
+    """Our lines, without TensorFlow's own start-up lines."""
+    return [line for line in text.splitlines() if line.startswith("compat-init")]
+
+
+def test_cli_exit_codes_pass_fail_inconclusive(tmp_path):
+    base = ["--migration", "tests.port_pairs:legacy_logits"]
+    ok = cli(*base, "tests.port_pairs:port_logits", "--inputs", "8x28x28", "--steps", "2", "--from-logits",
+             "--json", str(tmp_path / "r.json"))
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert "verdict: the port agrees (decided by the training)" in ok.stdout
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["status"] == "pass" and data["exit_code"] == 0
+    vague = cli(*base, "tests.port_pairs:port_logits", "--inputs", "8x28x28", "--steps", "2")
+    assert vague.returncode == 3, vague.stdout[-2000:] + vague.stderr[-2000:]
+    assert "INCONCLUSIVE" in vague.stdout and "--from-logits" in vague.stdout
+    wrong = cli("--migration", "tests.port_pairs:legacy_mlp", "tests.port_pairs:port_module_no_relu",
+                "--inputs", "8x20")
+    assert wrong.returncode == 1, wrong.stderr[-2000:]
+
+
+def test_cli_feed_and_mapping(tmp_path):
+    fed = cli("--migration", "tests.port_pairs:legacy_keep_prob", "tests.port_pairs:port_dropout_mlp",
+              "--inputs", "8x20", "--feed", "keep_prob=1.0", "--steps", "1")
+    assert fed.returncode == 0, fed.stderr[-2000:]
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({"hidden/kernel": "hidden/kernel", "hidden/bias": "hidden/bias"}))
+    mapped = cli("--migration", "tests.port_pairs:legacy_mlp", "tests.port_pairs:port_bias_first",
+                 "--mapping", str(mapping), "--mapping", "out/kernel=out/kernel", "--mapping", "out/bias=out/bias")
+    assert mapped.returncode == 0, mapped.stderr[-2000:]
+    assert "pairs made by mapping (4)" in mapped.stdout
+    for bad, words in ((["--feed", "keep_prob"], "--feed must be NAME=VALUE"),
+                       (["--mapping", "a"], "--mapping must be LEGACY=PORT"),
+                       (["--mapping", str(tmp_path / "missing.json")], "--mapping must be LEGACY=PORT")):
+        result = cli("--migration", "tests.port_pairs:legacy_mlp", "tests.port_pairs:port_bias_first", *bad)
+        assert result.returncode == 2
+        assert our_stderr(result.stderr)[-1].startswith("compat-init: error: " + words), result.stderr
+
+
+def test_cli_an_internal_error_is_one_line_and_not_a_verdict():
+    result = cli("--migration", "tests.port_pairs:legacy_mlp", "tests.port_pairs:port_crashing", "--inputs", "8x20")
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    ours = our_stderr(result.stderr)
+    assert len(ours) == 1 and ours[0].startswith("compat-init: internal error: RuntimeError: the port broke")
+    assert "not a verdict" in ours[0] and "Traceback" not in result.stderr
+    full = cli("--migration", "tests.port_pairs:legacy_mlp", "tests.port_pairs:port_crashing", "--inputs", "8x20",
+               "--traceback")
+    assert full.returncode == 4 and "Traceback" in full.stderr
+
+
+def test_json_is_valid_when_values_are_not_finite(tmp_path):
+    np.save(str(tmp_path / "x.npy"), np.full((4, 20), 1e30, np.float32))
+    result = cli("--migration", "tests.port_pairs:legacy_mlp", "tests.port_pairs:port_module",
+                 "--inputs", str(tmp_path / "x.npy"), "--json", "-")
+    assert result.returncode in (0, 1, 3), result.stderr[-2000:]
+    json.loads(result.stdout)  # strict JSON: no NaN
+    assert "NaN" not in result.stdout
