@@ -342,6 +342,25 @@ def port_raw_normal_wrong_stddev():
     return RawNormal(0.08)
 
 
+# Frozen weights (a stop_gradient on both sides): outputs depend on the inputs, nothing trains
+
+
+def legacy_frozen():
+    x = v1.placeholder(tf.float32, (None, 20), name="x")
+    kernel, bias = _dense_vars("hidden", (20, 4), 1)
+    return tf.nn.softmax(tf.stop_gradient(tf.matmul(x, kernel) + bias))
+
+
+class FrozenDense(layers.Dense):
+    def call(self, inputs):
+        return tf.stop_gradient(super().call(inputs))
+
+
+def port_frozen():
+    return keras.Sequential([keras.Input((20,)), FrozenDense(4, activation="softmax",
+                                                             kernel_initializer=ci.glorot_uniform(seed=1))])
+
+
 # A saturated softmax: nothing trains
 
 

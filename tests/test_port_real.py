@@ -62,6 +62,7 @@ CASES = [
      "initial distributions"),
     # nothing trains
     ("saturated", P.legacy_saturated, P.port_saturated, dict(inputs=MLP, steps=3), "inconclusive", "training"),
+    ("frozen", P.legacy_frozen, P.port_frozen, dict(inputs=MLP, steps=3), "inconclusive", "training"),
 ]
 
 
@@ -81,6 +82,8 @@ def test_dropout_in_a_cond_is_located_without_fetching_inside_it():
     where = report.function.divergence
     assert "the legacy graph applies Relu to that tensor and the port does not" in where, where
     assert "activation missing?" in where
+    # control-flow tensors are never candidates: none had to be tried and skipped
+    assert "could not be read" not in where, where
 
 
 def test_the_wrapper_layer_is_located_at_its_inner_leaf():
@@ -128,6 +131,12 @@ def test_feeds_are_needed_for_extra_placeholders():
 def test_an_unbuilt_port_without_inputs_is_refused_with_the_way_out():
     with pytest.raises(ValueError, match=r"not built.*pass inputs="):
         port.check_migration(P.legacy_mlp, P.port_subclassed)
+
+
+def test_gradients_that_are_all_zero_are_inconclusive():
+    report = port.check_migration(P.legacy_frozen, P.port_frozen, inputs=MLP, steps=2)
+    assert report.function.reasons == [
+        "no gradient reached any paired weight in 2 step(s): nothing trained, so equal weights prove nothing"]
 
 
 def test_nothing_trained_is_inconclusive_with_a_hint():
