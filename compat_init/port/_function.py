@@ -517,9 +517,12 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
     if reg_old is not None or reg_new is not None:
         report.regularization = compare("total", np.float64(reg_new or 0.0), np.float64(reg_old or 0.0))
     legacy_rates, fed = legacy.dropout_rates()
-    rates = (legacy_rates, port.dropout_rates())
+    port_rates, untraced = port.dropout_rates()
+    rates = (legacy_rates, port_rates)
     report.dropout_rates = rates
-    if fed:
+    if untraced:
+        report.notes.append("dropout rates not compared: " + untraced)
+    elif fed:
         report.notes.append("{} legacy dropout(s) take their rate from a fed placeholder (keep_prob): their rates "
                             "are not compared".format(fed))
     elif rates[0] or rates[1]:

@@ -4,6 +4,7 @@ built once (called on the inputs when it has no weights yet), eagerly on TF 2
 and in a graph on TF 1.x or without eager execution."""
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -12,7 +13,7 @@ import numpy as np
 from compat_init import _runtime
 from compat_init._errors import UsageError
 from compat_init.parity._model import layers_of, weight_name, weight_theories
-from compat_init.port._legacy import _describe_value, _first_line
+from compat_init.port._legacy import _describe_value, _first_line, dropout_rates
 from compat_init.port._pairing import Var
 
 #: Keras layers that act differently in training: (class name part, attribute of the rate).
@@ -152,15 +153,23 @@ class PortModel:
                 ordered.append(w)
         return ordered
 
+    def _takes_training(self) -> bool:
+        """Whether the port's call takes ``training`` (a Keras model or layer
+        whose ``call`` names it or takes ``**kwargs``; a tf.Module's
+        ``__call__`` likewise)."""
+        call = getattr(self.model, "call", None) or getattr(self.model, "__call__")
+        call = inspect.unwrap(getattr(call, "__wrapped__", call))
+        try:
+            parameters = inspect.signature(call).parameters.values()
+        except (TypeError, ValueError):
+            return True
+        return any(p.name == "training" or p.kind == p.VAR_KEYWORD for p in parameters)
+
     def _call(self, arrays: Sequence[Any], training: bool) -> List[Any]:
         x = list(arrays) if len(arrays) > 1 else arrays[0]
-        try:
-            out = self.model(x, training=training)
-        except TypeError as error:
-            if "training" not in str(error):
-                raise
-            out = self.model(x)  # a tf.Module or a layer whose call takes no training argument
-        return _outputs(out)
+        if self._takes_training():
+            return _outputs(self.model(x, training=training))
+        return _outputs(self.model(x))  # a tf.Module, or a layer whose call takes no training argument
 
     # Reading and writing weights ------------------------------------------------
 
@@ -168,20 +177,28 @@ class PortModel:
         weight = self.weights[index]
         return weight if self.eager else _runtime.fetchable_variable(weight)
 
-    def dropout_rates(self) -> List[float]:
-        rates: List[float] = []
-        if not hasattr(self.model, "trainable_weights"):
-            return rates
-        for layer in [self.model] + layers_of(self.model):
-            if "Dropout" in type(layer).__name__:
-                rate = getattr(layer, "rate", None)
-            elif type(layer).__name__ in ("MultiHeadAttention", "GroupedQueryAttention"):
-                rate = getattr(layer, "_dropout", getattr(layer, "dropout", None))
+    def dropout_rates(self) -> Tuple[List[float], str]:
+        """The rates of the dropouts the port applies in training, read from
+        its training-mode graph (a ``tf.function`` trace on TF 2), as the
+        legacy graph's are: Keras ``Dropout`` layers, attention dropout and
+        functional ``dropout`` calls alike.  ([], why) when it cannot be traced."""
+        tf = self.tf
+        arrays = self.arrays or []
+        if not arrays:
+            return [], "no inputs to trace the port with"
+        try:
+            if self.eager:
+                specs = [tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.as_dtype(x.dtype)) for x in arrays]
+                traced = tf.function(lambda *xs: self._call(list(xs), True), autograph=False)
+                graph = traced.get_concrete_function(*specs).graph
             else:
-                continue
-            if isinstance(rate, (int, float)) and rate:
-                rates.append(round(float(rate), 6))
-        return sorted(rates)
+                with self.graph.as_default():
+                    if True not in self.symbolic:
+                        self.symbolic[True] = self._call(self.placeholders, True)
+                graph = self.graph
+            return dropout_rates(tf, graph)[0], ""
+        except Exception as error:  # noqa: BLE001 - a port that cannot be traced: said, not guessed
+            return [], "the port's training-mode graph could not be traced ({})".format(_first_line(error))
 
     def has_training_behaviour(self) -> List[str]:
         """The port's layers that act differently in training (batch norm, dropout)."""

@@ -226,36 +226,36 @@ class LegacyModel:
             return self._dropout_rates()
 
     def _dropout_rates(self) -> Tuple[List[float], int]:
-        tf = self.tf
-        graphs = [self.graph]
-        for function in getattr(self.graph, "_functions", {}).values():
-            inner = getattr(function, "graph", None) or getattr(getattr(function, "_function", None), "graph", None)
-            if inner is not None:
-                graphs.append(inner)
-        rates, fed = [], 0
-        for graph in graphs:
-            for op in graph.get_operations():
-                if op.type != "GreaterEqual" or len(op.inputs) != 2:
-                    continue
-                if not _reaches_random(op.inputs[0].op):
-                    continue
-                rate = tf.get_static_value(op.inputs[1])
-                if rate is None:
-                    fed += 1
-                elif np.size(rate) == 1 and float(np.asarray(rate).ravel()[0]) > 0:
-                    rates.append(round(float(np.asarray(rate).ravel()[0]), 6))
-        return sorted(rates), fed
+        return dropout_rates(self.tf, self.graph)
+
+    def _downstream(self) -> set:
+        """The names of the ops that depend on an input placeholder."""
+        seen: set = set()
+        stack = [t.op for t in self.inputs]
+        while stack:
+            op = stack.pop()
+            if op.name in seen:
+                continue
+            seen.add(op.name)
+            for t in op.outputs:
+                stack.extend(t.consumers())
+        return seen
 
     def candidates(self, feed: Dict[Any, Any], batch: int) -> Tuple[Dict[str, np.ndarray], List[str]]:
-        """Every fetchable float tensor with the batch as its first dimension,
-        evaluated (control-flow ops and tensors inside a cond or a while loop
-        are not candidates); and the reasons of tensors that could not be
-        read."""
+        """Every fetchable float tensor that depends on the inputs and has the
+        batch as its first dimension, evaluated (control-flow ops and tensors
+        inside a cond or a while loop are not candidates); and the reasons of
+        tensors that could not be read."""
         tensors = {}
+        downstream = self._downstream()
         for op in self.graph.get_operations():
+            if op.name not in downstream:
+                continue
             if op.type in _CONTROL_FLOW or getattr(op, "_control_flow_context", None) is not None:
                 continue
             if not self.graph.is_fetchable(op) or "gradients" in op.name or "compat_init" in op.name:
+                continue
+            if op.type == "Placeholder" and op.outputs[0] not in feed:
                 continue
             for t in op.outputs:
                 dims = t.shape.as_list() if t.shape.ndims is not None else []
@@ -284,6 +284,29 @@ class LegacyModel:
 
     def close(self) -> None:
         self.session.close()
+
+
+def dropout_rates(tf: Any, graph: Any) -> Tuple[List[float], int]:
+    """The constant rates of the dropouts in ``graph`` and in its functions
+    (a v2 cond's branches): ``random >= rate`` masks; and how many take
+    their rate from something else (a fed ``keep_prob``)."""
+    graphs = [graph]
+    for function in list(getattr(graph, "_functions", {}).values()):
+        inner = getattr(function, "graph", None) or getattr(getattr(function, "_function", None), "graph", None)
+        if inner is not None and inner is not graph:
+            graphs.append(inner)
+    rates: List[float] = []
+    fed = 0
+    for g in graphs:
+        for op in g.get_operations():
+            if op.type != "GreaterEqual" or len(op.inputs) != 2 or not _reaches_random(op.inputs[0].op):
+                continue
+            rate = tf.get_static_value(op.inputs[1])
+            if rate is None:
+                fed += 1
+            elif np.size(rate) == 1 and float(np.asarray(rate).ravel()[0]) > 0:
+                rates.append(round(float(np.asarray(rate).ravel()[0]), 6))
+    return sorted(rates), fed
 
 
 def _reaches_random(op: Any, depth: int = 6) -> bool:
