@@ -176,3 +176,22 @@ def test_cli_input_errors_are_one_line(args, words):
     assert result.returncode == 2, result.stderr[-2000:]
     ours = [line for line in result.stderr.splitlines() if line.startswith("compat-init")]
     assert len(ours) == 1 and words in ours[0], result.stderr
+
+
+def legacy_images():
+    x = v1.placeholder(tf.float32, (None, 28, 28, 1), name="images")
+    kernel = v1.get_variable("dense/kernel", (784, 1), initializer=v1.zeros_initializer())
+    bias = v1.get_variable("dense/bias", (1,), initializer=v1.zeros_initializer())
+    return tf.matmul(tf.reshape(x, [-1, 784]), kernel) + bias
+
+
+def port_flat_images():
+    # a port written for flattened images, fed the legacy graph's 28x28x1 batch
+    return tf.keras.Sequential([tf.keras.layers.Dense(1, kernel_initializer="zeros", input_shape=(784,))])
+
+
+def test_a_port_that_cannot_take_the_inputs_says_so():
+    # one line naming the inputs and the port's own first line, not a traceback or a locating failure
+    with pytest.raises(ValueError, match=r"the port cannot (run on|take|be built by a call on) the inputs "
+                                         r"\(shape \(4, 28, 28, 1\) float32\)"):
+        port.check_migration(legacy_images, port_flat_images, inputs=(4, 28, 28, 1))

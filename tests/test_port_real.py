@@ -211,3 +211,12 @@ def test_json_is_valid_when_values_are_not_finite(tmp_path):
     assert result.returncode in (0, 1, 3), result.stderr[-2000:]
     json.loads(result.stdout)  # strict JSON: no NaN
     assert "NaN" not in result.stdout
+
+
+def test_one_informative_output_is_enough():
+    # an argmax that is the same for every row beside probabilities that are not: not vacuous
+    from compat_init.port._function import _vacuous_outputs
+
+    probabilities = np.array([[0.7, 0.3], [0.6, 0.4]])
+    assert _vacuous_outputs(["label", "p"], [np.array([0, 0]), probabilities]) is None
+    assert "label is the same for every row" in _vacuous_outputs(["label"], [np.array([0, 0])])

@@ -397,17 +397,6 @@ def port_side(port: PortModel, arrays: List[np.ndarray]) -> Any:
         return _EagerSide(port.tf, port, arrays)
     tf = port.tf
 
-    def outputs(training: bool) -> List[Any]:
-        if training not in port.symbolic:
-            with port.graph.as_default():
-                port.symbolic[training] = port._call(port.placeholders, training)
-                if port.session is not None:
-                    uninitialized = [v for v in tf.compat.v1.global_variables()
-                                     if v not in set(port.handle(i) for i in range(len(port.weights)))]
-                    if uninitialized:
-                        port.session.run(tf.compat.v1.variables_initializer(uninitialized))
-        return port.symbolic[training]
-
     def updates(training: bool) -> List[Any]:
         if not training:
             return []
@@ -417,7 +406,7 @@ def port_side(port: PortModel, arrays: List[np.ndarray]) -> Any:
         return list(getattr(model, "updates", []) or [])
 
     return _GraphSide(tf, port.graph, port.session, [port.handle(i) for i in range(len(port.weights))],
-                      lambda training: dict(zip(port.placeholders, arrays)), outputs,
+                      lambda training: dict(zip(port.placeholders, arrays)), port.symbolic_outputs,
                       lambda training: list(getattr(port.model, "losses", []) or []), updates)
 
 
@@ -471,18 +460,22 @@ def locate(legacy: LegacyModel, port: PortModel, arrays: List[np.ndarray]) -> st
 # The check -----------------------------------------------------------------------------
 
 
-def _vacuous_outputs(values: List[np.ndarray]) -> Optional[str]:
-    for i, value in enumerate(values):
+def _vacuous_outputs(names: List[str], values: List[np.ndarray]) -> Optional[str]:
+    """Why equal outputs would prove nothing: every output is the same for
+    every row of the batch, or a saturated softmax.  None when one of them
+    carries information."""
+    reasons = []
+    for name, value in zip(names, values):
         value = np.asarray(value, np.float64)
         if value.ndim >= 1 and value.shape[0] > 1 and np.all(value == value[:1]):
-            return ("the legacy output {} is the same for every row of the batch: it does not depend on the "
-                    "inputs, so equal outputs prove nothing".format(i))
-        if value.ndim >= 2 and value.shape[-1] > 1 and np.all(value >= 0) and np.allclose(value.sum(-1), 1.0,
-                                                                                          atol=1e-3):
-            if np.all(value.max(-1) >= 1.0 - 1e-6):
-                return ("the legacy output {} is a saturated softmax (every row puts all its mass on one class): "
-                        "differences upstream would not show".format(i))
-    return None
+            reasons.append("{} is the same for every row of the batch (it does not depend on the inputs)".format(name))
+        elif value.ndim >= 2 and value.shape[-1] > 1 and np.all(value >= 0) and np.allclose(
+                value.sum(-1), 1.0, atol=1e-3) and np.all(value.max(-1) >= 1.0 - 1e-6):
+            reasons.append("{} is a saturated softmax (every row puts all its mass on one class: differences "
+                           "upstream would not show)".format(name))
+        else:
+            return None
+    return "the legacy output " + "; ".join(reasons) + ", so equal outputs prove nothing" if reasons else None
 
 
 def _looks_like_probabilities(value: np.ndarray) -> bool:
@@ -506,7 +499,11 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
     except tf.errors.InvalidArgumentError as error:
         raise UsageError("inputs were refused by the legacy graph: {} (check the values: token ids within the "
                          "vocabulary, shapes the placeholders take)".format(_first_line(error))) from None
-    after = new.forward(False)
+    try:
+        after = new.forward(False)
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+        raise UsageError("the port cannot run on the inputs ({}): {}".format(
+            ", ".join("shape {} {}".format(x.shape, x.dtype) for x in arrays), _first_line(error))) from None
     names = legacy.output_names
     report.outputs = [compare(n, b, a) for n, a, b in zip(names, before, after)]
     if len(before) != len(after):
@@ -537,7 +534,7 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
         report.decided_by = "regularization" if report.regularization is not None and not \
             report.regularization.passed else "dropout rates"
         return report
-    vacuous = _vacuous_outputs(before)
+    vacuous = _vacuous_outputs(names, before)
     if vacuous:
         report.reasons.append(vacuous)
         report.hints.append("use inputs whose rows differ (a shape draws a random batch), and outputs before "

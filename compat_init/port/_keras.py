@@ -63,6 +63,17 @@ def _raw_variables(root: Any, tf: Any) -> List[Any]:
     return sorted(found.values(), key=_creation_key)
 
 
+def _recorder(recorded: List[Tuple[Any, Any]], layer: Any, call: Any) -> Callable[..., Any]:
+    """``layer.call`` that also appends (layer, output) to ``recorded``."""
+
+    def hooked(*args: Any, **kwargs: Any) -> Any:
+        out = call(*args, **kwargs)
+        recorded.append((layer, out))
+        return out
+
+    return hooked
+
+
 class PortModel:
     """``builder()`` run once: the port, its weights (trainable first, then
     non-trainable state) and its initial values."""
@@ -78,7 +89,12 @@ class PortModel:
             tf.random.set_seed(seed)
             self.model = self._check(builder())
             if not self._weights() and self.arrays is not None:
-                self._call(self.arrays, False)  # a subclassed model builds its weights on its first call
+                try:
+                    self._call(self.arrays, False)  # a subclassed model builds its weights on its first call
+                except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+                    raise UsageError("the port cannot be built by a call on the inputs ({}): {}".format(
+                        ", ".join("shape {} {}".format(x.shape, x.dtype) for x in self.arrays),
+                        _first_line(error))) from None
         else:
             self.graph = tf.Graph()
             with self.graph.as_default():
@@ -87,8 +103,14 @@ class PortModel:
                 self.placeholders = [tf.compat.v1.placeholder(tf.as_dtype(x.dtype), (None,) + x.shape[1:])
                                      for x in (self.arrays or [])]
                 self.symbolic: Dict[bool, List[Any]] = {}
+                self.training_ops: List[Any] = []  #: the ops of the training-mode call
                 if self.arrays is not None:
-                    self.symbolic[False] = self._call(self.placeholders, False)
+                    try:
+                        self.symbolic[False] = self._call(self.placeholders, False)
+                    except (ValueError, TypeError) as error:
+                        raise UsageError("the port cannot take the inputs ({}): {}".format(
+                            ", ".join("shape {} {}".format(x.shape, x.dtype) for x in self.arrays),
+                            _first_line(error))) from None
         weights = self._weights()
         if not weights and getattr(self.model, "built", True) is False:
             raise UsageError(
@@ -191,14 +213,29 @@ class PortModel:
                 specs = [tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.as_dtype(x.dtype)) for x in arrays]
                 traced = tf.function(lambda *xs: self._call(list(xs), True), autograph=False)
                 graph = traced.get_concrete_function(*specs).graph
-            else:
-                with self.graph.as_default():
-                    if True not in self.symbolic:
-                        self.symbolic[True] = self._call(self.placeholders, True)
-                graph = self.graph
-            return dropout_rates(tf, graph)[0], ""
+                return dropout_rates(tf, graph)[0], ""
+            # In a graph: the ops of the training-mode call (the graph also holds
+            # the model's construction, which may have built dropouts of its own).
+            self.symbolic_outputs(True)
+            return dropout_rates(tf, self.graph, self.training_ops)[0], ""
         except Exception as error:  # noqa: BLE001 - a port that cannot be traced: said, not guessed
             return [], "the port's training-mode graph could not be traced ({})".format(_first_line(error))
+
+    def symbolic_outputs(self, training: bool) -> List[Any]:
+        """In a graph: the outputs of one call on the placeholders in that mode,
+        made once (each call adds its own batch-norm updates)."""
+        tf = self.tf
+        if training not in self.symbolic:
+            with self.graph.as_default():
+                first = len(self.graph.get_operations())
+                known = set(id(v) for v in tf.compat.v1.global_variables())
+                self.symbolic[training] = self._call(self.placeholders, training)
+                if training:
+                    self.training_ops = self.graph.get_operations()[first:]
+                new = [v for v in tf.compat.v1.global_variables() if id(v) not in known]
+                if new:
+                    self.session.run(tf.compat.v1.variables_initializer(new))
+        return self.symbolic[training]
 
     def has_training_behaviour(self) -> List[str]:
         """The port's layers that act differently in training (batch norm, dropout)."""
@@ -224,10 +261,7 @@ class PortModel:
                 continue
             original = layer.call
 
-            def hooked(*args: Any, __layer: Any = layer, __call: Any = original, **kwargs: Any) -> Any:
-                out = __call(*args, **kwargs)
-                recorded.append((__layer, out))
-                return out
+            hooked = self.tf.autograph.experimental.do_not_convert(_recorder(recorded, layer, original))
 
             try:
                 object.__setattr__(layer, "call", hooked)

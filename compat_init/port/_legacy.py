@@ -286,10 +286,10 @@ class LegacyModel:
         self.session.close()
 
 
-def dropout_rates(tf: Any, graph: Any) -> Tuple[List[float], int]:
-    """The constant rates of the dropouts in ``graph`` and in its functions
-    (a v2 cond's branches): ``random >= rate`` masks; and how many take
-    their rate from something else (a fed ``keep_prob``)."""
+def dropout_rates(tf: Any, graph: Any, ops: Optional[List[Any]] = None) -> Tuple[List[float], int]:
+    """The constant rates of the dropouts in ``graph`` (or among ``ops``) and
+    in its functions (a v2 cond's branches): ``random >= rate`` masks; and how
+    many take their rate from something else (a fed ``keep_prob``)."""
     graphs = [graph]
     for function in list(getattr(graph, "_functions", {}).values()):
         inner = getattr(function, "graph", None) or getattr(getattr(function, "_function", None), "graph", None)
@@ -298,7 +298,7 @@ def dropout_rates(tf: Any, graph: Any) -> Tuple[List[float], int]:
     rates: List[float] = []
     fed = 0
     for g in graphs:
-        for op in g.get_operations():
+        for op in (ops if ops is not None and g is graph else g.get_operations()):
             if op.type != "GreaterEqual" or len(op.inputs) != 2 or not _reaches_random(op.inputs[0].op):
                 continue
             rate = tf.get_static_value(op.inputs[1])
