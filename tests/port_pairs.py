@@ -385,3 +385,34 @@ class Crashing(ModulePort):
 
 def port_crashing():
     return Crashing()
+
+
+# An initializer nobody can read the distribution of (an orthogonal QR), unseeded on both sides
+
+
+def legacy_orthogonal():
+    x = v1.placeholder(tf.float32, (None, 20), name="x")
+    w = tf.Variable(v1.orthogonal_initializer()((20, 16)), name="hidden/kernel")
+    b = tf.Variable(tf.zeros((16,)), name="hidden/bias")
+    return tf.matmul(x, w) + b
+
+
+class OrthogonalPort(tf.Module):
+    def __init__(self, transpose=False):
+        super().__init__()
+        q = tf.linalg.qr(tf.random.normal((20, 16)))[0]
+        self.w = tf.Variable(q, name="hidden/kernel")
+        self.b = tf.Variable(tf.zeros((16,)), name="hidden/bias")
+        self.transpose = transpose
+
+    def __call__(self, x):
+        out = tf.matmul(x, self.w) + self.b
+        return tf.transpose(out) if self.transpose else out
+
+
+def port_orthogonal():
+    return OrthogonalPort()
+
+
+def port_orthogonal_transposed():
+    return OrthogonalPort(transpose=True)

@@ -220,3 +220,17 @@ def test_one_informative_output_is_enough():
     probabilities = np.array([[0.7, 0.3], [0.6, 0.4]])
     assert _vacuous_outputs(["label", "p"], [np.array([0, 0]), probabilities]) is None
     assert "label is the same for every row" in _vacuous_outputs(["label"], [np.array([0, 0])])
+
+
+def test_an_initializer_nobody_can_read_is_not_tested_never_disagree():
+    report = port.check_migration(P.legacy_orthogonal, P.port_orthogonal)
+    assert all(k.verdict != "DISAGREE" for k in report.kernels), str(report)
+    (untested,) = report.untested
+    assert untested["kernel"].startswith("hidden/kernel") and "not a plain random draw" in untested["reason"]
+    assert "not tested: initial values differ and" in str(report)
+
+
+def test_a_shape_mismatch_prints_both_shapes():
+    report = port.check_migration(P.legacy_orthogonal, P.port_orthogonal_transposed, inputs=MLP)
+    assert report.status == "fail" and report.decided_by == "forward"
+    assert "shapes differ: legacy 8x16 vs port 16x8: DIFFER" in str(report), str(report)
