@@ -16,10 +16,6 @@ from compat_init.parity._model import layers_of, weight_name, weight_theories
 from compat_init.port._legacy import _describe_value, _first_line, dropout_rates
 from compat_init.port._pairing import Var
 
-#: Keras layers that act differently in training: (class name part, attribute of the rate).
-_DROPOUT_ATTRIBUTES = ("rate", "dropout")
-
-
 def _outputs(out: Any) -> List[Any]:
     if isinstance(out, dict):
         return [out[k] for k in sorted(out, key=str)]
@@ -120,7 +116,6 @@ class PortModel:
                     "" if self.arrays is not None else ": a subclassed model creates them on its first call, so "
                     "pass inputs= (--inputs) to build it"))
         self.weights = weights
-        trainable_ids = set(id(w) for w in self._trainable())
         if self.eager:
             values = [np.asarray(w.numpy()) for w in weights]
         else:
@@ -129,7 +124,8 @@ class PortModel:
                 self.session.run(tf.compat.v1.global_variables_initializer())
                 values = self.session.run([_runtime.fetchable_variable(w) for w in weights])
         self.vars = [Var(weight_name(w), tuple(int(d) for d in tf.TensorShape(w.shape).as_list()),
-                         str(getattr(w.dtype, "name", w.dtype)), id(w) in trainable_ids, i, np.asarray(v), w)
+                         str(getattr(w.dtype, "name", w.dtype)), bool(getattr(w, "trainable", True)), i,
+                         np.asarray(v), w)
                      for i, (w, v) in enumerate(zip(weights, values))]
         try:
             self.theories = weight_theories(self.model) if hasattr(self.model, "trainable_weights") else {}
@@ -143,13 +139,6 @@ class PortModel:
             return model
         raise UsageError("the port builder must return a Keras model or layer or a tf.Module; received {}".format(
             _describe_value(model)))
-
-    def _trainable(self) -> List[Any]:
-        model = self.model
-        keras = list(getattr(model, "trainable_weights", None) or [])
-        if not hasattr(model, "trainable_weights"):
-            keras = list(getattr(model, "trainable_variables", []) or [])
-        return keras + [v for v in self._raw(keras) if v.trainable]
 
     def _raw(self, known: Sequence[Any]) -> List[Any]:
         tf = self.tf

@@ -174,7 +174,6 @@ class LegacyModel:
             return self._theory(var)
 
     def _theory(self, var: Var) -> Tuple[Optional[_fans.Theory], str]:
-        tf = self.tf
         variable = var.handle
         initial = getattr(variable, "initial_value", None)
         if initial is None:
@@ -214,7 +213,6 @@ class LegacyModel:
             spec = _fans.Spec("uniform", low=float(b), high=float(a + b))
         else:
             spec = _fans.Spec(kind, loc=float(b), scale=float(a))
-        del tf
         return _fans.theory_of_spec(spec, var.shape if var.shape else (1,)), ""
 
     def dropout_rates(self) -> Tuple[List[float], int]:
