@@ -129,6 +129,38 @@ def _product(dims: Sequence[int]) -> int:
     return size
 
 
+def _function_options(parser: argparse.ArgumentParser) -> None:
+    """The migration proof's options, shared by ``parity --migration`` and ``convert``."""
+    parser.add_argument("--inputs", action="append", metavar="4x28x28x1|BATCH.npy",
+                        type=_option_type("--inputs", _inputs, "a shape (positive integers joined by 'x') or "
+                                          "an existing .npy file"),
+                        help="with --migration: also compare the two functions on this batch (a shape draws "
+                             "a fixed random batch from --seed; repeatable, one per placeholder)")
+    parser.add_argument("--placeholders", metavar="NAME,NAME",
+                        help="with --inputs: the legacy graph's placeholders, in the order of --inputs")
+    parser.add_argument("--feed", action="append", metavar="NAME=VALUE",
+                        type=_option_type("--feed", _feed, "NAME=VALUE (a number, true or false)"),
+                        help="with --migration: a value for another legacy placeholder (keep_prob=1.0, "
+                             "is_training=false; repeatable)")
+    parser.add_argument("--mapping", action="append", metavar="LEGACY=PORT|MAPPING.json",
+                        type=_option_type("--mapping", _mapping, "LEGACY=PORT (variable names or name suffixes) "
+                                          "or an existing JSON file of {legacy: port}"),
+                        help="with --migration: pair a legacy variable with a port weight (repeatable; a JSON "
+                             "file of {legacy: port} too); the rest pairs by creation order, else by name")
+    parser.add_argument("--from-logits", action="store_true",
+                        help="with --steps: the first output is logits (the crossentropy takes a softmax of it)")
+    parser.add_argument("--traceback", action="store_true",
+                        help="on an internal error (exit 4), print the whole traceback")
+    parser.add_argument("--steps", type=_option_type("--steps", _int_in(0, 10000), "an integer in [0, 10000]"),
+                        default=0, help="with --inputs: then train both models this many steps and compare")
+    parser.add_argument("--loss", choices=("categorical_crossentropy", "sparse_categorical_crossentropy", "mse"),
+                        default="categorical_crossentropy", help="the training loss (default categorical_crossentropy)")
+    parser.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
+                        help="plain SGD (default), momentum 0.9 or Adam: the same update on both sides")
+    parser.add_argument("--learning-rate", type=_option_type("--learning-rate", _positive_float, "a positive number"),
+                        default=0.01, help="the training learning rate (default 0.01)")
+
+
 def main_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="compat-init",
@@ -171,34 +203,7 @@ def main_parser() -> argparse.ArgumentParser:
                          help="check every kernel of the Keras model the callable returns")
     sources.add_argument("--migration", nargs=2, metavar=("V1MODULE:BUILD", "V2MODULE:BUILD"),
                          help="compare a legacy v1-graph builder with its Keras port, variable by variable")
-    parity.add_argument("--inputs", action="append", metavar="4x28x28x1|BATCH.npy",
-                        type=_option_type("--inputs", _inputs, "a shape (positive integers joined by 'x') or "
-                                          "an existing .npy file"),
-                        help="with --migration: also compare the two functions on this batch (a shape draws "
-                             "a fixed random batch from --seed; repeatable, one per placeholder)")
-    parity.add_argument("--placeholders", metavar="NAME,NAME",
-                        help="with --inputs: the legacy graph's placeholders, in the order of --inputs")
-    parity.add_argument("--feed", action="append", metavar="NAME=VALUE",
-                        type=_option_type("--feed", _feed, "NAME=VALUE (a number, true or false)"),
-                        help="with --migration: a value for another legacy placeholder (keep_prob=1.0, "
-                             "is_training=false; repeatable)")
-    parity.add_argument("--mapping", action="append", metavar="LEGACY=PORT|MAPPING.json",
-                        type=_option_type("--mapping", _mapping, "LEGACY=PORT (variable names or name suffixes) "
-                                          "or an existing JSON file of {legacy: port}"),
-                        help="with --migration: pair a legacy variable with a port weight (repeatable; a JSON "
-                             "file of {legacy: port} too); the rest pairs by creation order, else by name")
-    parity.add_argument("--from-logits", action="store_true",
-                        help="with --steps: the first output is logits (the crossentropy takes a softmax of it)")
-    parity.add_argument("--traceback", action="store_true",
-                        help="on an internal error (exit 4), print the whole traceback")
-    parity.add_argument("--steps", type=_option_type("--steps", _int_in(0, 10000), "an integer in [0, 10000]"),
-                        default=0, help="with --inputs: then train both models this many steps and compare")
-    parity.add_argument("--loss", choices=("categorical_crossentropy", "sparse_categorical_crossentropy", "mse"),
-                        default="categorical_crossentropy", help="the training loss (default categorical_crossentropy)")
-    parity.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
-                        help="plain SGD (default), momentum 0.9 or Adam: the same update on both sides")
-    parity.add_argument("--learning-rate", type=_option_type("--learning-rate", _positive_float, "a positive number"),
-                        default=0.01, help="the training learning rate (default 0.01)")
+    _function_options(parity)
     parity.add_argument("--alpha", type=_option_type("--alpha", _alpha, "a number in (0, 1)"),
                         default=1e-4, help="family-wise false-alarm rate (default 1e-4)")
     parity.add_argument("--seed", type=_option_type("--seed", _int_in(0, _validate.SEED_MAX),
@@ -210,6 +215,33 @@ def main_parser() -> argparse.ArgumentParser:
     parity.add_argument("--json", metavar="PATH|-", help="write the full report as JSON (- for stdout)")
     parity.add_argument("--plot", metavar="PATH.png", help="write histograms vs theory (needs matplotlib)")
     parity.add_argument("--quiet", action="store_true", help="no table, no progress bar")
+    convert = commands.add_parser(
+        "convert",
+        help="load a TF checkpoint's trained tensors into a Keras port and write its weights",
+        description="Read a name-based TF1 checkpoint (Saver) or an object-based TF2 checkpoint (tf.train.Checkpoint, "
+        "Keras 2 save_weights), pair its keys with the port's weights (with the legacy builder: by its creation "
+        "order, as the migration proof does; with --port alone: by names and shapes, --mapping for the rest), load "
+        "them and write the port's weights (Keras 3: .weights.h5; Keras 2: .h5 or a TF checkpoint) atomically. "
+        "Every key is reported: loaded (into which weight, paired how), skipped (why) or an error. With --migration "
+        "and --inputs, the migration proof runs at the trained weights first; nothing is written unless it passes. "
+        "Exit 0: written; 1: the proof found a difference; 2: bad usage or a checkpoint that cannot be used; "
+        "3: the proof was inconclusive; 4: internal error. Nothing is written unless the exit code is 0.",
+    )
+    sides = convert.add_mutually_exclusive_group(required=True)
+    sides.add_argument("--migration", nargs=2, metavar=("V1MODULE:BUILD", "V2MODULE:BUILD"),
+                       help="the legacy builder and the port's (pairs by the legacy creation order)")
+    sides.add_argument("--port", metavar="V2MODULE:BUILD", help="the port's builder alone (pairs by names and shapes)")
+    convert.add_argument("--checkpoint", required=True, metavar="PATH",
+                         help="a checkpoint prefix, its .index, a `checkpoint` state file or its folder")
+    convert.add_argument("--out", required=True, metavar="PORT.weights.h5", help="where to write the port's weights")
+    _function_options(convert)
+    convert.add_argument("--seed", type=_option_type("--seed", _int_in(0, _validate.SEED_MAX),
+                                                     "an integer in [0, 2**31 - 3]"),
+                         default=0, help="seed of the builds and of a drawn input batch (default 0)")
+    convert.add_argument("--alpha", type=_option_type("--alpha", _alpha, "a number in (0, 1)"), default=1e-4,
+                         help=argparse.SUPPRESS)
+    convert.add_argument("--json", metavar="PATH|-", help="write the conversion report as JSON (- for stdout)")
+    convert.add_argument("--quiet", action="store_true", help="no report, only errors")
     migrate = commands.add_parser(
         "migrate",
         help="rewrite legacy initializer calls onto compat_init (libcst codemod)",
@@ -400,11 +432,7 @@ def _load_npy(path: str) -> Any:
             path, type(error).__name__, str(error).splitlines()[0] if str(error) else "")) from None
 
 
-def _migration(args: argparse.Namespace) -> int:
-    """``parity --migration``: exit 0 same, 1 different, 3 inconclusive, 4
-    internal error (one line; ``--traceback`` for the whole of it)."""
-    old, new = (_load_callable(spec, "--migration") for spec in args.migration)
-    inputs = [_load_npy(i) if isinstance(i, str) else i for i in args.inputs] if args.inputs else None
+def _mapping_of(args: argparse.Namespace) -> Optional[dict]:
     mapping: dict = {}
     for part in args.mapping or []:
         for key, value in part.items():
@@ -412,14 +440,28 @@ def _migration(args: argparse.Namespace) -> int:
                 raise UsageError("--mapping names {} twice; received {}={} and {}={}".format(
                     key, key, mapping[key], key, value))
             mapping[key] = value
-    from compat_init import port
+    return mapping or None
 
+
+def _proof_options(args: argparse.Namespace) -> dict:
+    """check_migration's keyword arguments from the shared options."""
+    return dict(
+        alpha=args.alpha, seed=args.seed,
+        inputs=[_load_npy(i) if isinstance(i, str) else i for i in args.inputs] if args.inputs else None,
+        steps=args.steps, loss=args.loss, optimizer=args.optimizer, learning_rate=args.learning_rate,
+        placeholders=args.placeholders.split(",") if args.placeholders else None,
+        feeds=dict(args.feed) if args.feed else None, mapping=_mapping_of(args), from_logits=args.from_logits)
+
+
+class _Internal(Exception):
+    """An internal error, already printed as one line."""
+
+
+def _guarded(args: argparse.Namespace, work: Callable[[], Any]) -> Any:
+    """``work()``; anything but a UsageError is an internal error: one line
+    (``--traceback`` for the whole of it), never a verdict."""
     try:
-        report = port.check_migration(
-            old, new, alpha=args.alpha, seed=args.seed, inputs=inputs, steps=args.steps, loss=args.loss,
-            optimizer=args.optimizer, learning_rate=args.learning_rate,
-            placeholders=args.placeholders.split(",") if args.placeholders else None,
-            feeds=dict(args.feed) if args.feed else None, mapping=mapping or None, from_logits=args.from_logits)
+        return work()
     except UsageError:
         raise
     except Exception as error:  # noqa: BLE001 - never a raw traceback: an internal error, exit 4
@@ -430,9 +472,71 @@ def _migration(args: argparse.Namespace) -> int:
         lines = str(error).strip().splitlines()
         print("compat-init: internal error: {}: {} (the check could not run: this is not a verdict; rerun with "
               "--traceback and report it)".format(type(error).__name__, lines[0] if lines else ""), file=sys.stderr)
-        return port.EXIT_INTERNAL
+        raise _Internal() from None
+
+
+def _migration(args: argparse.Namespace) -> int:
+    """``parity --migration``: exit 0 same, 1 different, 3 inconclusive, 4
+    internal error (one line; ``--traceback`` for the whole of it)."""
+    old, new = (_load_callable(spec, "--migration") for spec in args.migration)
+    options = _proof_options(args)
+    from compat_init import port
+
+    report = _guarded(args, lambda: port.check_migration(old, new, **options))
     _finish(args, report, None)
     return report.exit_code
+
+
+def _convert(args: argparse.Namespace) -> int:
+    """``convert``: exit 0 written; 1 / 3 the proof at the trained weights
+    failed / was inconclusive (nothing written); 2 bad usage; 4 internal."""
+    proof_only = [o for o, given in (("--steps", args.steps), ("--placeholders", args.placeholders),
+                                     ("--feed", args.feed), ("--from-logits", args.from_logits)) if given]
+    if args.port and proof_only:
+        raise UsageError("{} apply only with --migration (the proof needs the legacy model); received {}".format(
+            "/".join(proof_only), " ".join(proof_only)))
+    if args.steps and not args.inputs:
+        raise UsageError("--steps needs --inputs (both models train on that batch); received --steps={}".format(
+            args.steps))
+    check_output_path(args.out, "--out")
+    if args.json and args.json != "-":
+        check_output_path(args.json, "--json")
+    _require_tensorflow()
+    try:
+        from compat_init import checkpoint, port
+    except ImportError as error:
+        raise UsageError("compat-init convert needs scipy: pip install \"compat-init[parity]\" ({})".format(error))
+    checkpoint.check_output(args.out)
+    specs = args.migration or [None, args.port]
+    old = _load_callable(specs[0], "--migration") if specs[0] else None
+    new = _load_callable(specs[1], "--migration" if args.migration else "--port")
+    options = _proof_options(args)
+
+    def work() -> Any:
+        model, report = checkpoint.convert(args.checkpoint, new, old, mapping=options["mapping"],
+                                           inputs=options["inputs"], seed=args.seed)
+        if old is not None and options["inputs"] is not None:
+            report.proof = port.check_migration(old, new, checkpoint=args.checkpoint, **options)
+            if not report.proof.passed:
+                return report, report.proof.exit_code
+        report.written = checkpoint.save(model, args.out)
+        return report, 0
+
+    report, code = _guarded(args, work)
+    to_stdout = args.json == "-"
+    if not args.quiet:
+        print(report, file=sys.stderr if to_stdout else sys.stdout)
+    if args.json:
+        text = json.dumps(_json_safe(report.to_dict()), indent=2, allow_nan=False)
+        if to_stdout:
+            print(text)
+        else:
+            with open(args.json, "w") as f:
+                f.write(text + "\n")
+    if code:
+        print("compat-init: nothing written: the migration proof at the trained weights {}".format(
+            "found a difference" if code == 1 else "was inconclusive"), file=sys.stderr)
+    return code
 
 
 def _json_safe(value: Any) -> Any:
@@ -493,9 +597,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _parity(args)
         if args.command == "migrate":
             return _migrate(args)
+        if args.command == "convert":
+            return _convert(args)
     except UsageError as error:
         print("compat-init: error: {}".format(error), file=sys.stderr)
         return 2
+    except _Internal:
+        return 4
     parser.print_help()
     return 2
 

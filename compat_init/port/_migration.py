@@ -44,6 +44,8 @@ class MigrationReport(ParityReport):
 
     pairs: List[Dict[str, str]] = field(default_factory=list)
     unpaired: List[str] = field(default_factory=list)
+    #: Both models started from this checkpoint's tensors (no initial table).
+    checkpoint: str = ""
 
     @property
     def status(self) -> str:
@@ -51,7 +53,7 @@ class MigrationReport(ParityReport):
             return "fail"
         if self.function is not None:
             return self.function.status
-        return "pass" if self.kernels else "inconclusive"
+        return "pass" if self.kernels and not self.checkpoint else "inconclusive"
 
     @property
     def passed(self) -> bool:
@@ -72,11 +74,18 @@ class MigrationReport(ParityReport):
     def to_dict(self) -> Dict[str, Any]:
         data = super().to_dict()
         data.update(status=self.status, exit_code=self.exit_code, decided_by=self.decided_by, pairs=self.pairs,
-                    unpaired=self.unpaired)
+                    unpaired=self.unpaired, checkpoint=self.checkpoint)
         return data
 
     def __str__(self) -> str:
-        lines = [super().__str__()]
+        if self.checkpoint:
+            lines = ["both models start from the {} tensors of checkpoint {}".format(len(self.pairs), self.checkpoint)]
+            if self.function is not None:
+                lines.append(str(self.function))
+            else:
+                lines.append("nothing was compared: pass inputs to compare the functions at these weights")
+        else:
+            lines = [super().__str__()]
         made = sorted(set(p["how"] for p in self.pairs))
         if made:
             lines.append("pairs made by {}".format(", ".join(
@@ -185,6 +194,7 @@ def check_migration(
     placeholders: Optional[List[str]] = None,
     feeds: Optional[Dict[str, Any]] = None,
     from_logits: bool = False,
+    checkpoint: Optional[str] = None,
 ) -> MigrationReport:
     """Does a Keras port start from the same weights as its legacy model, and
     compute the same function?
@@ -210,6 +220,11 @@ def check_migration(
       steps, loss, optimizer, learning_rate, from_logits: then train both
         models this many steps with the same loss (on the first output; plus
         each side's regularization losses) and the same update.
+      checkpoint: Start both models from a trained checkpoint's tensors
+        (the legacy variables' names are its keys, as a ``Saver`` writes
+        them; the port's paired weights get the same tensors) instead of
+        their initial values: the same forward and training comparison at
+        the trained weights.
       feeds: ``{placeholder name: value}`` for the legacy graph's other
         placeholders (``keep_prob``, a learning rate); a boolean placeholder
         nobody feeds is the training switch (False; True for training-mode
@@ -249,7 +264,10 @@ def check_migration(
             arrays, notes = _fit_inputs(arrays, legacy)
         port = PortModel(v2_builder, seed, arrays)
         pairs, left_old, left_new = pair(legacy.vars, port.vars, mapping)
-        report = _initial(pairs, legacy, port, alpha, seed)
+        if checkpoint is not None:
+            report = _from_checkpoint(checkpoint, pairs, legacy, alpha, seed)
+        else:
+            report = _initial(pairs, legacy, port, alpha, seed)
         report.unpaired = ["legacy {} (no port weight of that name and shape)".format(v.name) for v in left_old] + [
             "port {} (no legacy variable of that name and shape)".format(v.name) for v in left_new]
         if arrays is not None:
@@ -262,6 +280,32 @@ def check_migration(
         legacy.close()
         if port is not None:
             port.close()
+
+
+def _from_checkpoint(path: str, pairs: List[Pair], legacy: LegacyModel, alpha: float, seed: int) -> MigrationReport:
+    """The legacy variables set to the checkpoint's tensors (by their names:
+    a Saver's keys); the pairs then carry those values to the port."""
+    from compat_init.port._checkpoint import CheckpointError, read
+    from compat_init.port._function import legacy_side
+
+    ckpt = read(path)
+    absent = [v.name for v in legacy.vars if v.name not in ckpt.keys]
+    if absent:
+        raise CheckpointError("checkpoint {} has no key for the legacy variable(s) {} (its keys: {})".format(
+            ckpt.prefix, ", ".join(absent), ", ".join(sorted(ckpt.keys)) or "none"))
+    values = {}
+    for var in legacy.vars:
+        value = ckpt.tensor(var.name)
+        if tuple(value.shape) != tuple(var.shape):
+            raise CheckpointError("checkpoint {}: key {} has shape {} and the legacy variable has shape {}".format(
+                ckpt.prefix, var.name, value.shape, var.shape))
+        var.value = value.astype(var.dtype)
+        values[var.index] = var.value
+    legacy_side(legacy, []).write(values)
+    report = MigrationReport(kernels=[], alpha=float(alpha), seed=seed, samples=0, threshold=float(alpha),
+                             checkpoint=ckpt.prefix)
+    report.pairs = [{"legacy": p.legacy.name, "port": p.port.name, "how": p.how} for p in pairs]
+    return report
 
 
 def _initial(pairs: List[Pair], legacy: LegacyModel, port: PortModel, alpha: float, seed: int) -> MigrationReport:

@@ -1,0 +1,28 @@
+"""Checkpoints into the port: a legacy (or TF2) checkpoint's trained tensors
+loaded into a Keras port, every key accounted for.
+
+    from compat_init import checkpoint
+    model, report = checkpoint.convert("train/model.ckpt-1000", build_port)
+    print(report)                          # every key: loaded into, skipped (why), or an error
+    checkpoint.save(model, "port.weights.h5")
+
+Pairing is the migration proof's (``compat_init.port.pair``): with the legacy
+builder by its creation order, else by names and shapes, ``mapping`` for the
+rest.  See ``compat_init.port._checkpoint`` for the formats.
+"""
+from __future__ import annotations
+
+from compat_init.port._checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    ConversionReport,
+    Entry,
+    check_output,
+    convert,
+    read,
+    resolve,
+    save,
+)
+
+__all__ = ["convert", "read", "resolve", "save", "check_output", "Checkpoint", "ConversionReport", "Entry",
+           "CheckpointError"]

@@ -1,0 +1,413 @@
+"""Trained tensors: a TensorFlow checkpoint read, paired with a port's weights
+(``_pairing.pair``, as the migration proof pairs them) and loaded into it.
+
+Reads name-based TF1 checkpoints (``tf.compat.v1.train.Saver``: V2 ``.index``
++ data shards, a ``checkpoint`` state file or its folder; partitioned
+variables come back whole) and object-based TF2 checkpoints
+(``tf.train.Checkpoint``, Keras 2 / tf_keras ``save_weights`` in TF format,
+walked through their object graph in tracking order), on every TensorFlow the
+project supports.  Every key is accounted for: loaded (into which weight,
+paired how), skipped (with the reason) or an error; every port weight is
+filled or named as missing.  Nothing is written until every check passed, and
+then atomically.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from compat_init import _runtime
+from compat_init._errors import UsageError
+from compat_init.port._pairing import Var, pair
+
+#: Slot variables TF1 optimizers add beside each variable (``kernel/Adam``).
+SLOT_SUFFIXES = ("Adam", "Adam_1", "Momentum", "RMSProp", "RMSProp_1", "Adagrad", "AdagradDA", "Ftrl", "Ftrl_1",
+                 "Adadelta", "Adadelta_1", "ProximalAdagrad", "ExponentialMovingAverage")
+#: Optimizer state TF1 keeps outside the slots.
+OPTIMIZER_KEYS = ("beta1_power", "beta2_power")
+OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
+NOT_CARRIED = "not carried (the port's optimizer starts fresh)"
+_ATTRIBUTE = "/.ATTRIBUTES/VARIABLE_VALUE"
+#: dtype casts that lose nothing (source -> targets).
+LOSSLESS = {"float16": ("float32", "float64"), "bfloat16": ("float32", "float64"), "float32": ("float64",),
+            "int8": ("int16", "int32", "int64"), "int16": ("int32", "int64"), "int32": ("int64",)}
+
+
+class CheckpointError(UsageError):
+    """A checkpoint that cannot be used as given (the message names the file
+    and the key)."""
+
+
+@dataclass
+class Entry:
+    """One checkpoint key and what became of it."""
+
+    key: str
+    shape: Tuple[int, ...]
+    dtype: str
+    status: str  #: "loaded", "skipped" or "error"
+    weight: str = ""  #: the port weight it was loaded into
+    how: str = ""  #: how the pair was made
+    reason: str = ""
+
+
+@dataclass
+class ConversionReport:
+    checkpoint: str
+    format: str  #: "name-based" or "object-based"
+    entries: List[Entry] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)  #: port weights no key filled
+    notes: List[str] = field(default_factory=list)
+    proof: Any = None  #: the MigrationReport at the trained weights, when run
+    written: str = ""
+
+    @property
+    def errors(self) -> List[Entry]:
+        return [e for e in self.entries if e.status == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.missing and (self.proof is None or self.proof.passed)
+
+    def counts(self) -> Dict[str, int]:
+        return {s: sum(1 for e in self.entries if e.status == s) for s in ("loaded", "skipped", "error")}
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["proof"] = None if self.proof is None else self.proof.to_dict()
+        data["ok"] = self.ok
+        data["counts"] = self.counts()
+        return data
+
+    def __str__(self) -> str:
+        lines = ["checkpoint {} ({})".format(self.checkpoint, self.format)]
+        for e in self.entries:
+            shape = "x".join(map(str, e.shape)) or "scalar"
+            if e.status == "loaded":
+                lines.append("  {} {} {} -> {} ({})".format(e.key, shape, e.dtype, e.weight, e.how))
+            else:
+                lines.append("  {} {} {}: {}: {}".format(e.key, shape, e.dtype, e.status, e.reason))
+        for name in self.missing:
+            lines.append("  port weight {}: MISSING: no checkpoint key was paired with it".format(name))
+        for note in self.notes:
+            lines.append("  note: " + note)
+        counts = self.counts()
+        lines.append("{} keys: {} loaded, {} skipped, {} errors; {} port weights missing".format(
+            len(self.entries), counts["loaded"], counts["skipped"], counts["error"], len(self.missing)))
+        if self.proof is not None:
+            lines.append(str(self.proof))
+        if self.written:
+            lines.append("written to {}".format(self.written))
+        return "\n".join(lines)
+
+
+# Reading ---------------------------------------------------------------------------------
+
+
+def resolve(path: str) -> str:
+    """The checkpoint prefix ``path`` names: a prefix, its ``.index`` file, a
+    ``checkpoint`` state file, or a folder holding one."""
+    tf = _runtime.tf()
+    if not isinstance(path, (str, os.PathLike)):
+        raise CheckpointError("checkpoint must be a path; received {!r}".format(path))
+    path = os.fspath(path)
+    if os.path.isdir(path) or os.path.basename(path) == "checkpoint" and os.path.isfile(path):
+        folder = path if os.path.isdir(path) else os.path.dirname(path)
+        try:
+            latest = tf.train.latest_checkpoint(folder)
+        except Exception as error:  # noqa: BLE001 - a state file TF cannot parse
+            raise CheckpointError("checkpoint {}: its `checkpoint` state file cannot be read ({})".format(
+                path, str(error).splitlines()[0])) from None
+        if not latest:
+            raise CheckpointError("checkpoint {} is a folder without a checkpoint (no `checkpoint` state file naming "
+                                  "one); pass the prefix (e.g. {})".format(path, os.path.join(path, "model.ckpt-1000")))
+        path = latest
+    if path.endswith(".index"):
+        path = path[:-len(".index")]
+    if os.path.isfile(path + ".index"):
+        shards = glob.glob(glob.escape(path) + ".data-?????-of-?????")
+        if not shards:
+            raise CheckpointError("checkpoint {}: {}.index has no data shard ({}.data-00000-of-0000N is "
+                                  "missing)".format(path, path, path))
+        count = int(shards[0][-5:])
+        missing = ["{}.data-{:05d}-of-{:05d}".format(path, i, count) for i in range(count)
+                   if "{}.data-{:05d}-of-{:05d}".format(path, i, count) not in shards]
+        if missing:
+            raise CheckpointError("checkpoint {}: data shard(s) missing: {}".format(path, ", ".join(missing)))
+        return path
+    if os.path.isfile(path):  # the V1 format: one file
+        return path
+    raise CheckpointError("checkpoint {} does not exist (no {}.index, no such file or folder)".format(path, path))
+
+
+@dataclass
+class Checkpoint:
+    prefix: str
+    format: str
+    reader: Any
+    shapes: Dict[str, Tuple[int, ...]]
+    dtypes: Dict[str, str]
+    #: The model's variables (names without the object-graph attribute suffix),
+    #: in tracking order for object-based checkpoints, sorted otherwise.
+    variables: List[Var]
+    #: key -> why it is not a model variable
+    skipped: Dict[str, str]
+    keys: Dict[str, str]  #: variable name -> checkpoint key
+
+    def tensor(self, name: str) -> np.ndarray:
+        key = self.keys.get(name, name)
+        try:
+            return np.asarray(self.reader.get_tensor(key))
+        except Exception as error:  # noqa: BLE001 - a truncated or corrupt data file
+            raise CheckpointError("checkpoint {}: key {} cannot be read ({})".format(
+                self.prefix, key, str(error).strip().splitlines()[0] if str(error).strip() else
+                type(error).__name__)) from None
+
+
+def _slot_of(key: str, keys: Any) -> Optional[str]:
+    head, _, tail = key.rpartition("/")
+    if head and head in keys and tail in SLOT_SUFFIXES:
+        return head
+    return None
+
+
+def _object_graph_order(reader: Any, keys: Any) -> List[Tuple[str, str]]:
+    """(readable name, key) of the object graph's variables, depth first in
+    tracking order, each once; the optimizer's subtree and counters left out."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor(OBJECT_GRAPH))
+    order: List[Tuple[str, str]] = []
+    seen = set()
+
+    def visit(node_id: int, path: List[str]) -> None:
+        if node_id in seen:
+            return
+        seen.add(node_id)
+        node = graph.nodes[node_id]
+        for attribute in node.attributes:
+            if attribute.checkpoint_key in keys and attribute.name == "VARIABLE_VALUE":
+                order.append(("/".join(path), attribute.checkpoint_key))
+        for child in node.children:
+            if child.local_name in ("optimizer", "save_counter"):
+                continue
+            visit(child.node_id, path + [child.local_name])
+
+    visit(0, [])
+    return order
+
+
+def read(path: str) -> Checkpoint:
+    """Opens a checkpoint and sorts its keys into model variables and the
+    rest (optimizer slots, counters, the object graph)."""
+    tf = _runtime.tf()
+    prefix = resolve(path)
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        shapes = {k: tuple(int(d) for d in v) for k, v in reader.get_variable_to_shape_map().items()}
+        dtypes = {k: v.name for k, v in reader.get_variable_to_dtype_map().items()}
+    except Exception as error:  # noqa: BLE001 - DataLossError, NotFoundError, ...: the file is not a checkpoint
+        raise CheckpointError("checkpoint {} cannot be read: {}".format(
+            prefix, str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)) from None
+    skipped: Dict[str, str] = {}
+    keys: Dict[str, str] = {}
+    variables: List[Var] = []
+    if OBJECT_GRAPH in shapes:
+        kind = "object-based"
+        skipped[OBJECT_GRAPH] = "the object graph (structure, not a tensor of the model)"
+        ordered = _object_graph_order(reader, shapes)
+        model_keys = {key for _, key in ordered}
+        for key in shapes:
+            if key == OBJECT_GRAPH or key in model_keys:
+                continue
+            if key.startswith("save_counter"):
+                skipped[key] = "tf.train.Checkpoint's save counter"
+            elif key.startswith("optimizer/") or "/.OPTIMIZER_SLOT/" in key:
+                skipped[key] = "optimizer state: " + NOT_CARRIED
+            else:
+                skipped[key] = "not a variable of the model's object graph"
+        for name, key in ordered:
+            keys[name] = key
+            variables.append(Var(name, shapes[key], dtypes[key], _trainable(name), len(variables)))
+    else:
+        kind = "name-based"
+        for key in sorted(shapes):
+            if key.split("/")[-1] == "global_step":
+                skipped[key] = "the training step counter (global_step)"
+            elif key in OPTIMIZER_KEYS:
+                skipped[key] = "optimizer state ({}): {}".format(key, NOT_CARRIED)
+            elif _slot_of(key, shapes):
+                skipped[key] = "optimizer slot of {}: {}".format(_slot_of(key, shapes), NOT_CARRIED)
+            else:
+                keys[key] = key
+                variables.append(Var(key, shapes[key], dtypes[key], _trainable(key), len(variables)))
+    return Checkpoint(prefix, kind, reader, shapes, dtypes, variables, skipped, keys)
+
+
+def _trainable(name: str) -> bool:
+    """Batch-norm statistics are state, not trained weights (their pairing
+    follows the port's non-trainable weights)."""
+    return not re.search(r"moving_(mean|variance)|moving_avg|/count$", name)
+
+
+# Converting -------------------------------------------------------------------------------
+
+
+def _cast(value: np.ndarray, target: str, key: str, prefix: str, weight: str, notes: List[str]) -> np.ndarray:
+    source = value.dtype.name
+    if source == target:
+        return value
+    if target in LOSSLESS.get(source, ()):
+        notes.append("{}: cast from {} to {} (lossless)".format(key, source, target))
+        return value.astype(target)
+    raise CheckpointError("checkpoint {}: key {} has dtype {} and port weight {} has dtype {}: a lossy cast is "
+                          "refused".format(prefix, key, source, weight, target))
+
+
+def load(checkpoint: Any, port: Any, *, mapping: Optional[Dict[str, str]] = None,
+         legacy: Any = None) -> Tuple[Dict[int, np.ndarray], ConversionReport]:
+    """The values for the port's weights (index -> array) and the report;
+    raises CheckpointError on any error (nothing is loaded then)."""
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else read(checkpoint)
+    report = ConversionReport(ckpt.prefix, ckpt.format)
+    if legacy is not None:
+        # The legacy model's variables, in creation order, name the keys (a Saver's names).
+        pairs, _, left_new = pair(legacy.vars, port.vars, mapping, require_all=True)
+        absent = [p.legacy.name for p in pairs if p.legacy.name not in ckpt.keys]
+        if absent:
+            raise CheckpointError("checkpoint {} has no key for the legacy variable(s) {} (its keys: {})".format(
+                ckpt.prefix, ", ".join(absent), ", ".join(sorted(ckpt.keys)) or "none"))
+        by_name = {v.name: v for v in ckpt.variables}
+        pairs = [type(p)(by_name[p.legacy.name], p.port, p.how) for p in pairs]
+        left_old = [v for v in ckpt.variables if v.name not in {p.legacy.name for p in pairs}]
+    else:
+        pairs, left_old, left_new = pair(ckpt.variables, port.vars, mapping, require_all=False)
+    values: Dict[int, np.ndarray] = {}
+    for p in pairs:
+        key = ckpt.keys[p.legacy.name]
+        if tuple(p.legacy.shape) != tuple(p.port.shape):
+            raise CheckpointError("checkpoint {}: key {} has shape {} and port weight {} has shape {}".format(
+                ckpt.prefix, key, p.legacy.shape, p.port.name, p.port.shape))
+        value = _cast(ckpt.tensor(p.legacy.name), p.port.dtype, key, ckpt.prefix, p.port.name, report.notes)
+        values[p.port.index] = value
+        report.entries.append(Entry(key, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.how))
+    for v in left_old:
+        report.entries.append(Entry(ckpt.keys[v.name], v.shape, v.dtype, "skipped", reason=(
+            "no port weight of that shape and name (pass mapping= / --mapping {}=PORT_WEIGHT to load it)".format(
+                v.name))))
+    for key, why in sorted(ckpt.skipped.items()):
+        report.entries.append(Entry(key, ckpt.shapes[key], ckpt.dtypes[key], "skipped", reason=why))
+    report.missing = [v.name for v in left_new]
+    order = {k: i for i, k in enumerate(sorted(ckpt.shapes))}
+    report.entries.sort(key=lambda e: order.get(e.key, 0))
+    if report.missing:
+        raise CheckpointError("checkpoint {} leaves port weight(s) unfilled: {}; pass mapping= (--mapping "
+                              "CHECKPOINT_KEY=PORT_WEIGHT); the keys not loaded: {}".format(
+                                  ckpt.prefix, ", ".join(report.missing), ", ".join(
+                                      e.key for e in report.entries if e.status == "skipped"
+                                      and e.key not in ckpt.skipped) or "none"))
+    return values, report
+
+
+def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]] = None, *,
+            mapping: Optional[Dict[str, str]] = None, inputs: Any = None,
+            seed: int = 0) -> Tuple[Any, ConversionReport]:
+    """Loads a checkpoint into the port ``v2_builder()`` returns.
+
+    Args:
+      checkpoint: A checkpoint prefix, its ``.index``, a ``checkpoint`` state
+        file or its folder (name-based TF1 or object-based TF2).
+      v2_builder: Returns the port (a model called on ``inputs`` to build it
+        when it has no weights yet).
+      v1_builder: The legacy model's builder: its variables' creation order
+        pairs them with the port, as the migration proof does.  Without it,
+        keys and weights pair by name correspondence and shape (``mapping``
+        for the rest).
+      mapping: ``{checkpoint key (or legacy name): port weight}``.
+
+    Returns:
+      ``(port, report)``: the port with every weight loaded, and a
+      :class:`ConversionReport` naming what each key became.
+
+    Raises:
+      CheckpointError: (a ``ValueError``) the checkpoint cannot be read, a key
+        is mapped twice, shapes or dtypes differ (lossy casts), a port weight
+        stays unfilled; nothing is loaded then.
+    """
+    from compat_init.port._function import port_side
+    from compat_init.port._keras import PortModel
+    from compat_init.port._legacy import LegacyModel
+    from compat_init.port._migration import parse_inputs
+
+    if not _runtime.can_evaluate_eagerly():
+        raise UsageError("checkpoint conversion loads a TF 2 port (eager execution); this TensorFlow {} runs graphs "
+                         "(TF 1.x, or eager execution disabled): convert on TF 2, where the port runs".format(
+                             _runtime.tf_version()))
+    ckpt = read(checkpoint)
+    arrays = parse_inputs(inputs, seed) if inputs is not None else None
+    legacy = LegacyModel(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
+    try:
+        port = PortModel(v2_builder, seed, arrays)
+        values, report = load(ckpt, port, mapping=mapping, legacy=legacy)
+        port_side(port, arrays or []).write(values)
+        return port.model, report
+    finally:
+        if legacy is not None:
+            legacy.close()
+
+
+# Writing --------------------------------------------------------------------------------------
+
+
+def check_output(path: str) -> None:
+    """``path`` can take the port's weights in this Keras: Keras 3 writes
+    ``.weights.h5`` only; in an existing, writable folder."""
+    if _runtime.keras_flavour() == "keras3" and not path.endswith(".weights.h5"):
+        raise UsageError("--out must end in .weights.h5 (Keras 3 writes weights only there); received --out={}".format(
+            path))
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError("--out must be a file path in an existing writable folder; received --out={}".format(path))
+
+
+def save(model: Any, path: str) -> str:
+    """Writes the port's weights to ``path`` atomically: a temporary file in
+    the same folder, then renamed; no partial file is ever left at ``path``.
+    Keras 3: ``.weights.h5``; Keras 2: ``.h5`` (HDF5) or a TF checkpoint
+    prefix; a ``tf.Module``: a ``tf.train.Checkpoint`` prefix."""
+    tf = _runtime.tf()
+    folder = os.path.dirname(os.path.abspath(path))
+    if path.endswith(".h5") and hasattr(model, "save_weights"):
+        suffix = ".weights.h5" if path.endswith(".weights.h5") else ".h5"
+        handle, temporary = tempfile.mkstemp(prefix=".compat-init-", suffix=suffix, dir=folder)
+        os.close(handle)
+        os.remove(temporary)  # Keras writes it anew
+        try:
+            model.save_weights(temporary)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+        return path
+    # A TF checkpoint: several files, written in a temporary folder, then moved.
+    staging = tempfile.mkdtemp(prefix=".compat-init-", dir=folder)
+    try:
+        name = os.path.basename(path)
+        if hasattr(model, "save_weights"):
+            model.save_weights(os.path.join(staging, name))
+        else:
+            tf.train.Checkpoint(model=model).write(os.path.join(staging, name))
+        for produced in sorted(os.listdir(staging), key=lambda f: f.endswith(".index")):  # the index last
+            os.replace(os.path.join(staging, produced), os.path.join(folder, produced))
+    finally:
+        for leftover in os.listdir(staging):
+            os.remove(os.path.join(staging, leftover))
+        os.rmdir(staging)
+    return path
