@@ -1,0 +1,296 @@
+"""Trained tensors into the port: checkpoints written by TF 1.15 (and by Keras 2)
+read on every leg, converted into Keras ports, and the proof at the trained
+weights; every bad checkpoint is one clear error and nothing is written."""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from compat_init import _runtime, port
+from compat_init.parity._model import weight_name
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from examples_v1 import attention_pair as old_attention  # noqa: E402
+from examples_v1 import cnn_pair as old_cnn  # noqa: E402
+from examples_v2 import attention_pair as new_attention  # noqa: E402
+from examples_v2 import cnn_pair as new_cnn  # noqa: E402
+
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+TF115 = os.path.join(FIXTURES, "tf115")
+EAGER = _runtime.can_evaluate_eagerly()
+HAS_ATTENTION = hasattr(tf.keras.layers, "MultiHeadAttention")
+needs_eager = pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port; TF 1.x runs graphs")
+needs_attention = pytest.mark.skipif(not HAS_ATTENTION, reason="MultiHeadAttention exists from TF 2.4")
+v1 = tf.compat.v1
+
+
+def fixture(*parts):
+    return os.path.join(TF115, *parts)
+
+
+def cnn_batch():
+    return np.load(fixture("cnn_sgd", "batch.npy"))
+
+
+# --- the proof at the trained weights (every leg, TF 1.15 included) ---------------------------
+
+
+def test_the_cnn_proof_runs_at_the_trained_weights():
+    report = port.check_migration(old_cnn.build, new_cnn.build, checkpoint=fixture("cnn_sgd"), inputs=cnn_batch(),
+                                  steps=3)
+    assert report.passed and report.checkpoint.endswith("model.ckpt-3"), str(report)
+    assert "both models start from the 4 tensors of checkpoint" in str(report)
+    # the trained weights are not the initial ones: the outputs differ from the untrained model's
+    untrained = port.check_migration(old_cnn.build, new_cnn.build, inputs=cnn_batch())
+    assert report.function.steps[0].loss_v1 != untrained.function.outputs[0].max_abs
+
+
+@needs_attention
+def test_the_attention_proof_runs_at_the_trained_weights():
+    report = port.check_migration(old_attention.build, new_attention.build, checkpoint=fixture("attention_adam"),
+                                  inputs=np.load(fixture("attention_adam", "batch.npy")), steps=3)
+    assert report.passed, str(report)
+
+
+def test_a_wrong_port_fails_at_the_trained_weights_too():
+    def no_relu():
+        layers = tf.keras.layers
+        return tf.keras.Sequential([
+            layers.Conv2D(32, (3, 3), input_shape=(28, 28, 1)), layers.MaxPooling2D((2, 2)), layers.Flatten(),
+            layers.Dense(10, activation="softmax")])
+
+    report = port.check_migration(old_cnn.build, no_relu, checkpoint=fixture("cnn_sgd"), inputs=cnn_batch())
+    assert report.status == "fail" and "activation missing?" in report.function.divergence, str(report)
+
+
+# --- conversion (TF 2 legs) ---------------------------------------------------------------------
+
+
+@needs_eager
+@pytest.mark.parametrize("with_legacy", [True, False], ids=["legacy-builder", "port-alone"])
+def test_the_tf115_cnn_checkpoint_converts_into_the_port(with_legacy):
+    from compat_init import checkpoint
+
+    model, report = checkpoint.convert(fixture("cnn_sgd"), new_cnn.build, old_cnn.build if with_legacy else None)
+    assert report.counts() == {"loaded": 4, "skipped": 1, "error": 0} and not report.missing, str(report)
+    reader = tf.train.load_checkpoint(fixture("cnn_sgd"))
+    loaded = {e.weight: e.key for e in report.entries if e.status == "loaded"}
+    for weight in model.weights:
+        np.testing.assert_array_equal(weight.numpy(), reader.get_tensor(loaded[weight_name(weight)]))
+    assert [e.reason for e in report.entries if e.status == "skipped"] == ["the training step counter (global_step)"]
+    assert {e.how for e in report.entries if e.status == "loaded"} == {"creation order" if with_legacy else "name"}
+
+
+@needs_eager
+@needs_attention
+def test_the_tf115_attention_checkpoint_skips_adam_state_with_reasons():
+    from compat_init import checkpoint
+
+    _, report = checkpoint.convert(fixture("attention_adam"), new_attention.build, old_attention.build)
+    counts = report.counts()
+    assert counts == {"loaded": 11, "skipped": 25, "error": 0}, str(report)
+    reasons = {e.key: e.reason for e in report.entries if e.status == "skipped"}
+    assert reasons["beta1_power"].startswith("optimizer state (beta1_power)")
+    assert reasons["query/kernel/Adam_1"] == "optimizer slot of query/kernel: not carried (the port's optimizer " \
+                                            "starts fresh)"
+
+
+def v1_layers_port():
+    """The Keras port of the fixture's tf.compat.v1.layers model (Keras 3 cannot build that model)."""
+    layers = tf.keras.layers
+    inputs = tf.keras.Input((8, 8, 1))
+    h = layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    h = layers.BatchNormalization(name="bn", epsilon=1e-3, momentum=0.99)(h)
+    h = layers.Flatten()(h)
+    return tf.keras.Model(inputs, layers.Dense(3, name="logits")(h))
+
+
+@needs_eager
+def test_a_v1_layers_checkpoint_converts_with_the_port_alone():
+    from compat_init import checkpoint
+
+    model, report = checkpoint.convert(fixture("v1_layers"), v1_layers_port)
+    assert report.ok and report.counts()["loaded"] == 8, str(report)
+    assert {e.key for e in report.entries if e.status == "loaded"} >= {"model/bn/moving_mean",
+                                                                          "model/bn/moving_variance"}
+    out = np.asarray(model(np.load(fixture("v1_layers", "batch.npy")), training=False))
+    expected = np.load(fixture("v1_layers", "outputs.npy"))  # TF 1.15's own outputs of the trained model
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+
+
+@needs_eager
+@needs_attention
+def test_a_keras2_save_weights_checkpoint_converts_into_the_port():
+    from compat_init import checkpoint
+
+    folder = os.path.join(FIXTURES, "keras2", "attention")
+    model, report = checkpoint.convert(folder, new_attention.build)
+    assert report.format == "object-based" and report.ok and report.counts()["loaded"] == 11, str(report)
+    out = np.asarray(model(np.load(os.path.join(folder, "tokens.npy"))))
+    np.testing.assert_allclose(out, np.load(os.path.join(folder, "outputs.npy")), rtol=1e-5, atol=1e-6)
+
+
+@needs_eager
+def test_save_is_atomic_and_loads_back(tmp_path):
+    from compat_init import checkpoint
+
+    model, _ = checkpoint.convert(fixture("cnn_sgd"), new_cnn.build)
+    out = str(tmp_path / ("port.weights.h5" if _runtime.keras_flavour() == "keras3" else "port.h5"))
+    checkpoint.save(model, out)
+    assert sorted(os.listdir(str(tmp_path))) == [os.path.basename(out)]  # no temporary file left
+    fresh = new_cnn.build()
+    fresh.load_weights(out)
+    for a, b in zip(fresh.weights, model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+# --- bad checkpoints: one clear error, nothing loaded or written ---------------------------------
+
+
+def copy_fixture(tmp_path, name="cnn_sgd"):
+    folder = tmp_path / name
+    shutil.copytree(fixture(name), str(folder))
+    return folder
+
+
+def _write_checkpoint(prefix, tensors):
+    """A name-based checkpoint with these tensors, written by this TensorFlow's Saver."""
+    with tf.Graph().as_default():
+        variables = [v1.get_variable(name, initializer=tf.constant(value)) for name, value in tensors.items()]
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
+            v1.train.Saver(variables).save(session, prefix, write_meta_graph=False)
+    return prefix
+
+
+@needs_eager
+@pytest.mark.parametrize("damage,words", [
+    ("missing", r"checkpoint .*nowhere does not exist \(no .*nowhere.index"),
+    ("no-data", r"model.ckpt-3.index has no data shard"),
+    ("truncated", r"cannot be read"),
+    ("corrupt-index", r"cannot be read"),
+    ("empty-folder", r"is a folder without a checkpoint"),
+])
+def test_bad_checkpoint_files_are_one_clear_error(tmp_path, damage, words):
+    from compat_init import checkpoint
+
+    folder = copy_fixture(tmp_path)
+    path = str(folder)
+    if damage == "missing":
+        path = str(tmp_path / "nowhere")
+    elif damage == "no-data":
+        os.remove(str(folder / "model.ckpt-3.data-00000-of-00001"))
+    elif damage == "truncated":
+        data = folder / "model.ckpt-3.data-00000-of-00001"
+        data.write_bytes(data.read_bytes()[:1000])
+    elif damage == "corrupt-index":
+        (folder / "model.ckpt-3.index").write_bytes(b"not an index at all" * 10)
+    elif damage == "empty-folder":
+        path = str(tmp_path / "empty")
+        os.mkdir(path)
+    with pytest.raises(ValueError, match=words):
+        checkpoint.convert(path, new_cnn.build)
+
+
+@needs_eager
+def test_shape_and_dtype_mismatches_name_both(tmp_path):
+    from compat_init import checkpoint
+
+    def port_of(dtype="float32"):
+        return lambda: tf.keras.Sequential([tf.keras.layers.Dense(3, input_shape=(4,), dtype=dtype)])
+
+    wide = _write_checkpoint(str(tmp_path / "wide" / "model.ckpt"), {
+        "dense/kernel": np.ones((4, 5), np.float32), "dense/bias": np.zeros((5,), np.float32)})
+    with pytest.raises(ValueError, match=r"unfilled|shape"):
+        checkpoint.convert(wide, port_of(), mapping={"dense/kernel": "kernel", "dense/bias": "bias"})
+    half = _write_checkpoint(str(tmp_path / "half" / "model.ckpt"), {
+        "dense/kernel": np.ones((4, 3), np.float16), "dense/bias": np.zeros((3,), np.float16)})
+    _, report = checkpoint.convert(half, port_of())
+    assert report.ok and any("cast from float16 to float32 (lossless)" in n for n in report.notes), str(report)
+    double = _write_checkpoint(str(tmp_path / "double" / "model.ckpt"), {
+        "dense/kernel": np.ones((4, 3), np.float64), "dense/bias": np.zeros((3,), np.float64)})
+    with pytest.raises(ValueError, match=r"dense/.* has dtype float64 and port weight .* has dtype float32: a "
+                                         r"lossy cast is refused"):
+        checkpoint.convert(double, port_of())
+
+
+@needs_eager
+def test_a_key_mapped_twice_is_refused():
+    from compat_init import checkpoint
+
+    def named():
+        layers = tf.keras.layers
+        return tf.keras.Sequential([layers.Conv2D(32, (3, 3), input_shape=(28, 28, 1), name="c"),
+                                    layers.MaxPooling2D((2, 2)), layers.Flatten(), layers.Dense(10, name="d")])
+
+    with pytest.raises(ValueError, match="mapping names .*c/kernel twice"):
+        checkpoint.convert(fixture("cnn_sgd"), named, mapping={"conv/kernel": "c/kernel", "dense/kernel": "c/kernel"})
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+
+def convert_cli(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", "compat_init", "convert"] + list(args), cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+
+
+def out_name():
+    return "port.weights.h5" if _runtime.keras_flavour() == "keras3" else "port.h5"
+
+
+def ours(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("compat-init")]
+
+
+@needs_eager
+def test_cli_convert_with_the_proof_writes_only_when_it_passes(tmp_path):
+    out = tmp_path / out_name()
+    good = convert_cli("--migration", "examples_v1.cnn_pair:build", "examples_v2.cnn_pair:build", "--checkpoint",
+                       fixture("cnn_sgd"), "--out", str(out), "--inputs", fixture("cnn_sgd", "batch.npy"),
+                       "--steps", "2")
+    assert good.returncode == 0, good.stderr[-3000:]
+    assert out.exists() and "verdict: the port agrees" in good.stdout and "written to" in good.stdout
+    bad_out = tmp_path / ("bad." + out_name())
+    bad = convert_cli("--migration", "examples_v1.cnn_pair:build", "tests.test_checkpoint:no_relu_cnn",
+                      "--checkpoint", fixture("cnn_sgd"), "--out", str(bad_out), "--inputs", "4x28x28x1")
+    assert bad.returncode == 1, bad.stderr[-3000:]
+    assert not bad_out.exists() and ours(bad.stderr)[-1].startswith("compat-init: nothing written")
+    assert sorted(os.listdir(str(tmp_path))) == [out.name]  # no temporary file left
+
+
+def no_relu_cnn():
+    layers = tf.keras.layers
+    return tf.keras.Sequential([layers.Conv2D(32, (3, 3), input_shape=(28, 28, 1)), layers.MaxPooling2D((2, 2)),
+                                layers.Flatten(), layers.Dense(10, activation="softmax")])
+
+
+@needs_eager
+@pytest.mark.parametrize("args,words", [
+    (["--checkpoint", "nowhere"], "does not exist"),
+    (["--checkpoint", fixture("cnn_sgd"), "--out", "/nonexistent-folder/port.weights.h5"],
+     "--out must be in an existing folder"),
+    (["--checkpoint", fixture("cnn_sgd"), "--steps", "2"], "apply only with --migration"),
+])
+def test_cli_convert_usage_errors_are_one_line_and_write_nothing(tmp_path, args, words):
+    if "--out" not in args:
+        args = args + ["--out", str(tmp_path / out_name())]
+    result = convert_cli("--port", "examples_v2.cnn_pair:build", *args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = ours(result.stderr)
+    assert len(lines) == 1 and words in lines[0], result.stderr
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_cli_convert_on_keras3_needs_a_weights_h5_name(tmp_path):
+    if _runtime.keras_flavour() != "keras3":
+        pytest.skip("Keras 3 writes weights only to .weights.h5")
+    result = convert_cli("--port", "examples_v2.cnn_pair:build", "--checkpoint", fixture("cnn_sgd"),
+                         "--out", str(tmp_path / "port.ckpt"))
+    assert result.returncode == 2 and "--out must end in .weights.h5" in ours(result.stderr)[0]
