@@ -5,6 +5,7 @@ loaded into a Keras port, every key accounted for.
     model, report = checkpoint.convert("train/model.ckpt-1000", build_port)
     print(report)                          # every key: loaded into, skipped (why), or an error
     checkpoint.save(model, "port.weights.h5")
+    checkpoint.reverse(build_port, build_legacy, "legacy/model.ckpt", weights="port.weights.h5")  # and back
 
 Pairing is the migration proof's (``compat_init.port.pair``): with the legacy
 builder by its creation order, else by names and shapes, ``mapping`` for the
@@ -21,8 +22,9 @@ from compat_init.port._checkpoint import (
     convert,
     read,
     resolve,
+    reverse,
     save,
 )
 
-__all__ = ["convert", "read", "resolve", "save", "check_output", "Checkpoint", "ConversionReport", "Entry",
+__all__ = ["convert", "reverse", "read", "resolve", "save", "check_output", "Checkpoint", "ConversionReport", "Entry",
            "CheckpointError"]

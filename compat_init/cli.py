@@ -231,9 +231,15 @@ def main_parser() -> argparse.ArgumentParser:
     sides.add_argument("--migration", nargs=2, metavar=("V1MODULE:BUILD", "V2MODULE:BUILD"),
                        help="the legacy builder and the port's (pairs by the legacy creation order)")
     sides.add_argument("--port", metavar="V2MODULE:BUILD", help="the port's builder alone (pairs by names and shapes)")
-    convert.add_argument("--checkpoint", required=True, metavar="PATH",
+    convert.add_argument("--checkpoint", metavar="PATH",
                          help="a checkpoint prefix, its .index, a `checkpoint` state file or its folder")
-    convert.add_argument("--out", required=True, metavar="PORT.weights.h5", help="where to write the port's weights")
+    convert.add_argument("--out", required=True, metavar="PORT.weights.h5",
+                         help="where to write the port's weights (with --reverse: the legacy checkpoint prefix)")
+    convert.add_argument("--reverse", action="store_true",
+                         help="the way back (with --migration): the port's weights (--weights, or the builder's) "
+                              "written as a name-based checkpoint the legacy program's Saver restores")
+    convert.add_argument("--weights", metavar="PORT.weights.h5",
+                         help="with --reverse: a weights file the port's load_weights reads first")
     _function_options(convert)
     convert.add_argument("--seed", type=_option_type("--seed", _int_in(0, _validate.SEED_MAX),
                                                      "an integer in [0, 2**31 - 3]"),
@@ -492,6 +498,15 @@ def _convert(args: argparse.Namespace) -> int:
     failed / was inconclusive (nothing written); 2 bad usage; 4 internal."""
     proof_only = [o for o, given in (("--steps", args.steps), ("--placeholders", args.placeholders),
                                      ("--feed", args.feed), ("--from-logits", args.from_logits)) if given]
+    if args.reverse:
+        if not args.migration or args.checkpoint:
+            raise UsageError("--reverse needs --migration (the legacy builder names the keys) and no --checkpoint "
+                             "(it writes one: --out); received {}".format(
+                                 "--port" if args.port else "--checkpoint={}".format(args.checkpoint)))
+    elif not args.checkpoint:
+        raise UsageError("convert needs --checkpoint PATH (or --reverse); received none")
+    elif args.weights:
+        raise UsageError("--weights applies only with --reverse; received --weights={}".format(args.weights))
     if args.port and proof_only:
         raise UsageError("{} apply only with --migration (the proof needs the legacy model); received {}".format(
             "/".join(proof_only), " ".join(proof_only)))
@@ -506,13 +521,21 @@ def _convert(args: argparse.Namespace) -> int:
         from compat_init import checkpoint, port
     except ImportError as error:
         raise UsageError("compat-init convert needs scipy: pip install \"compat-init[parity]\" ({})".format(error))
-    checkpoint.check_output(args.out)
+    if args.weights and not os.path.exists(args.weights) and not os.path.exists(args.weights + ".index"):
+        raise UsageError("--weights must be an existing weights file or checkpoint; received --weights={}".format(
+            args.weights))
+    if not args.reverse:
+        checkpoint.check_output(args.out)
     specs = args.migration or [None, args.port]
     old = _load_callable(specs[0], "--migration") if specs[0] else None
     new = _load_callable(specs[1], "--migration" if args.migration else "--port")
     options = _proof_options(args)
 
     def work() -> Any:
+        if args.reverse:
+            assert old is not None  # --reverse needs --migration (checked above)
+            return checkpoint.reverse(new, old, args.out, weights=args.weights, mapping=options["mapping"],
+                                      inputs=options["inputs"], seed=args.seed), 0
         model, report = checkpoint.convert(args.checkpoint, new, old, mapping=options["mapping"],
                                            inputs=options["inputs"], seed=args.seed)
         if old is not None and options["inputs"] is not None:

@@ -294,3 +294,72 @@ def test_cli_convert_on_keras3_needs_a_weights_h5_name(tmp_path):
     result = convert_cli("--port", "examples_v2.cnn_pair:build", "--checkpoint", fixture("cnn_sgd"),
                          "--out", str(tmp_path / "port.ckpt"))
     assert result.returncode == 2 and "--out must end in .weights.h5" in ours(result.stderr)[0]
+
+
+# --- the way back: the port's weights restored by the legacy program's own Saver -----------------
+
+
+def restore_legacy(build, prefix, feed_name=None, batch=None):
+    """The legacy program: its graph, its Saver, restore; the variables' values (and outputs on batch)."""
+    with tf.Graph().as_default():
+        out = build()
+        variables = v1.global_variables()
+        with v1.Session() as session:
+            v1.train.Saver(variables).restore(session, prefix)
+            values = {v.op.name: session.run(v) for v in variables}
+            outputs = None
+            if batch is not None:
+                placeholder = tf.compat.v1.get_default_graph().get_tensor_by_name(feed_name)
+                outputs = session.run(out, feed_dict={placeholder: batch})
+    return values, outputs
+
+
+def test_reverse_writes_what_the_legacy_saver_restores(tmp_path):
+    from compat_init import checkpoint
+
+    prefix = str(tmp_path / "model.ckpt")
+    report = checkpoint.reverse(new_cnn.build, old_cnn.build, prefix)
+    assert report.counts() == {"loaded": 4, "skipped": 0, "error": 0} and report.written == prefix
+    values, _ = restore_legacy(old_cnn.build, prefix)
+    # the port's compat_init-seeded weights are the legacy's own initial values, bit for bit
+    initial = {v.name: v.value for v in port._legacy.LegacyModel(old_cnn.build, 0, need_outputs=False).vars}
+    assert sorted(values) == sorted(initial)
+    for name, value in values.items():
+        np.testing.assert_array_equal(value, initial[name])
+    assert sorted(os.listdir(str(tmp_path))) == ["model.ckpt.data-00000-of-00001", "model.ckpt.index"]
+
+
+def test_a_checkpoint_reversed_on_tf221_restores_in_this_session_and_computes_the_port():
+    # written by tests/fixtures/write_reverse_checkpoint.py on TF 2.21 + Keras 3 from the Keras 2 fixture
+    keras2 = os.path.join(FIXTURES, "keras2", "attention")
+    _, outputs = restore_legacy(old_attention.build, os.path.join(FIXTURES, "reverse", "attention", "model.ckpt"),
+                                "tokens:0", np.load(os.path.join(keras2, "tokens.npy")))
+    np.testing.assert_allclose(outputs, np.load(os.path.join(keras2, "outputs.npy")), rtol=1e-5, atol=1e-6)
+
+
+@needs_eager
+def test_cli_reverse_round_trip(tmp_path):
+    weights = tmp_path / out_name()
+    forward = convert_cli("--port", "examples_v2.cnn_pair:build", "--checkpoint", fixture("cnn_sgd"),
+                          "--out", str(weights), "--quiet")
+    assert forward.returncode == 0, forward.stderr[-2000:]
+    back = convert_cli("--reverse", "--migration", "examples_v1.cnn_pair:build", "examples_v2.cnn_pair:build",
+                       "--weights", str(weights), "--out", str(tmp_path / "legacy.ckpt"), "--quiet")
+    assert back.returncode == 0, back.stderr[-2000:]
+    values, _ = restore_legacy(old_cnn.build, str(tmp_path / "legacy.ckpt"))
+    reader = tf.train.load_checkpoint(fixture("cnn_sgd"))
+    for name, value in values.items():
+        np.testing.assert_array_equal(value, reader.get_tensor(name))
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--reverse", "--port", "examples_v2.cnn_pair:build"], "--reverse needs --migration"),
+    (["--reverse", "--migration", "examples_v1.cnn_pair:build", "examples_v2.cnn_pair:build", "--checkpoint", "x"],
+     "--reverse needs --migration (the legacy builder names the keys) and no --checkpoint"),
+    (["--port", "examples_v2.cnn_pair:build", "--checkpoint", "x", "--weights", "w.h5"],
+     "--weights applies only with --reverse"),
+])
+def test_cli_reverse_usage(tmp_path, args, words):
+    result = convert_cli(*args, "--out", str(tmp_path / "legacy.ckpt"))
+    assert result.returncode == 2 and words in ours(result.stderr)[0], result.stderr
+    assert os.listdir(str(tmp_path)) == []

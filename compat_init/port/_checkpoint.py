@@ -411,3 +411,75 @@ def save(model: Any, path: str) -> str:
             os.remove(os.path.join(staging, leftover))
         os.rmdir(staging)
     return path
+
+
+# The way back ---------------------------------------------------------------------------------
+
+
+def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: str, *,
+            weights: Optional[str] = None, mapping: Optional[Dict[str, str]] = None, inputs: Any = None,
+            seed: int = 0) -> ConversionReport:
+    """Writes the port's weights as a name-based checkpoint the legacy program
+    restores with its own ``Saver``: each paired port weight under its legacy
+    variable's name, written by a ``Saver`` over the legacy graph's variables
+    (for teams that serve the legacy graph while the port is finished).
+
+    Args:
+      v2_builder: Returns the port; ``weights`` (a Keras weights file or TF
+        checkpoint the port's ``load_weights`` reads) is loaded into it first.
+      v1_builder: The legacy model's builder: its variables name the keys.
+      out: The checkpoint prefix to write (``legacy/model.ckpt``).
+
+    Returns:
+      A :class:`ConversionReport` whose entries are the written keys.
+    """
+    from compat_init.port._function import legacy_side, port_side
+    from compat_init.port._keras import PortModel
+    from compat_init.port._legacy import LegacyModel
+    from compat_init.port._migration import parse_inputs
+
+    tf = _runtime.tf()
+    arrays = parse_inputs(inputs, seed) if inputs is not None else None
+    legacy = LegacyModel(v1_builder, seed, need_outputs=False)
+    port = None
+    try:
+        port = PortModel(v2_builder, seed, arrays)
+        if weights is not None:
+            if not hasattr(port.model, "load_weights"):
+                raise UsageError("--weights needs a Keras port (load_weights); received a {}".format(
+                    type(port.model).__name__))
+            try:
+                port.model.load_weights(weights)
+            except Exception as error:  # noqa: BLE001 - a file Keras cannot read into this port
+                raise CheckpointError("weights {} cannot be loaded into the port: {}".format(
+                    weights, str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)) \
+                    from None
+        current = port_side(port, arrays or []).read(range(len(port.vars)))
+        pairs, _, _ = pair(legacy.vars, port.vars, mapping, require_all=True)
+        report = ConversionReport(out, "name-based")
+        values = {}
+        for p in pairs:
+            value = np.asarray(current[p.port.index])
+            values[p.legacy.index] = _cast(value, p.legacy.dtype, p.port.name, weights or "the port", p.legacy.name,
+                                           report.notes)
+            report.entries.append(Entry(p.legacy.name, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.how))
+        legacy_side(legacy, []).write(values)
+        folder = os.path.dirname(os.path.abspath(out))
+        staging = tempfile.mkdtemp(prefix=".compat-init-", dir=folder)
+        try:
+            with legacy.graph.as_default():
+                saver = tf.compat.v1.train.Saver(legacy.variables, save_relative_paths=True)
+                saver.save(legacy.session, os.path.join(staging, os.path.basename(out)), write_meta_graph=False,
+                           write_state=False)
+            for produced in sorted(os.listdir(staging), key=lambda f: f.endswith(".index")):  # the index last
+                os.replace(os.path.join(staging, produced), os.path.join(folder, produced))
+        finally:
+            for leftover in os.listdir(staging):
+                os.remove(os.path.join(staging, leftover))
+            os.rmdir(staging)
+        report.written = out
+        return report
+    finally:
+        legacy.close()
+        if port is not None:
+            port.close()
