@@ -238,6 +238,13 @@ def main_parser() -> argparse.ArgumentParser:
     convert.add_argument("--reverse", action="store_true",
                          help="the way back (with --migration): the port's weights (--weights, or the builder's) "
                               "written as a name-based checkpoint the legacy program's Saver restores")
+    convert.add_argument("--optimizer-state", action="store_true",
+                         help="with --migration, --inputs and --optimizer adam|momentum: carry the legacy optimizer's "
+                              "slots into the Keras optimizer, prove that --steps more steps (default 5) on both sides "
+                              "give the same weights, and write its variables beside --out (OUT.optimizer.npz)")
+    convert.add_argument("--dense-gradients", action="store_true",
+                         help="with --optimizer-state: dense gradients for the Keras optimizer (Keras 3 applies an "
+                              "embedding's sparse gradient otherwise than TF 1's Adam)")
     convert.add_argument("--weights", metavar="PORT.weights.h5",
                          help="with --reverse: a weights file the port's load_weights reads first")
     _function_options(convert)
@@ -507,6 +514,13 @@ def _convert(args: argparse.Namespace) -> int:
         raise UsageError("convert needs --checkpoint PATH (or --reverse); received none")
     elif args.weights:
         raise UsageError("--weights applies only with --reverse; received --weights={}".format(args.weights))
+    if args.optimizer_state and not (args.migration and args.inputs and args.optimizer in ("adam", "momentum")):
+        raise UsageError("--optimizer-state needs --migration, --inputs and --optimizer adam or momentum (the legacy "
+                         "optimizer); received --optimizer={}{}{}".format(
+                             args.optimizer, "" if args.migration else " without --migration",
+                             "" if args.inputs else " without --inputs"))
+    if args.dense_gradients and not args.optimizer_state:
+        raise UsageError("--dense-gradients applies only with --optimizer-state; received --dense-gradients")
     if args.port and proof_only:
         raise UsageError("{} apply only with --migration (the proof needs the legacy model); received {}".format(
             "/".join(proof_only), " ".join(proof_only)))
@@ -538,11 +552,41 @@ def _convert(args: argparse.Namespace) -> int:
                                       inputs=options["inputs"], seed=args.seed), 0
         model, report = checkpoint.convert(args.checkpoint, new, old, mapping=options["mapping"],
                                            inputs=options["inputs"], seed=args.seed)
-        if old is not None and options["inputs"] is not None:
+        if old is not None and options["inputs"] is not None and not args.optimizer_state:
             report.proof = port.check_migration(old, new, checkpoint=args.checkpoint, **options)
             if not report.proof.passed:
                 return report, report.proof.exit_code
+        state = None
+        if args.optimizer_state:
+            from compat_init.port._checkpoint import NOT_CARRIED, resume
+
+            assert old is not None  # --optimizer-state needs --migration (checked above)
+            state, steps, notes = resume(args.checkpoint, old, new, inputs=options["inputs"], optimizer=args.optimizer,
+                                         learning_rate=args.learning_rate, steps=args.steps or 5, loss=args.loss,
+                                         from_logits=args.from_logits, seed=args.seed, mapping=options["mapping"],
+                                         dense_gradients=args.dense_gradients)
+            report.notes += notes
+            for s in steps:
+                report.notes.append("resumed step {}: loss legacy {:.6g} port {:.6g}; largest weight diff {:.3g} ({}), "
+                                    "allowed {:.3g}: {}".format(s["step"], s["loss_v1"], s["loss_v2"],
+                                                                s["max_weight_diff"], s["weight"], s["tolerance"],
+                                                                "agree" if s["passed"] else "DIFFER"))
+            for entry in report.entries:  # the slots this state carried
+                if entry.status == "skipped" and entry.reason.endswith(NOT_CARRIED):
+                    entry.status, entry.weight, entry.how, entry.reason = (
+                        "loaded", "the Keras {} optimizer's state".format(type(state).__name__), "optimizer state", "")
+            if not all(s["passed"] for s in steps):
+                return report, 1
         report.written = checkpoint.save(model, args.out)
+        if state is not None:
+            import numpy as np
+
+            state_path = args.out + ".optimizer.npz"
+            temporary = state_path + ".compat-init-tmp.npz"
+            np.savez(temporary, *[np.asarray(v) for v in state.variables])
+            os.replace(temporary, state_path)
+            report.notes.append("optimizer state ({} variables, {} order) written to {}".format(
+                len(state.variables), type(state).__name__, state_path))
         return report, 0
 
     report, code = _guarded(args, work)
@@ -557,7 +601,8 @@ def _convert(args: argparse.Namespace) -> int:
             with open(args.json, "w") as f:
                 f.write(text + "\n")
     if code:
-        print("compat-init: nothing written: the migration proof at the trained weights {}".format(
+        print("compat-init: nothing written: the {} {}".format(
+            "resumed training" if args.optimizer_state else "migration proof at the trained weights",
             "found a difference" if code == 1 else "was inconclusive"), file=sys.stderr)
     return code
 

@@ -363,3 +363,60 @@ def test_cli_reverse_usage(tmp_path, args, words):
     result = convert_cli(*args, "--out", str(tmp_path / "legacy.ckpt"))
     assert result.returncode == 2 and words in ours(result.stderr)[0], result.stderr
     assert os.listdir(str(tmp_path)) == []
+
+
+# --- training resumed where the legacy run stopped ---------------------------------------------------
+
+
+@needs_eager
+@needs_attention
+def test_adam_resumes_in_the_port_where_the_legacy_run_stopped():
+    from compat_init.port._checkpoint import resume
+
+    batch = np.load(fixture("attention_adam", "batch.npy"))
+    optimizer, steps, notes = resume(fixture("attention_adam"), old_attention.build, new_attention.build,
+                                     inputs=batch, optimizer="adam", learning_rate=0.01, steps=5,
+                                     dense_gradients=True)
+    assert [s["passed"] for s in steps] == [True] * 5, steps
+    assert int(optimizer.iterations.numpy()) == 2 + 5  # the fixture's 2 steps, then 5 more
+    assert any("iterations = 2" in n for n in notes), notes
+    # Keras 3 applies the embedding's IndexedSlices gradient its own way (scatter updates): without dense
+    # gradients the embedding, and only it, differs after the first step; Keras 2's Adam does as TF 1's
+    _, sparse, _ = resume(fixture("attention_adam"), old_attention.build, new_attention.build, inputs=batch,
+                          optimizer="adam", learning_rate=0.01, steps=1)
+    expected = ["embedding/embeddings"] if _runtime.keras_flavour() == "keras3" else []
+    assert sparse[0]["differ"] == expected, sparse
+
+
+@needs_eager
+def test_momentum_resumes_in_the_port():
+    if not hasattr(v1, "layers") or _runtime.keras_flavour() == "keras3":
+        pytest.skip("the fixture's legacy model is tf.compat.v1.layers (gone under Keras 3)")
+    from compat_init.port._checkpoint import resume
+
+    def legacy():
+        from tests.fixtures.write_tf115_checkpoints import v1_layers_model
+
+        return v1_layers_model()[2]
+
+    _, steps, notes = resume(fixture("v1_layers"), legacy, v1_layers_port, inputs=np.load(
+        fixture("v1_layers", "batch.npy")), optimizer="momentum", learning_rate=0.05, steps=5, loss="mse")
+    assert [s["passed"] for s in steps] == [True] * 5, steps
+    assert any("m = -lr" in n for n in notes)
+
+
+@needs_eager
+@needs_attention
+def test_cli_optimizer_state_is_proven_then_written(tmp_path):
+    out = tmp_path / out_name()
+    result = convert_cli("--migration", "examples_v1.attention_pair:build", "examples_v2.attention_pair:build",
+                         "--checkpoint", fixture("attention_adam"), "--out", str(out), "--inputs",
+                         fixture("attention_adam", "batch.npy"), "--optimizer", "adam", "--learning-rate", "0.01",
+                         "--optimizer-state", "--dense-gradients")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count(": agree") == 5 and "query/kernel/Adam_1" in result.stdout
+    state = np.load(str(out) + ".optimizer.npz")
+    assert len(state.files) > 20
+    usage = convert_cli("--port", "examples_v2.attention_pair:build", "--checkpoint", fixture("attention_adam"),
+                        "--out", str(tmp_path / ("x." + out_name())), "--optimizer-state")
+    assert usage.returncode == 2 and "--optimizer-state needs --migration" in ours(usage.stderr)[0]
