@@ -170,6 +170,21 @@ class Checkpoint:
                 type(error).__name__)) from None
 
 
+    def restore(self, name: str, dtype: str) -> Any:
+        """The tensor of ``name`` as an eager tensor of ``dtype``, read by TF's
+        RestoreV2 (no numpy copy on the way)."""
+        tf = _runtime.tf()
+        key = self.keys.get(name, name)
+        try:
+            (tensor,) = tf.raw_ops.RestoreV2(prefix=self.prefix, tensor_names=[key], shape_and_slices=[""],
+                                             dtypes=[tf.as_dtype(self.dtypes[key])])
+        except Exception as error:  # noqa: BLE001 - a truncated or corrupt data file
+            raise CheckpointError("checkpoint {}: key {} cannot be read ({})".format(
+                self.prefix, key, str(error).strip().splitlines()[0] if str(error).strip() else
+                type(error).__name__)) from None
+        return tensor if tensor.dtype.name == dtype else tf.cast(tensor, dtype)
+
+
 def _slot_of(key: str, keys: Any) -> Optional[str]:
     head, _, tail = key.rpartition("/")
     if head and head in keys and tail in SLOT_SUFFIXES:
@@ -261,20 +276,30 @@ def _trainable(name: str) -> bool:
 
 
 def _cast(value: np.ndarray, target: str, key: str, prefix: str, weight: str, notes: List[str]) -> np.ndarray:
-    source = value.dtype.name
+    _check_cast(value.dtype.name, target, key, prefix, weight, notes)
+    return value if value.dtype.name == target else value.astype(target)
+
+
+def _check_cast(source: str, target: str, key: str, prefix: str, weight: str, notes: List[str]) -> None:
+    """A dtype change is lossless (noted) or refused."""
     if source == target:
-        return value
+        return
     if target in LOSSLESS.get(source, ()):
         notes.append("{}: cast from {} to {} (lossless)".format(key, source, target))
-        return value.astype(target)
+        return
     raise CheckpointError("checkpoint {}: key {} has dtype {} and port weight {} has dtype {}: a lossy cast is "
                           "refused".format(prefix, key, source, weight, target))
 
 
-def load(checkpoint: Any, port: Any, *, mapping: Optional[Dict[str, str]] = None,
-         legacy: Any = None) -> Tuple[Dict[int, np.ndarray], ConversionReport]:
-    """The values for the port's weights (index -> array) and the report;
-    raises CheckpointError on any error (nothing is loaded then)."""
+def load(checkpoint: Any, port: Any, *, mapping: Optional[Dict[str, str]] = None, legacy: Any = None,
+         write: Optional[Callable[[Dict[int, np.ndarray]], None]] = None) -> Tuple[Dict[int, np.ndarray],
+                                                                                ConversionReport]:
+    """The values for the port's weights (index -> array) and the report.
+    Every pairing, shape and dtype is checked first, from the checkpoint's
+    metadata; then each tensor is read and, with ``write``, handed to it at
+    once (one tensor in memory at a time) instead of collected.  Raises
+    CheckpointError: before anything is read for a pairing, shape or dtype
+    problem; while reading for an unreadable tensor."""
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else read(checkpoint)
     report = ConversionReport(ckpt.prefix, ckpt.format)
     if legacy is not None:
@@ -289,14 +314,12 @@ def load(checkpoint: Any, port: Any, *, mapping: Optional[Dict[str, str]] = None
         left_old = [v for v in ckpt.variables if v.name not in {p.legacy.name for p in pairs}]
     else:
         pairs, left_old, left_new = pair(ckpt.variables, port.vars, mapping, require_all=False)
-    values: Dict[int, np.ndarray] = {}
     for p in pairs:
         key = ckpt.keys[p.legacy.name]
         if tuple(p.legacy.shape) != tuple(p.port.shape):
             raise CheckpointError("checkpoint {}: key {} has shape {} and port weight {} has shape {}".format(
                 ckpt.prefix, key, p.legacy.shape, p.port.name, p.port.shape))
-        value = _cast(ckpt.tensor(p.legacy.name), p.port.dtype, key, ckpt.prefix, p.port.name, report.notes)
-        values[p.port.index] = value
+        _check_cast(ckpt.dtypes[key], p.port.dtype, key, ckpt.prefix, p.port.name, report.notes)
         report.entries.append(Entry(key, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.how))
     for v in left_old:
         report.entries.append(Entry(ckpt.keys[v.name], v.shape, v.dtype, "skipped", reason=(
@@ -313,6 +336,18 @@ def load(checkpoint: Any, port: Any, *, mapping: Optional[Dict[str, str]] = None
                                   ckpt.prefix, ", ".join(report.missing), ", ".join(
                                       e.key for e in report.entries if e.status == "skipped"
                                       and e.key not in ckpt.skipped) or "none"))
+    values: Dict[int, np.ndarray] = {}
+    for p in pairs:
+        if write is not None and _runtime.can_evaluate_eagerly():
+            # Straight from the file into a tensor, then one copy into the weight.
+            write({p.port.index: ckpt.restore(p.legacy.name, p.port.dtype)})
+            continue
+        value = ckpt.tensor(p.legacy.name)
+        value = value.astype(p.port.dtype) if value.dtype.name != p.port.dtype else value
+        if write is not None:
+            write({p.port.index: value})
+        else:
+            values[p.port.index] = value
     return values, report
 
 
@@ -354,9 +389,8 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
     arrays = parse_inputs(inputs, seed) if inputs is not None else None
     legacy = LegacyModel(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
     try:
-        port = PortModel(v2_builder, seed, arrays)
-        values, report = load(ckpt, port, mapping=mapping, legacy=legacy)
-        port_side(port, arrays or []).write(values)
+        port = PortModel(v2_builder, seed, arrays, read_values=False)
+        _, report = load(ckpt, port, mapping=mapping, legacy=legacy, write=port_side(port, arrays or []).write)
         return port.model, report
     finally:
         if legacy is not None:

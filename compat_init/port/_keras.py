@@ -74,7 +74,10 @@ class PortModel:
     """``builder()`` run once: the port, its weights (trainable first, then
     non-trainable state) and its initial values."""
 
-    def __init__(self, builder: Callable[[], Any], seed: int, arrays: Optional[Sequence[np.ndarray]]) -> None:
+    def __init__(self, builder: Callable[[], Any], seed: int, arrays: Optional[Sequence[np.ndarray]],
+                 read_values: bool = True) -> None:
+        """``read_values=False``: the weights' initial values are not read
+        (a conversion overwrites them; a large model need not hold them twice)."""
         tf = _runtime.tf()
         self.tf = tf
         self.eager = _runtime.can_evaluate_eagerly()
@@ -116,7 +119,10 @@ class PortModel:
                     "" if self.arrays is not None else ": a subclassed model creates them on its first call, so "
                     "pass inputs= (--inputs) to build it"))
         self.weights = weights
-        if self.eager:
+        values: List[Any]
+        if not read_values:
+            values = [None] * len(weights)
+        elif self.eager:
             values = [np.asarray(w.numpy()) for w in weights]
         else:
             with self.graph.as_default():
@@ -125,7 +131,7 @@ class PortModel:
                 values = self.session.run([_runtime.fetchable_variable(w) for w in weights])
         self.vars = [Var(weight_name(w), tuple(int(d) for d in tf.TensorShape(w.shape).as_list()),
                          str(getattr(w.dtype, "name", w.dtype)), bool(getattr(w, "trainable", True)), i,
-                         np.asarray(v), w)
+                         None if v is None else np.asarray(v), w)
                      for i, (w, v) in enumerate(zip(weights, values))]
         try:
             self.theories = weight_theories(self.model) if hasattr(self.model, "trainable_weights") else {}
