@@ -420,3 +420,49 @@ def test_cli_optimizer_state_is_proven_then_written(tmp_path):
     usage = convert_cli("--port", "examples_v2.attention_pair:build", "--checkpoint", fixture("attention_adam"),
                         "--out", str(tmp_path / ("x." + out_name())), "--optimizer-state")
     assert usage.returncode == 2 and "--optimizer-state needs --migration" in ours(usage.stderr)[0]
+
+
+# --- formats: partitioned variables, the V1 format ---------------------------------------------------
+
+
+def _saved(tmp_path, name, partitioned=False, version=None):
+    prefix = str(tmp_path / name / "model.ckpt")
+    os.makedirs(os.path.dirname(prefix))
+    values = np.arange(40 * 3, dtype=np.float32).reshape(40, 3) / 100.0
+    with tf.Graph().as_default():
+        kernel = v1.get_variable("dense/kernel", initializer=tf.constant(values),
+                                 partitioner=v1.fixed_size_partitioner(4) if partitioned else None)
+        bias = v1.get_variable("dense/bias", initializer=tf.constant(np.ones(3, np.float32)))
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
+            kwargs = {} if version is None else {"write_version": version}
+            v1.train.Saver(**kwargs).save(session, prefix, write_meta_graph=False)
+    del kernel, bias
+    return prefix, values
+
+
+def dense_port():
+    return tf.keras.Sequential([tf.keras.layers.Dense(3, input_shape=(40,), name="dense")])
+
+
+@needs_eager
+def test_a_partitioned_variable_comes_back_whole(tmp_path):
+    from compat_init import checkpoint
+
+    prefix, values = _saved(tmp_path, "partitioned", partitioned=True)
+    model, report = checkpoint.convert(prefix, dense_port)
+    assert report.ok and report.counts()["loaded"] == 2, str(report)
+    np.testing.assert_array_equal(model.layers[0].kernel.numpy(), values)
+
+
+@needs_eager
+def test_the_v1_format_is_read_where_this_tensorflow_reads_it(tmp_path):
+    from compat_init import checkpoint
+
+    prefix, values = _saved(tmp_path, "v1format", version=v1.train.SaverDef.V1)
+    try:
+        model, report = checkpoint.convert(prefix, dense_port)
+    except ValueError as error:  # this TensorFlow cannot read it: a clear error naming the file, not a traceback
+        assert "checkpoint {}".format(prefix) in str(error)
+        return
+    np.testing.assert_array_equal(model.layers[0].kernel.numpy(), values)
