@@ -204,6 +204,8 @@ def main_parser() -> argparse.ArgumentParser:
     sources.add_argument("--migration", nargs=2, metavar=("V1MODULE:BUILD", "V2MODULE:BUILD"),
                          help="compare a legacy v1-graph builder with its Keras port, variable by variable")
     _function_options(parity)
+    parity.add_argument("--checkpoint", metavar="PATH",
+                        help="with --migration: both models start from this checkpoint's trained tensors")
     parity.add_argument("--alpha", type=_option_type("--alpha", _alpha, "a number in (0, 1)"),
                         default=1e-4, help="family-wise false-alarm rate (default 1e-4)")
     parity.add_argument("--seed", type=_option_type("--seed", _int_in(0, _validate.SEED_MAX),
@@ -370,8 +372,8 @@ def _check_parity_arguments(args: argparse.Namespace) -> None:
                          "received --plot={} without --steps".format(args.plot))
     function_options = [o for o, given in (("--inputs", args.inputs), ("--steps", args.steps),
                                            ("--placeholders", args.placeholders), ("--feed", args.feed),
-                                           ("--mapping", args.mapping), ("--from-logits", args.from_logits))
-                        if given]
+                                           ("--mapping", args.mapping), ("--from-logits", args.from_logits),
+                                           ("--checkpoint", args.checkpoint)) if given]
     if function_options and not args.migration:
         raise UsageError("{} apply only with --migration; received {}".format(
             "/".join(function_options), " ".join(function_options)))
@@ -495,7 +497,7 @@ def _migration(args: argparse.Namespace) -> int:
     options = _proof_options(args)
     from compat_init import port
 
-    report = _guarded(args, lambda: port.check_migration(old, new, **options))
+    report = _guarded(args, lambda: port.check_migration(old, new, checkpoint=args.checkpoint, **options))
     _finish(args, report, None)
     return report.exit_code
 

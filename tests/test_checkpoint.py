@@ -466,3 +466,17 @@ def test_the_v1_format_is_read_where_this_tensorflow_reads_it(tmp_path):
         assert "checkpoint {}".format(prefix) in str(error)
         return
     np.testing.assert_array_equal(model.layers[0].kernel.numpy(), values)
+
+
+def test_cli_parity_migration_at_a_checkpoint():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-m", "compat_init", "parity", "--migration", "examples_v1.cnn_pair:build",
+                             "examples_v2.cnn_pair:build", "--checkpoint", fixture("cnn_sgd"), "--inputs",
+                             fixture("cnn_sgd", "batch.npy"), "--steps", "2"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "both models start from the 4 tensors of checkpoint" in result.stdout
+    refused = subprocess.run([sys.executable, "-m", "compat_init", "parity", "--checkpoint", fixture("cnn_sgd")],
+                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+    assert refused.returncode == 2 and "--checkpoint apply only with --migration" in refused.stderr
