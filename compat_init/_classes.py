@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from typing import Any, Dict, Tuple
 
 from compat_init import _fans, _registry, _runtime, _sampling, _validate
@@ -161,10 +162,7 @@ class _CompatInitializer:
             offset = _validate.partition(shape, full_shape, list(
                 kwargs.get("partition_offset") or [0] * len(shape)), "partition_offset")
         whole = full_shape if full_shape is not None else shape
-        if self._ci_member.kind == "orthogonal" and len(whole) < 2:
-            raise ValueError(
-                "shape must have rank 2 or more for an orthogonal initializer; received "
-                "shape={}".format(tuple(whole)))
+        _validate.rank_for(self._ci_member.kind, whole)
         spec = _fans.spec(self._ci_member, self._ci_config, whole)
         _validate.representable(spec, dtype.name, self._ci_config, whole)
         seed: Any = self.seed
@@ -223,9 +221,25 @@ def _signature(native: type) -> inspect.Signature:
     return inspect.signature(native.__init__)  # type: ignore[misc]
 
 
-@functools.lru_cache(maxsize=None)
+#: One class per (row, native, api), whatever the concurrency: the first build
+#: holds the lock, so threads that miss together get the same class.
+_CLASSES: Dict[Tuple[Any, type, str], type] = {}
+_CLASSES_LOCK = threading.Lock()
+
+
 def compat_class(row: _registry.Member, native: type, api: str) -> type:
     """The compat_init subclass of ``native`` for ``row`` and ``api`` ('v1' or 'v2')."""
+    key = (row, native, api)
+    found = _CLASSES.get(key)
+    if found is None:
+        with _CLASSES_LOCK:
+            found = _CLASSES.get(key)
+            if found is None:
+                found = _CLASSES[key] = _build_class(row, native, api)
+    return found
+
+
+def _build_class(row: _registry.Member, native: type, api: str) -> type:
     namespace = {
         "__module__": __name__,
         "__qualname__": native.__name__,

@@ -172,6 +172,21 @@ def executing_eagerly_outside_functions() -> bool:
     return bool(ops.executing_eagerly_outside_functions())
 
 
+@functools.lru_cache(maxsize=None)
+def numpy_max_dims() -> int:
+    """The most dimensions a numpy array can have: 64 from numpy 2.0, 32 before
+    (what a Session or ``.numpy()`` can hand back)."""
+    import numpy
+
+    for rank in (64, 32):
+        try:
+            numpy.empty((1,) * rank)
+            return rank
+        except ValueError:
+            continue
+    return 32  # pragma: no cover
+
+
 @contextlib.contextmanager
 def differentiable_control_flow() -> Any:
     """Control flow v2 (TF 2's ``tf.cond``/``while_loop`` in a graph) built in

@@ -153,6 +153,10 @@ def distribution(value: Any) -> str:
 #: shapes are int64.  Past it TF fails to convert the shape, or, for a product
 #: that overflows in a v1 Session, aborts the interpreter.
 MAX_ELEMENTS = 2 ** 63 - 1
+#: The most dimensions a TensorFlow tensor can have (``TensorShape`` keeps the
+#: rank in a byte below 255: ``Check failed: ndims_byte() < MaxDimensions()``
+#: aborts the interpreter past it, in a v1 Session on every TF).
+MAX_RANK = 254
 
 
 def shape(value: Any, name: str = "shape") -> Tuple[int, ...]:
@@ -167,6 +171,9 @@ def shape(value: Any, name: str = "shape") -> Tuple[int, ...]:
                 )
             )
     result = tuple(int(d) for d in dims)
+    if len(result) > MAX_RANK:
+        raise ValueError("{} must have at most {} dimensions (TensorFlow's limit); received a shape of rank {}".format(
+            name, MAX_RANK, len(result)))
     size = 1
     for dim in result:
         size *= dim
@@ -176,6 +183,13 @@ def shape(value: Any, name: str = "shape") -> Tuple[int, ...]:
             "{}={} ({})".format(name, name, _show(value), "{} elements".format(size) if size
                                 else "a dimension over 2**63 - 1"))
     return result
+
+
+def rank_for(kind: str, shape: Tuple[int, ...]) -> None:
+    """An orthogonal matrix needs two dimensions."""
+    if kind == "orthogonal" and len(shape) < 2:
+        raise ValueError("shape must have rank 2 or more for an orthogonal initializer; received shape={}".format(
+            tuple(shape)))
 
 
 def partition(shard: Tuple[int, ...], full: Tuple[int, ...], offset: Any, name: str) -> Tuple[int, ...]:
@@ -192,6 +206,10 @@ def partition(shard: Tuple[int, ...], full: Tuple[int, ...], offset: Any, name: 
     return offset
 
 
+#: Smallest positive normal value of each float dtype: a draw whose spread is
+#: below it comes out zeros (or denormals).
+FLOAT_TINY = {"float16": 6.103515625e-05, "bfloat16": 1.1754943508222875e-38,
+              "float32": 1.1754943508222875e-38, "float64": 2.2250738585072014e-308}
 #: Largest finite value of each float dtype.
 FLOAT_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,
              "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
@@ -210,6 +228,14 @@ def representable(spec: Any, dtype_name: str, config: dict, shape: Tuple[int, ..
     else:
         reach = 2.0 if kind == "truncated_normal" else 1.0
         checks = [("values around", abs(spec.loc) + reach * spec.scale)]
+    spread = {"uniform": spec.high - spec.low, "orthogonal": abs(spec.scale)}.get(kind, spec.scale)
+    if 0.0 < spread < FLOAT_TINY[dtype_name]:
+        arguments = ", ".join("{}={!r}".format(k, v) for k, v in config.items()
+                              if k not in ("input_axes", "output_axes"))
+        raise ValueError(
+            "{} give a spread of {:.4g} at shape={}, below {}'s smallest normal value {:.4g}: the draw would "
+            "be zeros; use larger arguments or a wider dtype".format(
+                arguments, spread, _show(shape), dtype_name, FLOAT_TINY[dtype_name]))
     for what, value in checks:
         if not math.isfinite(value) or value > largest:
             arguments = ", ".join("{}={!r}".format(k, v) for k, v in config.items()

@@ -115,7 +115,7 @@ def _mapping(text: str) -> dict:
 
 def _shape(text: str) -> tuple:
     dims = tuple(int(d) for d in text.lower().split("x"))
-    if any(d <= 0 for d in dims):
+    if any(d <= 0 for d in dims) or len(dims) > _validate.MAX_RANK:
         raise ValueError
     if _product(dims) > _validate.MAX_ELEMENTS:
         raise ValueError
@@ -196,7 +196,7 @@ def main_parser() -> argparse.ArgumentParser:
                         help="initializer name (repeatable); default glorot_uniform, glorot_normal")
     parity.add_argument("--shape", action="append", metavar="3x3x1x32",
                         type=_option_type("--shape", _shape, "positive integers joined by 'x' "
-                                          "(e.g. 3x3x1x32) with at most 2**63 - 1 elements"),
+                                          "(e.g. 3x3x1x32), at most 254 of them, with at most 2**63 - 1 elements"),
                         help="kernel shape, dims joined by x (repeatable)")
     sources = parity.add_mutually_exclusive_group()
     sources.add_argument("--model", metavar="module:function",
@@ -426,7 +426,14 @@ def _parity(args: argparse.Namespace) -> int:
             raise UsageError("--model {} has no kernel with a random initializer compat_init "
                              "knows ({} untested)".format(args.model, len(untested)))
     else:
-        pairs = [parity.make_pair(n, s, args.seed) for s in shapes for n in names]
+        pairs = []
+        for s in shapes:
+            for n in names:
+                try:
+                    pairs.append(parity.make_pair(n, s, args.seed))
+                except ValueError as error:  # the initializer refuses that shape: bad usage, one line
+                    raise UsageError("--initializer {} --shape {}: {}".format(n, "x".join(map(str, s)), error)) \
+                        from None
     update, close = _progress(len(pairs), args.quiet)
     keep: Optional[dict] = {} if args.plot else None
     try:

@@ -75,12 +75,26 @@ def check(
     Returns:
       A :class:`ParityReport`.
     """
-    pair = make_pair(name, _validate.shape(shape), seed, init_kwargs)
+    pair = make_pair(name, shape, seed, init_kwargs)
     return run_pairs([pair], alpha, seed, samples, progress, dtype=dtype)
 
 
-def make_pair(name: str, shape: tuple, seed: Optional[int], init_kwargs: Any = None) -> dict:
+def _drawable(shape: Any) -> tuple:
+    """A shape parity can draw and test: TensorFlow's limits, and a rank numpy
+    holds (the draws come back as arrays)."""
+    from compat_init import _runtime
+
+    shape = _validate.shape(shape)
+    if len(shape) > _runtime.numpy_max_dims():
+        raise UsageError("shape must have at most {} dimensions for parity (numpy arrays hold no more); received a "
+                         "shape of rank {}".format(_runtime.numpy_max_dims(), len(shape)))
+    return shape
+
+
+def make_pair(name: str, shape: Sequence[int], seed: Optional[int], init_kwargs: Any = None) -> dict:
     """The (v1, v2) pair :func:`check` tests for one initializer and shape."""
+    shape = _drawable(shape)
+    _validate.rank_for(_registry.member(name).kind, shape)
     factory = _factory(name)
     reference = factory(seed=seed, api="v1", **(init_kwargs or {}))
     candidate = factory(seed=seed, api="v2", **(init_kwargs or {}))
@@ -112,7 +126,7 @@ def compare(
         takes the reference's.
       alpha, seed, samples, dtype: As in :func:`check`.
     """
-    shape = _validate.shape(shape)
+    shape = _drawable(shape)
     if distribution is None:
         distribution = reference
     theory = distribution if isinstance(distribution, _fans.Theory) else _fans.theory(distribution, shape)
