@@ -272,6 +272,9 @@ def main_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--report", metavar="PATH.json", help="write a JSON report")
     migrate.add_argument("--jobs", type=_option_type("--jobs", _int_in(1, 4096), "an integer in [1, 4096]"),
                          default=None, metavar="N", help="parallel workers (default: the number of CPUs)")
+    migrate.add_argument("--max-file-size", metavar="BYTES",
+                         type=_option_type("--max-file-size", _int_in(1, 2 ** 62), "a positive integer (bytes)"),
+                         default=None, help="skip files larger than this (default 10 MiB)")
     migrate.add_argument("--force", action="store_true",
                          help="also rewrite read-only files (their mode is kept)")
     migrate.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -298,8 +301,22 @@ def _migrate(args: argparse.Namespace) -> int:
         raise UsageError('compat-init migrate needs libcst: pip install "compat-init[migrate]" ({})'.format(error))
     if args.report:
         check_output_path(args.report, "--report")
-    return migrate.run(args.paths, write=args.write, check=args.check, report=args.report,
-                       jobs=args.jobs, quiet=args.quiet, force=args.force)
+    try:
+        return migrate.run(args.paths, write=args.write, check=args.check, report=args.report,
+                           jobs=args.jobs, quiet=args.quiet, force=args.force,
+                           max_file_size=args.max_file_size or migrate.DEFAULT_MAX_FILE_SIZE)
+    except BrokenPipeError:
+        # The reader of the diff went away (`| head`): stop, one line, and no
+        # second error when Python flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise UsageError("the output was closed before the diff was complete (broken pipe); nothing was "
+                         "written") from None
+    except OSError as error:
+        if args.report and error.filename in (None, args.report):
+            raise UsageError("--report {} cannot be written: {}".format(args.report, error.strerror or error)) \
+                from None
+        raise
 
 
 def _require_tensorflow() -> None:

@@ -28,12 +28,61 @@ from typing import IO, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tup
 
 from compat_init._errors import UsageError
 from compat_init.migrate._rules import RULES, describe
-from compat_init.migrate._transform import FileResult, migrate_source
+from compat_init.migrate._transform import TRIGGERS, FileResult, migrate_source
 
-__all__ = ["migrate_source", "migrate_paths", "run", "describe", "RULES", "FileResult", "collect"]
+__all__ = ["migrate_source", "migrate_paths", "run", "describe", "RULES", "FileResult", "collect",
+           "DEFAULT_MAX_FILE_SIZE", "show"]
 
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".nox", ".tox", "__pycache__", "node_modules", "build", "dist"}
 TEMP_PREFIX = ".compat-init-"
+#: Files larger than this are skipped (``--max-file-size``): no Python module
+#: of real code is near it, and reading a huge file would stall the run.
+DEFAULT_MAX_FILE_SIZE = 10 * 2 ** 20
+
+
+def show(path: str) -> str:
+    """A path as it can be printed whatever the locale: undecodable bytes as
+    ``\\xNN``, control characters (a newline in a name) escaped."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else "\\x{:02x}".format(ord(c)) if ord(c) < 256
+                   else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+class Stamp(NamedTuple):
+    """What a file was when the worker read it: replaced only if it still is."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    digest: str
+
+
+def _stamp(path: str, data: bytes) -> Optional[Stamp]:
+    import hashlib
+
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return Stamp(info.st_size, info.st_mtime_ns, info.st_ino, hashlib.sha256(data).hexdigest())
+
+
+def _unchanged(path: str, stamp: Optional[Stamp]) -> Optional[str]:
+    """None when ``path`` is still what was read; else why not."""
+    import hashlib
+
+    try:
+        info = os.stat(path)
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return "vanished during the run; left alone"
+    except OSError as error:
+        return "cannot be read again before the write ({}); left alone".format(error.strerror or error)
+    if stamp is None or (info.st_size, info.st_mtime_ns, info.st_ino) != stamp[:3] or \
+            hashlib.sha256(data).hexdigest() != stamp.digest:
+        return "changed during the run; left alone: run again"
+    return None
 
 
 class Source(NamedTuple):
@@ -53,9 +102,11 @@ def _is_temporary(name: str) -> bool:
     return name.startswith(TEMP_PREFIX) and (name.endswith(".tmp") or name.endswith(".py"))
 
 
-def collect(paths: Sequence[str]) -> Collected:
+def collect(paths: Sequence[str], max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> Collected:
     """Every ``.py`` file under ``paths`` (files are taken as given), each
-    real file once, in path order."""
+    real file once, in path order.  Only regular files are taken: a FIFO, a
+    device or a socket (or a link to one) is passed over with the reason, as
+    is a file over ``max_file_size`` bytes or a folder that cannot be read."""
     roots = []
     for path in paths:
         if not os.path.lexists(path):
@@ -63,9 +114,15 @@ def collect(paths: Sequence[str]) -> Collected:
         roots.append(os.path.realpath(path))
     candidates: List[str] = []
     stale: List[str] = []
+    passed_over: List[Tuple[str, str]] = []
+
+    def unreadable(error: OSError) -> None:
+        passed_over.append((error.filename or "?", "cannot read the folder ({}); its files are left alone".format(
+            error.strerror or error)))
+
     for path in paths:
         if os.path.isdir(path):
-            for root, dirs, files in os.walk(path):
+            for root, dirs, files in os.walk(path, onerror=unreadable):
                 dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
                 for name in sorted(files):
                     full = os.path.normpath(os.path.join(root, name))
@@ -76,7 +133,6 @@ def collect(paths: Sequence[str]) -> Collected:
         else:
             candidates.append(os.path.normpath(path))
     sources: List[Source] = []
-    passed_over: List[Tuple[str, str]] = []
     seen = set()
     for path in candidates:
         real = os.path.realpath(path)
@@ -87,6 +143,20 @@ def collect(paths: Sequence[str]) -> Collected:
             if not any(real == r or real.startswith(r + os.sep) for r in roots):
                 passed_over.append((path, "symlink to {}, outside the given paths; left alone".format(real)))
                 continue
+        try:
+            info = os.stat(real)
+        except OSError as error:
+            passed_over.append((path, "cannot stat ({}); left alone".format(error.strerror or error)))
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode)
+                    else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a file")
+            passed_over.append((path, "not a regular file ({}); left alone".format(kind)))
+            continue
+        if info.st_size > max_file_size:
+            passed_over.append((path, "larger than --max-file-size ({} bytes > {}); left alone".format(
+                info.st_size, max_file_size)))
+            continue
         if real in seen:
             continue
         seen.add(real)
@@ -94,25 +164,46 @@ def collect(paths: Sequence[str]) -> Collected:
     return Collected(sources, passed_over, stale)
 
 
-def _migrate_file(source: Source) -> FileResult:
+def _migrate_file(source: Source) -> Tuple[FileResult, Optional[Stamp]]:
     try:
         with open(source.real, "rb") as f:
             data = f.read()
+    except FileNotFoundError:
+        return FileResult(source.path, "", "", [], [], "vanished before it was read; left alone"), None
     except OSError as error:
-        return FileResult(source.path, "", "", [], [], "cannot read: {}".format(error.strerror or error))
-    return migrate_source(data, source.path)
+        return FileResult(source.path, "", "", [], [], "cannot read: {}".format(error.strerror or error)), None
+    if b"\0" in data:
+        return FileResult(source.path, "", "", [], [], "contains a NUL byte (not Python source); left alone"), None
+    return migrate_source(data, source.path), _stamp(source.real, data)
 
 
 def migrate_paths(paths: Sequence[str], jobs: int = 1) -> Iterator[FileResult]:
     """Yields one :class:`FileResult` per file, in file order (parallel when jobs > 1)."""
-    yield from _results(collect(paths).sources, jobs)
+    for result, _ in _results(collect(paths).sources, jobs):
+        yield result
 
 
-def _results(sources: List[Source], jobs: int) -> Iterator[FileResult]:
+def _die_with_parent() -> None:
+    """A worker ends when the parent dies (Linux: PR_SET_PDEATHSIG), so a
+    killed run leaves no orphans; workers never write files."""
+    import signal
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown applies
+        pass
+    if os.getppid() == 1:  # the parent died before the call
+        os._exit(0)
+
+
+def _results(sources: List[Source], jobs: int) -> Iterator[Tuple[FileResult, Optional[Stamp]]]:
     if jobs > 1 and len(sources) > 1:
         import multiprocessing
 
-        with multiprocessing.Pool(jobs) as pool:
+        with multiprocessing.Pool(jobs, initializer=_die_with_parent) as pool:
             yield from pool.imap(_migrate_file, sources, chunksize=8)
     else:
         for source in sources:
@@ -130,9 +221,23 @@ def _diff_name(path: str) -> str:
     return path.replace(os.sep, "/").lstrip("/")
 
 
+def _diff_header(side: str, path: str) -> str:
+    """``a/NAME``, or git's quoted form ``"a/NA\\tME"`` when the name holds
+    characters a header cannot show as they are."""
+    name = side + _diff_name(path)
+    shown = show(name)
+    if shown == name and '"' not in name and "\\" not in name:
+        return name
+    return '"{}"'.format(shown.replace('"', '\\"'))
+
+
 def read_only(path: str) -> bool:
-    """The owner may not write the file (its mode, whoever runs: root too)."""
-    return not os.stat(path).st_mode & stat.S_IWUSR
+    """The owner may not write the file (its mode, whoever runs: root too);
+    False for a file that is gone (the write then says it vanished)."""
+    try:
+        return not os.stat(path).st_mode & stat.S_IWUSR
+    except FileNotFoundError:
+        return False
 
 
 def write_file(path: str, data: bytes) -> None:
@@ -176,21 +281,22 @@ def write_file(path: str, data: bytes) -> None:
 
 def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
         report: Optional[str] = None, jobs: Optional[int] = None, quiet: bool = False,
-        force: bool = False, out: Optional[IO[str]] = None, err: Optional[IO[str]] = None) -> int:
+        force: bool = False, out: Optional[IO[str]] = None, err: Optional[IO[str]] = None,
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> int:
     """The ``compat-init migrate`` command; returns the exit code."""
     out = sys.stdout if out is None else out  # the streams of the moment, not of import time
     err = sys.stderr if err is None else err
     jobs = jobs or os.cpu_count() or 1
-    collected = collect(paths)
+    collected = collect(paths, max_file_size)
     for path in collected.stale:
         if write:
             os.unlink(path)
-            print("{}: removed: a temporary file an interrupted run left".format(path), file=err)
+            print("{}: removed: a temporary file an interrupted run left".format(show(path)), file=err)
         else:
-            print("{}: note: a temporary file an interrupted run left (--write removes it)".format(path),
+            print("{}: note: a temporary file an interrupted run left (--write removes it)".format(show(path)),
                   file=err)
     for path, reason in collected.passed_over:
-        print("{}: skipped: {}".format(path, reason), file=err)
+        print("{}: skipped: {}".format(show(path), reason), file=err)
     sources = collected.sources
     bar = None
     if not quiet and len(sources) > 20 and err.isatty():
@@ -205,14 +311,21 @@ def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
                               "keras3_notes": 0, "notes": 0, "files_skipped": len(collected.passed_over)}
     calls: List[Dict[str, object]] = []
     files: List[Dict[str, object]] = []
-    for result in _results(sources, jobs):
+    counts["unparsed_legacy"] = 0
+    for result, stamp in _results(sources, jobs):
         if bar is not None:
             bar.update(1)
         entry: Dict[str, object] = {"path": result.path, "changed": result.changed, "skipped": result.error}
         files.append(entry)
         if result.error is not None:
             counts["files_skipped"] += 1
-            print("{}: skipped: {}".format(result.path, result.error), file=err)
+            legacy = sorted(t for t in TRIGGERS if t in result.source)
+            if legacy:  # not parsed, and it may hold legacy calls: --check must not pass it
+                counts["unparsed_legacy"] += 1
+                result = result._replace(error="{}; it holds legacy-looking spellings ({}): migrate it by "
+                                               "hand".format(result.error, ", ".join(legacy[:3])))
+                entry["skipped"] = result.error
+            print("{}: skipped: {}".format(show(result.path), result.error), file=err)
             continue
         findings = ([(r.line, "rewritten", r.spelling, r.new) for r in result.rewrites]
                     + [(s.line, "left alone", s.spelling, s.reason) for s in result.skipped_calls]
@@ -222,11 +335,11 @@ def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
             calls.append({"file": result.path, "line": line, "spelling": spelling, "status": status,
                           "detail": detail})
             if status == "left alone":
-                print("{}:{}: left alone: {}".format(result.path, line, detail), file=err)
+                print("{}:{}: left alone: {}".format(show(result.path), line, detail), file=err)
             elif status == "not resolved":
-                print("{}:{}: not resolved: {} ({})".format(result.path, line, spelling, detail), file=err)
+                print("{}:{}: not resolved: {} ({})".format(show(result.path), line, spelling, detail), file=err)
             elif status == "note":
-                print("{}:{}: note: {}".format(result.path, line, detail), file=err)
+                print("{}:{}: note: {}".format(show(result.path), line, detail), file=err)
         counts["rewritten"] += len(result.rewrites)
         counts["left_alone"] += len(result.skipped_calls)
         counts["unresolved"] += len(result.unresolved)
@@ -241,16 +354,28 @@ def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
             counts["left_alone"] += len(result.rewrites)
             entry["skipped"] = "read-only; left alone (--force rewrites it)"
             print("{}: skipped: read-only; left alone (--force rewrites it, keeping the mode)".format(
-                result.path), file=err)
+                show(result.path)), file=err)
             continue
-        counts["changed"] += 1
         if write:
-            write_file(real, result.new_bytes if result.new_bytes is not None
-                       else result.new_source.encode("utf-8"))
-        elif not check:
+            why = _unchanged(real, stamp)
+            if why is None:
+                try:
+                    write_file(real, result.new_bytes if result.new_bytes is not None
+                               else result.new_source.encode("utf-8"))
+                except OSError as error:  # a read-only folder (no temporary file), a full disk, ...
+                    why = "cannot be written ({}); left alone".format(error.strerror or error)
+            if why is not None:
+                counts["files_skipped"] += 1
+                counts["rewritten"] -= len(result.rewrites)
+                counts["left_alone"] += len(result.rewrites)
+                entry["skipped"] = why
+                print("{}: skipped: {}".format(show(result.path), why), file=err)
+                continue
+        counts["changed"] += 1
+        if not write and not check:
             out.writelines(difflib.unified_diff(
                 result.source.splitlines(True), result.new_source.splitlines(True),
-                "a/" + _diff_name(result.path), "b/" + _diff_name(result.path)))
+                _diff_header("a/", result.path), _diff_header("b/", result.path)))
     if bar is not None:
         bar.close()
     found = counts["rewritten"] + counts["left_alone"] + counts["unresolved"]
@@ -259,6 +384,9 @@ def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
             counts["keras3_notes"]), file=err)
     if counts["files_skipped"]:
         print("{} files skipped (see above)".format(counts["files_skipped"]), file=err)
+    if counts["unparsed_legacy"]:
+        print("{} files could not be parsed and hold legacy-looking spellings (see above)".format(
+            counts["unparsed_legacy"]), file=err)
     print("{} files changed, {} legacy calls found: {} rewritten, {} left alone, {} not resolved".format(
         counts["changed"], found, counts["rewritten"], counts["left_alone"], counts["unresolved"]), file=err)
     if report:
@@ -267,4 +395,4 @@ def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
                                        files_passed_over=[{"path": p, "reason": r}
                                                           for p, r in collected.passed_over]),
                        "calls": calls, "files": files}, f, indent=2)
-    return 1 if check and counts["changed"] else 0
+    return 1 if check and (counts["changed"] or counts["unparsed_legacy"]) else 0

@@ -325,6 +325,8 @@ class _Transformer(cst.CSTTransformer):
             return
         if any(n.startswith(TF_PREFIXES) for n in names):
             return  # a TensorFlow name, not one of the legacy initializers (Zeros, ...)
+        if any(n == "compat_init" or n.startswith("compat_init.") for n in names):
+            return  # compat_init's own call: already migrated
         head = written.split(".")[0]
         if not names and head in self.bindings.defined and not self.bindings.star:
             return  # the file's own function or class

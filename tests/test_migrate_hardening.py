@@ -1,0 +1,178 @@
+"""`compat-init migrate` against hostile trees (issue 19, rows 4-9): only
+regular files are opened, a file edited or deleted during the run is never
+overwritten, paths print safely, outputs that fail end with one line, --check
+does not pass unparsed legacy code, compat_init's own calls are not reported,
+and workers die with their parent."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from compat_init import migrate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LEGACY = "import tensorflow as tf\nw = tf.glorot_uniform_initializer(seed=1)\n"
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def run(*args, cwd, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "compat_init", "migrate"] + list(args), cwd=str(cwd),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
+
+
+def text(stream):
+    return stream.decode("utf-8", "backslashreplace")
+
+
+def test_a_fifo_is_not_opened(tmp_path):
+    (tmp_path / "good.py").write_text(LEGACY)
+    os.mkfifo(str(tmp_path / "pipe.py"))
+    for target in (".", "pipe.py"):
+        result = run(target, cwd=tmp_path, timeout=60)  # before: a hang in open()
+        assert result.returncode == 0, text(result.stderr)
+        assert "pipe.py: skipped: not a regular file (a FIFO); left alone" in text(result.stderr)
+
+
+def test_a_link_to_a_device_is_not_read(tmp_path):
+    os.symlink("/dev/zero", str(tmp_path / "zero.py"))
+    result = run("zero.py", cwd=tmp_path, timeout=60)  # before: a MemoryError traceback
+    assert result.returncode == 0 and "Traceback" not in text(result.stderr)
+    assert "zero.py: skipped: not a regular file (a device); left alone" in text(result.stderr)
+
+
+def test_max_file_size(tmp_path):
+    (tmp_path / "big.py").write_text(LEGACY + "# padding\n" * 100)
+    result = run("--max-file-size", "100", ".", cwd=tmp_path)
+    assert "big.py: skipped: larger than --max-file-size (" in text(result.stderr)
+    assert run("--max-file-size", "0", ".", cwd=tmp_path).returncode == 2
+
+
+def test_a_nul_byte_file_is_skipped_as_documented(tmp_path):
+    (tmp_path / "nul.py").write_bytes(LEGACY.encode() + b"\x00\n")
+    result = run("--write", ".", cwd=tmp_path)
+    assert "nul.py: skipped: contains a NUL byte (not Python source); left alone" in text(result.stderr)
+    assert (tmp_path / "nul.py").read_bytes() == LEGACY.encode() + b"\x00\n"
+
+
+def _editing_worker(action):
+    """The real worker, then the user's edit between the read and the write."""
+    real = migrate._migrate_file
+
+    def worker(source):
+        result = real(source)
+        action(source.real)
+        return result
+    return worker
+
+
+@pytest.mark.parametrize("action,words", [
+    (lambda path: open(path, "a").write("# the user's edit\n"), "changed during the run; left alone: run again"),
+    (os.remove, "vanished during the run; left alone"),
+], ids=["edited", "deleted"])
+def test_a_file_changed_during_the_run_is_never_overwritten(tmp_path, monkeypatch, action, words):
+    import io
+
+    path = tmp_path / "model.py"
+    path.write_text(LEGACY)
+    monkeypatch.setattr(migrate, "_migrate_file", _editing_worker(action))
+    err = io.StringIO()
+    code = migrate.run([str(path)], write=True, jobs=1, quiet=True, err=err, out=io.StringIO())
+    assert code == 0 and "{}: skipped: {}".format(path, words) in err.getvalue(), err.getvalue()
+    if path.exists():
+        assert path.read_text() == LEGACY + "# the user's edit\n"  # the edit is kept, nothing rewritten
+    assert not [p for p in os.listdir(str(tmp_path)) if p.startswith(".compat-init-")]
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root reads and writes every folder whatever its mode")
+def test_folders_that_cannot_be_read_or_written_are_reported(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "a.py").write_text(LEGACY)
+    frozen = tmp_path / "frozen"
+    frozen.mkdir()
+    (frozen / "b.py").write_text(LEGACY)
+    os.chmod(str(locked), 0)
+    os.chmod(str(frozen), 0o555)
+    try:
+        result = run("--write", ".", cwd=tmp_path)
+    finally:
+        os.chmod(str(locked), 0o755)
+        os.chmod(str(frozen), 0o755)
+    err = text(result.stderr)
+    assert "locked: skipped: cannot read the folder (Permission denied)" in err
+    assert "b.py: skipped: cannot be written (Permission denied); left alone" in err
+    assert "Traceback" not in err
+
+
+def test_paths_that_are_not_utf8_print_safely(tmp_path):
+    name = os.fsdecode(b"bad\xff\x01.py")
+    with open(os.path.join(str(tmp_path), name), "w") as f:
+        f.write(LEGACY)
+    result = run(".", cwd=tmp_path, env={"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8:strict"})
+    assert result.returncode == 0 and b"Traceback" not in result.stderr, text(result.stderr)
+    assert b'--- "a/bad\\xff\\x01.py"' in result.stdout
+
+
+def test_a_closed_pipe_and_a_full_disk_end_with_one_line(tmp_path):
+    for i in range(200):
+        (tmp_path / "m{}.py".format(i)).write_text(LEGACY)
+    shell = subprocess.run("{} -m compat_init migrate --jobs 1 . | head -1; echo \"code=${{PIPESTATUS[0]}}\"".format(
+        sys.executable), shell=True, executable="/bin/bash", cwd=str(tmp_path), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    ours = [line for line in text(shell.stderr).splitlines() if line.startswith("compat-init")]
+    assert ours == ["compat-init: error: the output was closed before the diff was complete (broken pipe); "
+                    "nothing was written"], text(shell.stderr)[-2000:]
+    assert text(shell.stdout).strip().endswith("code=2") and "Traceback" not in text(shell.stderr)
+    if os.path.exists("/dev/full"):
+        full = run("--report", "/dev/full", "m0.py", cwd=tmp_path)
+        lines = [line for line in text(full.stderr).splitlines() if line.startswith("compat-init")]
+        assert full.returncode == 2 and lines == [
+            "compat-init: error: --report /dev/full cannot be written: No space left on device"], text(full.stderr)
+
+
+def test_compat_init_calls_are_never_reported(tmp_path):
+    (tmp_path / "done.py").write_text("import compat_init\nimport compat_init as ci\n"
+                                      "w = compat_init.xavier_initializer(seed=1)\nv = ci.glorot_uniform()\n")
+    result = run(".", cwd=tmp_path)
+    assert text(result.stderr).splitlines()[-1] == (
+        "0 files changed, 0 legacy calls found: 0 rewritten, 0 left alone, 0 not resolved"), text(result.stderr)
+
+
+def test_workers_die_with_their_parent(tmp_path):
+    marker = tmp_path / "tree-for-orphans"
+    marker.mkdir()
+    for i in range(3000):
+        (marker / "m{}.py".format(i)).write_text(LEGACY * 20)
+    parent = subprocess.Popen([sys.executable, "-m", "compat_init", "migrate", "--jobs", "2", "--quiet",
+                               str(marker)], cwd=str(tmp_path), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(_workers(marker)) < 3:  # the parent and two workers
+        time.sleep(0.2)
+    assert len(_workers(marker)) >= 3, "the pool did not start"
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and _workers(marker):
+        time.sleep(0.2)
+    assert _workers(marker) == []
+
+
+def _workers(marker):
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/{}/cmdline".format(pid), "rb") as f:
+                if str(marker).encode() in f.read():
+                    with open("/proc/{}/stat".format(pid)) as s:
+                        if s.read().split(") ")[-1].split()[0] != "Z":
+                            found.append(int(pid))
+        except OSError:
+            continue
+    return found
