@@ -176,3 +176,23 @@ def _workers(marker):
         except OSError:
             continue
     return found
+
+
+@pytest.mark.parametrize("before,after", [
+    # a form feed at the start of a line, before code
+    (b"import tensorflow as tf\n\x0cw = tf.glorot_uniform_initializer(seed=1)\nx = 1\n",
+     b"import tensorflow as tf\nimport compat_init\n\n\x0cw = compat_init.glorot_uniform(seed=1)\nx = 1\n"),
+    # a form feed before an indented line (Python takes it; libcst does not)
+    (b"import tensorflow as tf\nif True:\n\x0c    w = tf.glorot_uniform_initializer(seed=1)\n",
+     b"import tensorflow as tf\nimport compat_init\n\nif True:\n\x0c    w = compat_init.glorot_uniform(seed=1)\n"),
+    # CR-only line endings, the last one included
+    (b"import tensorflow as tf\rw = tf.glorot_uniform_initializer(seed=1)\r",
+     b"import tensorflow as tf\rimport compat_init\r\rw = compat_init.glorot_uniform(seed=1)\r"),
+], ids=["form-feed-line-start", "form-feed-indent", "cr-only"])
+def test_every_byte_outside_the_rewrite_is_kept(tmp_path, before, after):
+    path = tmp_path / "m.py"
+    path.write_bytes(before)
+    result = run("--write", "m.py", cwd=tmp_path)
+    assert result.returncode == 0 and "skipped" not in text(result.stderr), text(result.stderr)
+    assert path.read_bytes() == after
+    compile(after, "m.py", "exec")

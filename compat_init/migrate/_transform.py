@@ -9,6 +9,7 @@ outside the rewritten calls and the added import stays as it was.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple, Union, cast
 
 import libcst as cst
@@ -477,13 +478,77 @@ def _mentions(source: Union[str, bytes]) -> Optional[bool]:
     return False
 
 
-def _decode(data: bytes) -> str:
-    """The text of a module's bytes, as Python reads them (coding line, BOM)."""
+def _encoding(data: bytes) -> str:
+    """The encoding Python reads a module's bytes in (coding line; a BOM is
+    ``utf-8-sig``, which writes it back)."""
     import io
     import tokenize
 
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    return data.decode(encoding)
+    return tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+
+
+def _decode(data: bytes) -> str:
+    """The text of a module's bytes, as Python reads them (coding line, BOM)."""
+    return data.decode(_encoding(data))
+
+
+_FF_INDENT = re.compile(r"^([ \t\f]*\f[ \t\f]*)(?=\S)", re.M)
+
+
+def _normalized(text: str) -> Optional[str]:
+    """What libcst can parse, where ``text`` has what Python takes and libcst
+    does not: form feeds in a line's indentation, CR-only line endings.  The
+    same lines, in the same number; None when nothing needs it."""
+    norm = text
+    if "\r" in norm and "\n" not in norm:
+        norm = norm.replace("\r", "\n")
+    if "\f" in norm:
+        norm = _FF_INDENT.sub(lambda m: m.group(1).replace("\f", ""), norm)
+    return None if norm == text else norm
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def _lines(text: str) -> List[str]:
+    """Lines as Python's tokenizer ends them (\\n, \\r\\n, \\r), separators kept;
+    not ``str.splitlines``, which also breaks at form feeds."""
+    return _LINE.findall(text)
+
+
+def _restored(original: str, norm: str, new: str) -> str:
+    """``new`` (the rewrite of ``norm``) with every line the rewrite did not
+    change taken from ``original`` byte for byte, a changed line given back its
+    original indentation, and CR-only endings kept."""
+    import difflib
+
+    cr_only = "\r" in original and "\n" not in original
+    old_lines, norm_lines, new_lines = _lines(original), _lines(norm), _lines(new)
+    out: List[str] = []
+    matcher = difflib.SequenceMatcher(None, norm_lines, new_lines, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out.extend(old_lines[i1:i2])
+            continue
+        # A changed line takes back the indentation of the old line it most
+        # resembles (not an added import line that happens to stand first).
+        partner: Dict[int, int] = {}
+        for i in range(i1, i2):
+            scores = [(difflib.SequenceMatcher(None, norm_lines[i], new_lines[j]).ratio(), j) for j in range(j1, j2)
+                      if j not in partner.values()]
+            if scores and max(scores)[0] > 0.5:
+                partner[i] = max(scores)[1]
+        by_new = {j: i for i, j in partner.items()}
+        for j in range(j1, j2):
+            line = new_lines[j]
+            if cr_only and line.endswith("\n"):
+                line = line[:-1] + "\r"
+            if j in by_new:
+                indent = re.match(r"[ \t\f]*", old_lines[by_new[j]]).group(0)  # type: ignore[union-attr]
+                if indent.replace("\f", "") == re.match(r"[ \t]*", line).group(0):  # type: ignore[union-attr]
+                    line = indent + line.lstrip(" \t")
+            out.append(line)
+    return "".join(out)
 
 
 def migrate_source(source: Union[str, bytes], path: str = "<string>") -> FileResult:
@@ -498,7 +563,15 @@ def migrate_source(source: Union[str, bytes], path: str = "<string>") -> FileRes
     if not any(t in text for t in TRIGGERS) or _mentions(source) is False:
         return FileResult(path, text, text, [], [], None)
     try:
-        return _migrate(source, text, path)
+        norm = _normalized(text)
+        if norm is None:
+            return _migrate(source, text, path)
+        result = _migrate(norm, norm, path)
+        new_text = _restored(text, norm, result.new_source) if result.changed else text
+        new_bytes = None
+        if isinstance(source, bytes):
+            new_bytes = new_text.encode(_encoding(source))
+        return result._replace(source=text, new_source=new_text, new_bytes=new_bytes)
     except (cst.ParserSyntaxError, RecursionError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return FileResult(path, text, text, [], [], "cannot parse: " + first)
