@@ -196,3 +196,43 @@ def test_every_byte_outside_the_rewrite_is_kept(tmp_path, before, after):
     assert result.returncode == 0 and "skipped" not in text(result.stderr), text(result.stderr)
     assert path.read_bytes() == after
     compile(after, "m.py", "exec")
+
+
+# --- row 3: nesting the parser cannot take, workers that die or stall ------------------------------
+
+DEEP = {
+    "lists": "x = " + "[" * 3000 + "]" * 3000 + "\n",
+    "nots": "x = " + "not " * 20000 + "1\n",
+    "sum": "x = " + "+".join(["1"] * 100000) + "\n",
+    "attributes": "x = a" + ".b" * 50000 + "\n",
+}
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_code_nested_too_deep_is_skipped_and_the_run_completes(tmp_path, jobs):
+    for name, body in DEEP.items():
+        (tmp_path / (name + ".py")).write_text(LEGACY + body)
+    (tmp_path / "good.py").write_text(LEGACY)
+    result = run("--write", "--jobs", jobs, ".", cwd=tmp_path, timeout=300)  # before: SIGSEGV, or a hang
+    err = text(result.stderr)
+    assert result.returncode == 0 and "Traceback" not in err, err[-2000:]
+    for name in DEEP:
+        assert "{}.py: skipped: too deeply nested to parse (".format(name) in err, err[-3000:]
+    assert "compat_init.glorot_uniform" in (tmp_path / "good.py").read_text()
+
+
+@pytest.mark.parametrize("body", [
+    "x = " + "(" * 139 + "1" + ")" * 139 + "\n",  # was "maximum recursion depth exceeded" from 139
+    "if x == 0:\n    pass\n" + "".join("elif x == {}:\n    pass\n".format(i) for i in range(1, 400)),
+    "x = " + "+".join(["1"] * 400) + "\n",
+    "x = " + " + ".join("'{}'".format(i) for i in range(400)) + "\n",
+], ids=["nested-139", "elif-400", "plus-400", "joined-literals-400"])
+def test_valid_deep_code_is_migrated(tmp_path, body):
+    try:
+        compile(body, "m.py", "exec")  # Python runs it
+    except (MemoryError, RecursionError, SyntaxError) as error:
+        pytest.skip("this Python cannot compile it either ({})".format(type(error).__name__))
+    (tmp_path / "m.py").write_text(LEGACY + body)
+    result = run("--write", "m.py", cwd=tmp_path)
+    assert result.returncode == 0 and "skipped" not in text(result.stderr), text(result.stderr)
+    assert "compat_init.glorot_uniform(seed=1)" in (tmp_path / "m.py").read_text()

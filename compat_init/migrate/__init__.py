@@ -200,6 +200,9 @@ def _die_with_parent() -> None:
 
 
 def _results(sources: List[Source], jobs: int) -> Iterator[Tuple[FileResult, Optional[Stamp]]]:
+    """Results in file order (parallel when jobs > 1).  Files nested deeper
+    than the parser takes are skipped before it runs (``_transform.nesting``),
+    so no known input crashes or stalls a worker."""
     if jobs > 1 and len(sources) > 1:
         import multiprocessing
 
