@@ -430,21 +430,27 @@ def save(model: Any, path: str) -> str:
             if os.path.exists(temporary):
                 os.remove(temporary)
         return path
-    # A TF checkpoint: several files, written in a temporary folder, then moved.
+    if hasattr(model, "save_weights"):
+        _staged(path, model.save_weights)
+    else:
+        _staged(path, tf.train.Checkpoint(model=model).write)
+    return path
+
+
+def _staged(path: str, write: Callable[[str], Any]) -> None:
+    """A TF checkpoint (several files) written by ``write(prefix)`` in a
+    temporary folder beside ``path``, then moved next to it, the index last:
+    no partial checkpoint ever stands at ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
     staging = tempfile.mkdtemp(prefix=".compat-init-", dir=folder)
     try:
-        name = os.path.basename(path)
-        if hasattr(model, "save_weights"):
-            model.save_weights(os.path.join(staging, name))
-        else:
-            tf.train.Checkpoint(model=model).write(os.path.join(staging, name))
+        write(os.path.join(staging, os.path.basename(path)))
         for produced in sorted(os.listdir(staging), key=lambda f: f.endswith(".index")):  # the index last
             os.replace(os.path.join(staging, produced), os.path.join(folder, produced))
     finally:
         for leftover in os.listdir(staging):
             os.remove(os.path.join(staging, leftover))
         os.rmdir(staging)
-    return path
 
 
 # The way back ---------------------------------------------------------------------------------
@@ -498,19 +504,12 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
                                            report.notes)
             report.entries.append(Entry(p.legacy.name, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.how))
         legacy_side(legacy, []).write(values)
-        folder = os.path.dirname(os.path.abspath(out))
-        staging = tempfile.mkdtemp(prefix=".compat-init-", dir=folder)
-        try:
+        def write(prefix: str) -> None:
             with legacy.graph.as_default():
                 saver = tf.compat.v1.train.Saver(legacy.variables, save_relative_paths=True)
-                saver.save(legacy.session, os.path.join(staging, os.path.basename(out)), write_meta_graph=False,
-                           write_state=False)
-            for produced in sorted(os.listdir(staging), key=lambda f: f.endswith(".index")):  # the index last
-                os.replace(os.path.join(staging, produced), os.path.join(folder, produced))
-        finally:
-            for leftover in os.listdir(staging):
-                os.remove(os.path.join(staging, leftover))
-            os.rmdir(staging)
+                saver.save(legacy.session, prefix, write_meta_graph=False, write_state=False)
+
+        _staged(out, write)
         report.written = out
         return report
     finally:
