@@ -39,6 +39,12 @@ LOSSLESS = {"float16": ("float32", "float64"), "bfloat16": ("float32", "float64"
             "int8": ("int16", "int32", "int64"), "int16": ("int32", "int64"), "int32": ("int64",)}
 
 
+def _message(error: BaseException) -> str:
+    """An error's first line (its type's name when it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class CheckpointError(UsageError):
     """A checkpoint that cannot be used as given (the message names the file
     and the key)."""
@@ -166,8 +172,7 @@ class Checkpoint:
             return np.asarray(self.reader.get_tensor(key))
         except Exception as error:  # noqa: BLE001 - a truncated or corrupt data file
             raise CheckpointError("checkpoint {}: key {} cannot be read ({})".format(
-                self.prefix, key, str(error).strip().splitlines()[0] if str(error).strip() else
-                type(error).__name__)) from None
+                self.prefix, key, _message(error))) from None
 
 
     def restore(self, name: str, dtype: str) -> Any:
@@ -180,8 +185,7 @@ class Checkpoint:
                                              dtypes=[tf.as_dtype(self.dtypes[key])])
         except Exception as error:  # noqa: BLE001 - a truncated or corrupt data file
             raise CheckpointError("checkpoint {}: key {} cannot be read ({})".format(
-                self.prefix, key, str(error).strip().splitlines()[0] if str(error).strip() else
-                type(error).__name__)) from None
+                self.prefix, key, _message(error))) from None
         return tensor if tensor.dtype.name == dtype else tf.cast(tensor, dtype)
 
 
@@ -230,7 +234,7 @@ def read(path: str) -> Checkpoint:
         dtypes = {k: v.name for k, v in reader.get_variable_to_dtype_map().items()}
     except Exception as error:  # noqa: BLE001 - DataLossError, NotFoundError, ...: the file is not a checkpoint
         raise CheckpointError("checkpoint {} cannot be read: {}".format(
-            prefix, str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)) from None
+            prefix, _message(error))) from None
     skipped: Dict[str, str] = {}
     keys: Dict[str, str] = {}
     variables: List[Var] = []
@@ -492,7 +496,7 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
                 port.model.load_weights(weights)
             except Exception as error:  # noqa: BLE001 - a file Keras cannot read into this port
                 raise CheckpointError("weights {} cannot be loaded into the port: {}".format(
-                    weights, str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)) \
+                    weights, _message(error))) \
                     from None
         current = port_side(port, arrays or []).read(range(len(port.vars)))
         pairs, _, _ = pair(legacy.vars, port.vars, mapping, require_all=True)
@@ -594,7 +598,7 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
     entry has the losses, the largest weight difference against its
     tolerance (``_function.compare``) and the weights that differ.
     """
-    from compat_init.port._function import compare, labels_for, loss_value, port_side
+    from compat_init.port._function import compare, labels_for, loss_value, port_side, regularization_sum
     from compat_init.port._keras import PortModel
     from compat_init.port._legacy import LegacyModel
     from compat_init.port._migration import _fit_inputs, parse_inputs
@@ -623,7 +627,7 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
             target = tf.compat.v1.placeholder(tf.int64 if labels.dtype.kind in "iu" else tf.float32)
             regs = legacy.regularization
             total = loss_value(tf, loss, target, legacy.outputs[0], from_logits) + (
-                tf.add_n([tf.cast(r, tf.float32) for r in regs]) if regs else 0.0)
+                regularization_sum(tf, regs))
             legacy_optimizer = (tf.compat.v1.train.AdamOptimizer(learning_rate) if optimizer == "adam" else
                                 tf.compat.v1.train.MomentumOptimizer(learning_rate, 0.9))
             step_op = legacy_optimizer.minimize(total, var_list=[p.legacy.handle for p in trainable])
@@ -648,7 +652,7 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
                 outputs = port._call(arrays, False)
                 port_losses = list(getattr(port.model, "losses", []) or [])
                 loss_v2 = loss_value(tf, loss, tf.constant(labels), outputs[0], from_logits) + (
-                    tf.add_n([tf.cast(r, tf.float32) for r in port_losses]) if port_losses else 0.0)
+                    regularization_sum(tf, port_losses))
             grads = tape.gradient(loss_v2, variables)
             if dense_gradients:
                 grads = [tf.convert_to_tensor(g) if g is not None else g for g in grads]

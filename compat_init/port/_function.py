@@ -225,6 +225,11 @@ def loss_value(tf: Any, loss: str, labels: Any, output: Any, from_logits: bool =
     return tf.reduce_mean(-tf.reduce_sum(labels * tf.math.log(probabilities), axis=-1))
 
 
+def regularization_sum(tf: Any, losses: Sequence[Any]) -> Any:
+    """The sum of a side's regularization losses, in float32 (0 without any)."""
+    return tf.add_n([tf.cast(r, tf.float32) for r in losses]) if losses else tf.constant(0.0)
+
+
 def _dense(tf: Any, grad: Any, variable: Any) -> Any:
     """A gradient as a dense tensor (an embedding's are IndexedSlices; a
     variable the loss does not reach has None: zeros)."""
@@ -312,7 +317,7 @@ class _GraphSide:
                 outputs = self.outputs_for(training)
                 data = loss_value(tf, loss_name, labels, outputs[0], from_logits)
                 regs = self.regularization_for(training)
-                reg = tf.add_n([tf.cast(r, tf.float32) for r in regs]) if regs else tf.constant(0.0)
+                reg = regularization_sum(tf, regs)
                 total = data + reg
                 variables = [self.handles[i] for i in trainable]
                 grads = [_dense(tf, g, v) for g, v in zip(tf.gradients(total, variables), variables)]
@@ -369,7 +374,7 @@ class _EagerSide:
             outputs = self.port._call(self.arrays, training)
             data = loss_value(tf, loss, tf.constant(labels), outputs[0], from_logits)
             regs = self._losses()
-            reg = tf.add_n([tf.cast(r, tf.float32) for r in regs]) if regs else tf.constant(0.0)
+            reg = regularization_sum(tf, regs)
             total = data + reg
         grads = [np.asarray(_dense(tf, g, w)) for g, w in zip(tape.gradient(total, variables), variables)]
         return float(total), float(reg), grads, [np.asarray(o) for o in outputs]
