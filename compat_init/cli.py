@@ -275,6 +275,10 @@ def main_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--max-file-size", metavar="BYTES",
                          type=_option_type("--max-file-size", _int_in(1, 2 ** 62), "a positive integer (bytes)"),
                          default=None, help="skip files larger than this (default 10 MiB)")
+    migrate.add_argument("--timeout-per-file", metavar="SECONDS",
+                         type=_option_type("--timeout-per-file", _positive_float, "a number of seconds > 0"),
+                         default=None, help="skip a file whose parse takes longer, and go on (default: 60 s "
+                         "plus 120 s per MiB of the file)")
     migrate.add_argument("--force", action="store_true",
                          help="also rewrite read-only files (their mode is kept)")
     migrate.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -304,7 +308,8 @@ def _migrate(args: argparse.Namespace) -> int:
     try:
         return migrate.run(args.paths, write=args.write, check=args.check, report=args.report,
                            jobs=args.jobs, quiet=args.quiet, force=args.force,
-                           max_file_size=args.max_file_size or migrate.DEFAULT_MAX_FILE_SIZE)
+                           max_file_size=args.max_file_size or migrate.DEFAULT_MAX_FILE_SIZE,
+                           timeout_per_file=args.timeout_per_file)
     except BrokenPipeError:
         # The reader of the diff went away (`| head`): stop, one line, and no
         # second error when Python flushes stdout at exit.

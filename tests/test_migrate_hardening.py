@@ -58,15 +58,15 @@ def test_a_nul_byte_file_is_skipped_as_documented(tmp_path):
     assert (tmp_path / "nul.py").read_bytes() == LEGACY.encode() + b"\x00\n"
 
 
-def _editing_worker(action):
-    """The real worker, then the user's edit between the read and the write."""
-    real = migrate._migrate_file
+def _editing_run(action):
+    """The real workers, then the user's edit between their read and the write."""
+    real = migrate._results
 
-    def worker(source):
-        result = real(source)
-        action(source.real)
-        return result
-    return worker
+    def results(*args):
+        for result, stamp in real(*args):
+            action(result.path)
+            yield result, stamp
+    return results
 
 
 @pytest.mark.parametrize("action,words", [
@@ -78,7 +78,7 @@ def test_a_file_changed_during_the_run_is_never_overwritten(tmp_path, monkeypatc
 
     path = tmp_path / "model.py"
     path.write_text(LEGACY)
-    monkeypatch.setattr(migrate, "_migrate_file", _editing_worker(action))
+    monkeypatch.setattr(migrate, "_results", _editing_run(action))
     err = io.StringIO()
     code = migrate.run([str(path)], write=True, jobs=1, quiet=True, err=err, out=io.StringIO())
     assert code == 0 and "{}: skipped: {}".format(path, words) in err.getvalue(), err.getvalue()
@@ -150,32 +150,68 @@ def test_workers_die_with_their_parent(tmp_path):
     parent = subprocess.Popen([sys.executable, "-m", "compat_init", "migrate", "--jobs", "2", "--quiet",
                                str(marker)], cwd=str(tmp_path), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(_workers(marker)) < 3:  # the parent and two workers
-        time.sleep(0.2)
-    assert len(_workers(marker)) >= 3, "the pool did not start"
+    workers = _wait_for_workers(parent, 2)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
     deadline = time.time() + 10
-    while time.time() < deadline and _workers(marker):
+    while time.time() < deadline and _alive(workers):
         time.sleep(0.2)
-    assert _workers(marker) == []
+    assert _alive(workers) == []
 
 
-def _workers(marker):
-    found = []
+def _children():
+    """{parent pid: [child pids]} of the running processes (zombies left out)."""
+    tree = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
-            with open("/proc/{}/cmdline".format(pid), "rb") as f:
-                if str(marker).encode() in f.read():
-                    with open("/proc/{}/stat".format(pid)) as s:
-                        if s.read().split(") ")[-1].split()[0] != "Z":
-                            found.append(int(pid))
-        except OSError:
+            with open("/proc/{}/stat".format(pid)) as f:
+                fields = f.read().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
             continue
+        if fields[0] != "Z":
+            tree.setdefault(int(fields[1]), []).append(int(pid))
+    return tree
+
+
+def _descendants(pid):
+    tree, found, todo = _children(), [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
     return found
+
+
+def _wait_for_workers(parent, count, timeout=60):
+    """The parser's worker processes of a running ``migrate`` (children of its
+    fork server, which the parent started)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        workers = [pid for pid in _descendants(parent.pid) if _is_worker(pid)]
+        if len(workers) >= count:
+            return workers
+        time.sleep(0.05)
+    pytest.fail("the workers did not start")
+
+
+def _is_worker(pid):
+    try:
+        with open("/proc/{}/cmdline".format(pid), "rb") as f:
+            server = b"forkserver" in f.read()
+        with open("/proc/{}/stat".format(pid)) as f:
+            ppid = int(f.read().rsplit(") ", 1)[1].split()[1])
+        with open("/proc/{}/cmdline".format(ppid), "rb") as f:
+            return server and b"forkserver" in f.read()  # forked by the fork server
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def _alive(pids):
+    tree = _children()
+    living = {pid for children in tree.values() for pid in children}
+    return [pid for pid in pids if pid in living]
 
 
 @pytest.mark.parametrize("before,after", [
@@ -236,3 +272,51 @@ def test_valid_deep_code_is_migrated(tmp_path, body):
     result = run("--write", "m.py", cwd=tmp_path)
     assert result.returncode == 0 and "skipped" not in text(result.stderr), text(result.stderr)
     assert "compat_init.glorot_uniform(seed=1)" in (tmp_path / "m.py").read_text()
+
+
+def _slow_tree(tmp_path):
+    """A file that takes seconds to migrate (20,000 lines, 3,334 calls: about
+    30 s on a 2-core machine), then small ones."""
+    (tmp_path / "a_slow.py").write_text("import tensorflow as tf\n" + "".join(
+        "w{0} = tf.get_variable('w{0}', [3], initializer=tf.glorot_uniform_initializer(seed={0}))\n".format(i)
+        if i % 6 == 0 else "x{0} = f({0}) + g(x, y={0})\n".format(i) for i in range(20000)))
+    for i in range(4):
+        (tmp_path / "b{}.py".format(i)).write_text(LEGACY)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_file_past_its_time_limit_is_skipped_and_the_run_goes_on(tmp_path, jobs):
+    _slow_tree(tmp_path)
+    started = time.time()
+    result = run("--write", "--check", "--jobs", jobs, "--timeout-per-file", "1", ".", cwd=tmp_path, timeout=120)
+    err = text(result.stderr)
+    assert ("a_slow.py: skipped: took longer than its time limit (1 s, --timeout-per-file); left alone; it holds "
+            "legacy-looking spellings") in err, err
+    assert result.returncode == 1 and "Traceback" not in err  # --check: a file with legacy code was not migrated
+    assert time.time() - started < 25
+    for i in range(4):
+        assert "compat_init.glorot_uniform(seed=1)" in (tmp_path / "b{}.py".format(i)).read_text()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_worker_that_dies_costs_its_file_only(tmp_path, jobs):
+    _slow_tree(tmp_path)
+    parent = subprocess.Popen([sys.executable, "-m", "compat_init", "migrate", "--write", "--jobs", jobs, "."],
+                              cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    worker = _wait_for_workers(parent, 1)[0]  # the first file goes to the first worker
+    time.sleep(0.5)
+    os.kill(worker, signal.SIGKILL)  # as a crash in the parser would end it
+    out, err = parent.communicate(timeout=120)  # before (--jobs 2): the pool waited for it forever
+    err = text(err)
+    assert "a_slow.py: skipped: the parser's worker died (SIGKILL); left alone" in err, err
+    assert parent.returncode == 0 and "Traceback" not in err
+    for i in range(4):
+        assert "compat_init.glorot_uniform(seed=1)" in (tmp_path / "b{}.py".format(i)).read_text()
+
+
+def test_timeout_per_file_is_checked():
+    import io
+
+    with pytest.raises(ValueError, match=r"timeout_per_file must be a number of seconds > 0 or None; "
+                                         r"received timeout_per_file=-1"):
+        migrate.run(["."], timeout_per_file=-1, err=io.StringIO(), out=io.StringIO())

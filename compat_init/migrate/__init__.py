@@ -27,6 +27,7 @@ import tempfile
 from typing import IO, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from compat_init._errors import UsageError
+from compat_init.migrate import _pool
 from compat_init.migrate._rules import RULES, describe
 from compat_init.migrate._transform import TRIGGERS, FileResult, migrate_source
 
@@ -88,6 +89,7 @@ def _unchanged(path: str, stamp: Optional[Stamp]) -> Optional[str]:
 class Source(NamedTuple):
     path: str  #: as the user sees it (the link, when given a link)
     real: str  #: the file that is read and written
+    size: int = 0  #: its size when collected (bytes), for its time limit
 
 
 class Collected(NamedTuple):
@@ -160,7 +162,7 @@ def collect(paths: Sequence[str], max_file_size: int = DEFAULT_MAX_FILE_SIZE) ->
         if real in seen:
             continue
         seen.add(real)
-        sources.append(Source(path, real))
+        sources.append(Source(path, real, info.st_size))
     return Collected(sources, passed_over, stale)
 
 
@@ -177,40 +179,39 @@ def _migrate_file(source: Source) -> Tuple[FileResult, Optional[Stamp]]:
     return migrate_source(data, source.path), _stamp(source.real, data)
 
 
-def migrate_paths(paths: Sequence[str], jobs: int = 1) -> Iterator[FileResult]:
-    """Yields one :class:`FileResult` per file, in file order (parallel when jobs > 1)."""
-    for result, _ in _results(collect(paths).sources, jobs):
+def migrate_paths(paths: Sequence[str], jobs: int = 1,
+                  timeout_per_file: Optional[float] = None) -> Iterator[FileResult]:
+    """Yields one :class:`FileResult` per file, in file order, parsed in
+    ``jobs`` worker processes (see :func:`run` for ``timeout_per_file``)."""
+    for result, _ in _results(collect(paths).sources, jobs, timeout_per_file):
         yield result
 
 
-def _die_with_parent() -> None:
-    """A worker ends when the parent dies (Linux: PR_SET_PDEATHSIG), so a
-    killed run leaves no orphans; workers never write files."""
-    import signal
+def _failed(source: Source, why: str) -> Tuple[FileResult, Optional[Stamp]]:
+    return FileResult(source.path, _peek(source.real), "", [], [], why), None
 
+
+def _peek(path: str) -> str:
+    """The text of a file whose parse did not finish, for the legacy-spelling
+    check of ``--check`` (empty when it cannot be read)."""
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the pool's own shutdown applies
-        pass
-    if os.getppid() == 1:  # the parent died before the call
-        os._exit(0)
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
-def _results(sources: List[Source], jobs: int) -> Iterator[Tuple[FileResult, Optional[Stamp]]]:
-    """Results in file order (parallel when jobs > 1).  Files nested deeper
-    than the parser takes are skipped before it runs (``_transform.nesting``),
-    so no known input crashes or stalls a worker."""
-    if jobs > 1 and len(sources) > 1:
-        import multiprocessing
-
-        with multiprocessing.Pool(jobs, initializer=_die_with_parent) as pool:
-            yield from pool.imap(_migrate_file, sources, chunksize=8)
-    else:
-        for source in sources:
-            yield _migrate_file(source)
+def _results(sources: List[Source], jobs: int,
+             timeout_per_file: Optional[float]) -> Iterator[Tuple[FileResult, Optional[Stamp]]]:
+    """Results in file order, each file parsed in a worker process
+    (``_pool``): a worker that dies or stalls past the file's time limit
+    costs that file only, said.  Files nested deeper than the parser takes are
+    skipped before it runs (``_transform.nesting``)."""
+    if not sources:
+        return
+    limits = [timeout_per_file if timeout_per_file is not None else _pool.default_limit(s.size)
+              for s in sources]
+    yield from _pool.run(_migrate_file, sources, jobs, limits, _failed)
 
 
 def _diff_name(path: str) -> str:
@@ -285,8 +286,17 @@ def write_file(path: str, data: bytes) -> None:
 def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
         report: Optional[str] = None, jobs: Optional[int] = None, quiet: bool = False,
         force: bool = False, out: Optional[IO[str]] = None, err: Optional[IO[str]] = None,
-        max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> int:
-    """The ``compat-init migrate`` command; returns the exit code."""
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE, timeout_per_file: Optional[float] = None) -> int:
+    """The ``compat-init migrate`` command; returns the exit code.
+
+    Files are parsed in ``jobs`` worker processes (default: the number of
+    CPUs).  A file whose worker dies, or takes longer than
+    ``timeout_per_file`` seconds (default: 60 s plus 120 s per MiB of the
+    file), is skipped with the reason and the run goes on."""
+    if timeout_per_file is not None and not (isinstance(timeout_per_file, (int, float))
+                                             and 0 < timeout_per_file < float("inf")):
+        raise ValueError("timeout_per_file must be a number of seconds > 0 or None; received "
+                         "timeout_per_file={!r}".format(timeout_per_file))
     out = sys.stdout if out is None else out  # the streams of the moment, not of import time
     err = sys.stderr if err is None else err
     jobs = jobs or os.cpu_count() or 1
@@ -315,7 +325,7 @@ def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
     calls: List[Dict[str, object]] = []
     files: List[Dict[str, object]] = []
     counts["unparsed_legacy"] = 0
-    for result, stamp in _results(sources, jobs):
+    for result, stamp in _results(sources, jobs, timeout_per_file):
         if bar is not None:
             bar.update(1)
         entry: Dict[str, object] = {"path": result.path, "changed": result.changed, "skipped": result.error}
