@@ -80,6 +80,8 @@ class _CompatInitializer:
         config = _check_config(self._ci_member, params)
         seed = params.get("seed")
         keras_seed = _runtime.is_keras_seed_object(seed)
+        if keras_seed and self._ci_api == "v1":
+            _validate.keras_seed_on_v1(seed)
         if not keras_seed:
             seed = _validate.seed(seed)
         dtype = params.get("dtype")

@@ -54,6 +54,14 @@ def seed(value: Any) -> Optional[int]:
     return value
 
 
+def keras_seed_on_v1(value: Any) -> None:
+    """A Keras 3 ``SeedGenerator`` (or its config) asked of the v1 path,
+    whose ``tf.compat.v1`` initializers take an integer seed only."""
+    raise TypeError(
+        "seed must be an integer or None on the v1 path (tf.compat.v1 initializers take no Keras "
+        "SeedGenerator; use api='v2' or an integer seed); received seed={!r}".format(value))
+
+
 def scale(value: Any) -> float:
     if (
         isinstance(value, bool)

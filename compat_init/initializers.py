@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from compat_init import _classes, _dispatch, _registry, _validate
+from compat_init import _classes, _dispatch, _registry, _runtime, _validate
+
+#: A seed: an integer in [0, 2**31 - 3] or None (a fresh draw per call); on the
+#: v2 path under Keras 3 also a ``keras.random.SeedGenerator`` or its
+#: serialized config, as Keras' own initializers take.
+Seed = Any
 
 
 def _build(name: str, api: str, seed: Any, params: Dict[str, Any], dtype: Any = None) -> Any:
@@ -19,8 +24,12 @@ def _build(name: str, api: str, seed: Any, params: Dict[str, Any], dtype: Any = 
     row = _registry.member(name)
     # Validate what we can before TensorFlow is imported.
     _classes._check_config(row, params)
-    _validate.seed(seed)
+    keras_seed = seed is not None and not isinstance(seed, int) and _runtime.is_keras_seed_object(seed)
+    if not keras_seed:
+        _validate.seed(seed)
     path = _dispatch.resolve(api)
+    if keras_seed and path == "v1":
+        _validate.keras_seed_on_v1(seed)
     if row.name == "uniform_unit_scaling" and path == "v2":
         # No Keras class: Keras' VarianceScaling with TF's own equivalent
         # (init_ops.UniformUnitScaling's deprecation notice names it).
@@ -61,7 +70,7 @@ def _preset(name: str, seed: Optional[int], api: str) -> Any:
     return _build(name, api, seed, {})
 
 
-def glorot_uniform(seed: Optional[int] = None, *, api: str = "auto") -> Any:
+def glorot_uniform(seed: Seed = None, *, api: str = "auto") -> Any:
     """Glorot (Xavier) uniform initializer.
 
     Draws from `U(-limit, limit)` with `limit = sqrt(6 / (fan_in + fan_out))`.
@@ -93,7 +102,7 @@ def glorot_uniform(seed: Optional[int] = None, *, api: str = "auto") -> Any:
     return _preset("glorot_uniform", seed, api)
 
 
-def glorot_normal(seed: Optional[int] = None, *, api: str = "auto") -> Any:
+def glorot_normal(seed: Seed = None, *, api: str = "auto") -> Any:
     """Glorot (Xavier) normal initializer.
 
     Draws from a normal truncated at two standard deviations of the parent,
@@ -106,7 +115,7 @@ def glorot_normal(seed: Optional[int] = None, *, api: str = "auto") -> Any:
     return _preset("glorot_normal", seed, api)
 
 
-def he_uniform(seed: Optional[int] = None, *, api: str = "auto") -> Any:
+def he_uniform(seed: Seed = None, *, api: str = "auto") -> Any:
     """He uniform initializer: `U(-limit, limit)`, `limit = sqrt(6 / fan_in)`.
 
     Arguments and returns as :func:`glorot_uniform`.
@@ -117,7 +126,7 @@ def he_uniform(seed: Optional[int] = None, *, api: str = "auto") -> Any:
     return _preset("he_uniform", seed, api)
 
 
-def he_normal(seed: Optional[int] = None, *, api: str = "auto") -> Any:
+def he_normal(seed: Seed = None, *, api: str = "auto") -> Any:
     """He normal initializer: truncated normal with variance `2 / fan_in`.
 
     Arguments and returns as :func:`glorot_uniform`.
@@ -128,7 +137,7 @@ def he_normal(seed: Optional[int] = None, *, api: str = "auto") -> Any:
     return _preset("he_normal", seed, api)
 
 
-def lecun_uniform(seed: Optional[int] = None, *, api: str = "auto") -> Any:
+def lecun_uniform(seed: Seed = None, *, api: str = "auto") -> Any:
     """LeCun uniform initializer: `U(-limit, limit)`, `limit = sqrt(3 / fan_in)`.
 
     Arguments and returns as :func:`glorot_uniform`.
@@ -139,7 +148,7 @@ def lecun_uniform(seed: Optional[int] = None, *, api: str = "auto") -> Any:
     return _preset("lecun_uniform", seed, api)
 
 
-def lecun_normal(seed: Optional[int] = None, *, api: str = "auto") -> Any:
+def lecun_normal(seed: Seed = None, *, api: str = "auto") -> Any:
     """LeCun normal initializer: truncated normal with variance `1 / fan_in`.
 
     Arguments and returns as :func:`glorot_uniform`.
@@ -154,7 +163,7 @@ def variance_scaling(
     scale: float = 1.0,
     mode: str = "fan_in",
     distribution: str = "truncated_normal",
-    seed: Optional[int] = None,
+    seed: Seed = None,
     *,
     api: str = "auto"
 ) -> Any:
@@ -185,7 +194,7 @@ def variance_scaling(
                   {"scale": scale, "mode": mode, "distribution": distribution})
 
 
-def xavier_initializer(uniform: bool = True, seed: Optional[int] = None, dtype: Any = "float32") -> Any:
+def xavier_initializer(uniform: bool = True, seed: Seed = None, dtype: Any = "float32") -> Any:
     """``tf.contrib.layers.xavier_initializer`` with compat_init's semantics.
 
     ``uniform=True`` is exactly :func:`glorot_uniform` (contrib drew the same
@@ -211,7 +220,7 @@ def xavier_initializer(uniform: bool = True, seed: Optional[int] = None, dtype: 
     return _build("glorot_uniform" if uniform else "glorot_normal", "auto", seed, {}, dtype=dtype)
 
 
-def truncated_normal(mean: float = 0.0, stddev: float = 0.05, seed: Optional[int] = None, *,
+def truncated_normal(mean: float = 0.0, stddev: float = 0.05, seed: Seed = None, *,
                      api: str = "auto") -> Any:
     """Truncated normal initializer: `N(mean, stddev)` cut at `mean +- 2 stddev`.
 
@@ -239,7 +248,7 @@ def truncated_normal(mean: float = 0.0, stddev: float = 0.05, seed: Optional[int
     return _build("truncated_normal", api, seed, {"mean": mean, "stddev": stddev})
 
 
-def random_normal(mean: float = 0.0, stddev: float = 0.05, seed: Optional[int] = None, *,
+def random_normal(mean: float = 0.0, stddev: float = 0.05, seed: Seed = None, *,
                   api: str = "auto") -> Any:
     """Normal initializer: `N(mean, stddev)`.
 
@@ -254,7 +263,7 @@ def random_normal(mean: float = 0.0, stddev: float = 0.05, seed: Optional[int] =
     return _build("random_normal", api, seed, {"mean": mean, "stddev": stddev})
 
 
-def random_uniform(minval: float = -0.05, maxval: float = 0.05, seed: Optional[int] = None, *,
+def random_uniform(minval: float = -0.05, maxval: float = 0.05, seed: Seed = None, *,
                    api: str = "auto") -> Any:
     """Uniform initializer: `U(minval, maxval)`.
 
@@ -275,7 +284,7 @@ def random_uniform(minval: float = -0.05, maxval: float = 0.05, seed: Optional[i
     return _build("random_uniform", api, seed, {"minval": minval, "maxval": maxval})
 
 
-def orthogonal(gain: float = 1.0, seed: Optional[int] = None, *, api: str = "auto") -> Any:
+def orthogonal(gain: float = 1.0, seed: Seed = None, *, api: str = "auto") -> Any:
     """Orthogonal initializer: `gain * Q`, Q from the QR decomposition of a
     standard normal matrix.
 
@@ -306,7 +315,7 @@ def orthogonal(gain: float = 1.0, seed: Optional[int] = None, *, api: str = "aut
     return _build("orthogonal", api, seed, {"gain": gain})
 
 
-def uniform_unit_scaling(factor: float = 1.0, seed: Optional[int] = None, *, api: str = "auto") -> Any:
+def uniform_unit_scaling(factor: float = 1.0, seed: Seed = None, *, api: str = "auto") -> Any:
     """TF 1.x's deprecated ``uniform_unit_scaling_initializer``.
 
     Draws `U(-limit, limit)` with `limit = sqrt(3 * factor**2 / fan_in)`: what
@@ -323,7 +332,7 @@ def uniform_unit_scaling(factor: float = 1.0, seed: Optional[int] = None, *, api
     return _build("uniform_unit_scaling", api, seed, {"factor": factor})
 
 
-def xavier_initializer_conv2d(uniform: bool = True, seed: Optional[int] = None,
+def xavier_initializer_conv2d(uniform: bool = True, seed: Seed = None,
                               dtype: Any = "float32") -> Any:
     """``tf.contrib.layers.xavier_initializer_conv2d``: contrib's alias of
     :func:`xavier_initializer` (the same arguments and values)."""

@@ -216,3 +216,42 @@ def test_a_keras_seed_generator_is_honoured():
     np.testing.assert_array_equal(first, theirs((6, 4)).numpy())
     np.testing.assert_array_equal(ours((6, 4)).numpy(), theirs((6, 4)).numpy())
     assert not np.array_equal(first, ours((6, 4)).numpy())
+
+
+FACTORIES = {
+    "glorot_uniform": lambda seed, api: ci.glorot_uniform(seed, api=api),
+    "he_normal": lambda seed, api: ci.he_normal(seed, api=api),
+    "variance_scaling": lambda seed, api: ci.variance_scaling(2.0, "fan_out", "uniform", seed=seed, api=api),
+    "orthogonal": lambda seed, api: ci.orthogonal(seed=seed, api=api),
+    "random_normal": lambda seed, api: ci.random_normal(seed=seed, api=api),
+    "truncated_normal": lambda seed, api: ci.truncated_normal(seed=seed, api=api),
+    "random_uniform": lambda seed, api: ci.random_uniform(seed=seed, api=api),
+}
+
+
+@pytest.mark.skipif(FLAVOUR != "keras3", reason="SeedGenerator seeds are Keras 3's")
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+@pytest.mark.parametrize("form", ["object", "config"])
+def test_the_factories_take_what_their_classes_take(name, form):
+    """``ci.variance_scaling(seed=keras.random.SeedGenerator())`` as Keras 3.15's
+    ``test_serialization_with_seed_generator`` builds initializers (issue 18)."""
+    import keras
+
+    def seed():
+        generator = keras.random.SeedGenerator(7)
+        return generator if form == "object" else keras.saving.serialize_keras_object(generator)
+
+    ours = FACTORIES[name](seed(), "v2")
+    theirs = type(ours)._ci_native(**dict(ours.get_config(), seed=keras.random.SeedGenerator(7)))
+    for _ in range(2):  # the generator's state moves on the same way on both
+        np.testing.assert_array_equal(np.asarray(ours((6, 4))), np.asarray(theirs((6, 4))))
+    with pytest.raises(TypeError, match=re.escape("seed must be an integer or None on the v1 path (tf.compat.v1 "
+                                                  "initializers take no Keras SeedGenerator")):
+        FACTORIES[name](seed(), "v1")
+
+
+@pytest.mark.skipif(FLAVOUR == "keras3", reason="Keras 3 takes a SeedGenerator (tested above)")
+def test_a_seed_object_is_a_clear_error_without_keras_3():
+    with pytest.raises(TypeError, match=r"seed must be an integer or None; received seed=<object object at .*> "
+                                        r"\(type object\)"):
+        ci.glorot_uniform(object())
