@@ -29,6 +29,12 @@ REWRITES = [
      "import tensorflow as tf\nimport compat_init\n\nw = compat_init.variance_scaling(scale=1.0, mode='fan_avg', distribution='uniform')\n"),
     ("import tensorflow as tf\nw = tf.contrib.layers.variance_scaling_initializer()\n",
      "import tensorflow as tf\nimport compat_init\n\nw = compat_init.variance_scaling(scale=2.0, mode='fan_in', distribution='truncated_normal')\n"),
+    # tf_upgrade_v2's `import tensorflow.compat.v1 as tf` keeps tf.contrib calls (failing on TF 2)
+    ("import tensorflow.compat.v1 as tf\nw = tf.contrib.layers.xavier_initializer(seed=1)\n",
+     "import tensorflow.compat.v1 as tf\nimport compat_init\n\nw = compat_init.xavier_initializer(seed=1)\n"),
+    ("import tensorflow.compat.v1 as tf\nw = tf.contrib.slim.variance_scaling_initializer()\n",
+     "import tensorflow.compat.v1 as tf\nimport compat_init\n\nw = compat_init.variance_scaling(scale=2.0, "
+     "mode='fan_in', distribution='truncated_normal')\n"),
     # TF 1 / compat.v1 names
     ("import tensorflow as tf\nw = tf.glorot_uniform_initializer(seed=1)\n",
      "import tensorflow as tf\nimport compat_init\n\nw = compat_init.glorot_uniform(seed=1)\n"),
@@ -64,6 +70,15 @@ def test_rewrite(source, expected):
     result = migrate_source(source)
     assert result.new_source == expected
     assert len(result.rewrites) == 1 and result.rewrites[0].line == source.count("\n")
+
+
+def test_a_random_initializer_name_in_an_unknown_tensorflow_namespace_is_reported():
+    """Was silent: a TensorFlow name was taken for a non-random initializer."""
+    result = migrate_source("import tensorflow as tf\nu = tf.foo.glorot_uniform_initializer()\n"
+                            "z = tf.keras.initializers.Zeros()\n")
+    assert [(u.line, u.spelling, u.reason) for u in result.unresolved] == [
+        (2, "tf.foo.glorot_uniform_initializer", "it resolves to tensorflow.foo.glorot_uniform_initializer, "
+         "a namespace compat-init migrate has no rule for")]
 
 
 @pytest.mark.parametrize("source,reason", LEFT_ALONE)

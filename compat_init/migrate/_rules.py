@@ -212,6 +212,10 @@ CONTRIB_NAMESPACES = (
     "tf_slim.layers",
     "tf_slim.layers.initializers",
 )
+#: ``import tensorflow.compat.v1 as tf`` (what tf_upgrade_v2 writes) keeps
+#: ``tf.contrib.layers.xavier_initializer()``: the same calls, which fail on TF 2.
+CONTRIB_NAMESPACES += tuple(ns.replace("tensorflow.", "tensorflow.compat.v1.", 1)
+                            for ns in CONTRIB_NAMESPACES if ns.startswith("tensorflow.contrib"))
 #: The TF 1.x layers Keras 3 removed (compat-init migrate notes each call).
 V1_LAYERS_NAMESPACES = ("tensorflow.compat.v1.layers", "tensorflow.layers")
 

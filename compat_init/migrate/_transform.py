@@ -327,8 +327,14 @@ class _Transformer(cst.CSTTransformer):
                 return
         if written is None or not _rules.looks_legacy(written):
             return
-        if any(n.startswith(TF_PREFIXES) for n in names):
-            return  # a TensorFlow name, not one of the legacy initializers (Zeros, ...)
+        tensorflow = sorted(n for n in names if n.startswith(TF_PREFIXES))
+        if tensorflow:
+            if not any(n.rsplit(".", 1)[-1] in _rules.LEGACY_LAST_NAMES for n in tensorflow):
+                return  # a TensorFlow name, not one of the legacy initializers (Zeros, ...)
+            # a random initializer's name in a TensorFlow namespace no rule knows: said, not guessed
+            self.unresolved.append(Unresolved(self._line(original), written, "it resolves to {}, a namespace "
+                                              "compat-init migrate has no rule for".format(", ".join(tensorflow))))
+            return
         if any(n == "compat_init" or n.startswith("compat_init.") for n in names):
             return  # compat_init's own call: already migrated
         head = written.split(".")[0]
