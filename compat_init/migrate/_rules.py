@@ -201,7 +201,7 @@ KERAS_NAMESPACES = (
     "tf_keras.initializers",
 )
 V1_NAMESPACES = ("tensorflow", "tensorflow.compat.v1", "tensorflow.python.ops.init_ops")
-CONTRIB_NAMESPACES = (
+CONTRIB_NAMESPACES: Tuple[str, ...] = (
     "tensorflow.contrib.layers",
     "tensorflow.contrib.layers.initializers",
     "tensorflow.contrib.layers.python.layers.initializers",
