@@ -7,7 +7,7 @@ plus the lint and package checks.
     nox -s lint              # ruff and mypy on compat_init/
     nox -s package           # sdist + wheel, twine check, the unpacked sdist's tests
     nox -s sweep             # every TF minor that installs here (long; not in CI)
-    python sweep/table.py    # the README's compatibility table from sweep/results/
+    python sweep/table.py    # the compatibility table from sweep/results/ (the docs render it)
 
 Interpreters come from pyenv (`pyenv root`) when it is there, else from PATH.
 Each leg writes a JUnit report to reports/<leg>.xml (read by .ci/run).

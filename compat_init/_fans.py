@@ -30,8 +30,9 @@ def compute_fans(shape: Any, input_axes: Any = None, output_axes: Any = None) ->
 
     Args:
       shape: A sequence of non-negative integers (tuple, list, ``TensorShape``).
-      input_axes, output_axes: Sequences of axis indices into ``shape``
-        (negative ones count from the end), or None.
+      input_axes: A sequence of axis indices into ``shape`` (negative ones
+        count from the end), or None.
+      output_axes: The same, for the output axes.
 
     Returns:
       ``(fan_in, fan_out)`` as Python ints.

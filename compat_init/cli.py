@@ -671,7 +671,12 @@ def _finish(args: argparse.Namespace, report: Any, keep: Optional[dict]) -> int:
         if not args.quiet:
             print("plot written to {}".format(args.plot), file=table_stream)
     passed, failed = report.counts
-    print("{} passed, {} failed".format(passed, failed), file=table_stream)
+    function = getattr(report, "function", None)
+    if function is not None and getattr(function, "status", None) == "inconclusive":
+        # the function check neither passed nor failed: counted as what it is
+        print("{} passed, {} failed, 1 inconclusive".format(passed, failed - 1), file=table_stream)
+    else:
+        print("{} passed, {} failed".format(passed, failed), file=table_stream)
     return 0 if report.passed else 1
 
 

@@ -271,7 +271,8 @@ def random_uniform(minval: float = -0.05, maxval: float = 0.05, seed: Seed = Non
     defaults to [0, 1)).
 
     Args:
-      minval, maxval: Finite numbers, ``minval < maxval``.
+      minval: A finite number, less than ``maxval``.
+      maxval: A finite number, greater than ``minval``.
       seed: As in :func:`glorot_uniform`: the same tensor as
         ``keras.initializers.RandomUniform(minval, maxval, seed)``.
       api: As in :func:`glorot_uniform`.

@@ -1,7 +1,8 @@
-"""Writes README.md's compatibility table from sweep/results/*.json.
+"""The compatibility table from sweep/results/*.json.
 
     nox -s sweep            # fills sweep/results/ (long: every TF minor)
-    python sweep/table.py   # rewrites the table between the README markers
+    python sweep/table.py   # prints the table (docs/reference/compatibility.md
+                            # renders it at build time: mkdocs build)
 
 Each result is one environment of the sweep: the TF minor, the Python, the
 Keras that `tf.keras` resolved to, the tests run (golden digests in every
@@ -11,11 +12,9 @@ every initializer) and their outcome.
 import glob
 import json
 import os
-import re
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-README = os.path.join(os.path.dirname(HERE), "README.md")
-BEGIN, END = "<!-- sweep-table:begin -->", "<!-- sweep-table:end -->"
 
 #: What a row cannot say by itself: a key per note, explained under the table.
 LEGEND = {
@@ -72,19 +71,22 @@ def table(results):
     return "\n".join(lines)
 
 
-def main():
-    results = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(HERE, "results", "*.json")))]
+def render():
+    """The table of every result in sweep/results/ (also the docs' compatibility page)."""
+    results = []
+    for path in sorted(glob.glob(os.path.join(HERE, "results", "*.json"))):
+        with open(path) as f:
+            results.append(json.load(f))
     if not results:
         raise SystemExit("sweep/table.py: no results in sweep/results/; run `nox -s sweep` first")
-    with open(README) as f:
-        text = f.read()
-    if BEGIN not in text or END not in text:
-        raise SystemExit("sweep/table.py: README.md has no {} ... {} markers".format(BEGIN, END))
-    new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda m: BEGIN + "\n" + table(results) + "\n" + END,
-                 text, flags=re.S)
-    with open(README, "w") as f:
-        f.write(new)
-    print("README.md: {} sweep rows".format(len(results)))
+    return table(results), len(results)
+
+
+def main():
+    rendered, count = render()
+    print(rendered)
+    print("({} sweep rows; the docs' compatibility page renders this table at build time)".format(count),
+          file=sys.stderr)
 
 
 if __name__ == "__main__":

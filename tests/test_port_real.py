@@ -170,6 +170,7 @@ def test_cli_exit_codes_pass_fail_inconclusive(tmp_path):
     vague = cli(*base, "tests.port_pairs:port_logits", "--inputs", "8x28x28", "--steps", "2")
     assert vague.returncode == 3, vague.stdout[-2000:] + vague.stderr[-2000:]
     assert "INCONCLUSIVE" in vague.stdout and "--from-logits" in vague.stdout
+    assert vague.stdout.strip().splitlines()[-1].endswith(" passed, 0 failed, 1 inconclusive")  # not "1 failed"
     wrong = cli("--migration", "tests.port_pairs:legacy_mlp", "tests.port_pairs:port_module_no_relu",
                 "--inputs", "8x20")
     assert wrong.returncode == 1, wrong.stderr[-2000:]

@@ -118,13 +118,18 @@ def compare(
     """Checks that two initializers agree at ``shape``.
 
     Args:
-      reference, candidate: v1 initializers, Keras initializers, or callables
+      reference: A v1 initializer, a Keras initializer, or a callable
         ``(shape, dtype=None) -> tensor or ndarray``; each is evaluated in the
         context it needs (v1 objects in a Graph + Session).
+      candidate: The same kinds as ``reference``.
+      shape: The kernel shape both draw.
       distribution: The theory both are tested against: an initializer
         :func:`compat_init.theory` knows or a :class:`compat_init.Theory`; None
         takes the reference's.
-      alpha, seed, samples, dtype: As in :func:`check`.
+      alpha: As in :func:`check`.
+      seed: As in :func:`check`.
+      samples: As in :func:`check`.
+      dtype: As in :func:`check`.
     """
     shape = _drawable(shape)
     if distribution is None:

@@ -217,9 +217,15 @@ def check_migration(
       inputs: Compare the two functions too: an array, a shape, or a list
         of them (one per input placeholder, found in the legacy graph or
         named by ``placeholders``).
-      steps, loss, optimizer, learning_rate, from_logits: then train both
-        models this many steps with the same loss (on the first output; plus
-        each side's regularization losses) and the same update.
+      steps: Then train both models this many steps with the same loss (on
+        the first output; plus each side's regularization losses) and the
+        same update.
+      loss: ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``
+        or ``"mse"``.
+      optimizer: ``"sgd"``, ``"momentum"`` (0.9) or ``"adam"``.
+      learning_rate: A positive number.
+      from_logits: The first output is logits (the crossentropy takes a
+        softmax of it).
       checkpoint: Start both models from a trained checkpoint's tensors
         (the legacy variables' names are its keys, as a ``Saver`` writes
         them; the port's paired weights get the same tensors) instead of
