@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test matrix bench clean
+.PHONY: demo test matrix docs docs-serve bench clean
 
 $(BIN)/.installed: setup.cfg setup.py pyproject.toml noxfile.py Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,18 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
-## matrix: all four legs (TF 1.15, 2.15, 2.21, 2.21 + tf_keras), lint and package, through nox
+## matrix: all five legs (TF 1.15, 2.15, 2.21, 2.21 + tf_keras, 2.21 on Python 3.13), docs, lint and package, through nox
 matrix: $(BIN)/.installed
 	$(BIN)/nox
+
+## docs: the documentation site (mkdocs build --strict, through nox); prints where it is
+docs: $(BIN)/.installed
+	$(BIN)/nox -s docs
+	@echo "The documentation site is in $(CURDIR)/site/index.html"
+
+## docs-serve: the documentation site, served at http://127.0.0.1:8000 while you edit
+docs-serve: $(BIN)/.installed
+	$(BIN)/nox -s docs -- serve
 
 ## bench: the benchmarks of README.md, on leg 3
 bench: $(BIN)/.installed
@@ -35,4 +44,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_migrate.py
 
 clean:
-	rm -rf $(VENV) .nox reports build *.egg-info
+	rm -rf $(VENV) .nox reports build site *.egg-info

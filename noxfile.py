@@ -1,9 +1,10 @@
 """The test matrix: four legs, each running the whole suite and both examples,
 plus the lint and package checks.
 
-    nox                      # the four legs, lint and package (what CI runs)
+    nox                      # the five legs, docs, lint and package (what CI runs)
     nox -s tf221             # one leg
     nox -s tf115 -- -k seeds # pass arguments to pytest
+    nox -s docs              # the documentation site, mkdocs build --strict (-- serve: serve it)
     nox -s lint              # ruff and mypy on compat_init/
     nox -s package           # sdist + wheel, twine check, the unpacked sdist's tests
     nox -s sweep             # every TF minor that installs here (long; not in CI)
@@ -91,6 +92,26 @@ def lint(session):
     session.run("mypy")
 
 
+#: The documentation's tools, pinned: a new release's new warnings must not
+#: fail `mkdocs build --strict` on an unchanged tree.
+DOCS_TOOLS = ["mkdocs==1.6.1", "mkdocs-material==9.8.1", "mkdocstrings==1.0.8", "mkdocstrings-python==2.0.11"]
+
+
+@nox.session(python=PY311)
+def docs(session):
+    """Builds the documentation site with `mkdocs build --strict` into site/
+    (every link checked; the tutorial's commands run on TF 2.21, their output
+    shown); `nox -s docs -- serve` serves it instead.  The pages' Python
+    blocks run in every leg's pytest (Sybil, conftest.py)."""
+    session.install("tensorflow-cpu==2.21.0", *DOCS_TOOLS, "-e", ".[test]")
+    env = dict(ENV, NO_MKDOCS_2_WARNING="1")
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:], env=env)
+        return
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", env=env)
+    session.log("the site is in {}".format(os.path.join(os.getcwd(), "site", "index.html")))
+
+
 @nox.session(python=PY311)
 def package(session):
     """Builds the sdist and the wheel, checks them with twine, and runs the
@@ -108,7 +129,8 @@ def package(session):
     with tarfile.open(sdist) as archive:
         archive.extractall(unpacked)
     (root,) = glob.glob(os.path.join(unpacked, "*"))
-    for required in ("LICENSE", "CHANGELOG.md", "tests/conftest.py", "tests/golden_digests.json"):
+    for required in ("LICENSE", "CHANGELOG.md", "tests/conftest.py", "tests/golden_digests.json", "conftest.py",
+                     "docs/index.md", "mkdocs.yml"):
         if not os.path.exists(os.path.join(root, required)):
             session.error("the sdist lacks {}".format(required))
     session.install("tensorflow-cpu==2.21.0", sdist + "[test]")
@@ -196,4 +218,4 @@ def _junit_counts(path):
 
 
 # `nox` alone (make matrix, CI) runs these; the version sweep is run by name.
-nox.options.sessions = list(LEGS) + ["lint", "package"]
+nox.options.sessions = list(LEGS) + ["docs", "lint", "package"]
