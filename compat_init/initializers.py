@@ -78,7 +78,9 @@ def glorot_uniform(seed: Seed = None, *, api: str = "auto") -> Any:
     Args:
       seed: An int in [0, 2**31 - 3] or None. A seed gives the same tensor
         as ``keras.initializers.GlorotUniform(seed)`` on every path; None draws
-        fresh values on every call.
+        fresh values on every call. On the v2 path under Keras 3, also a
+        ``keras.random.SeedGenerator`` or its serialized config, as Keras
+        takes them (each call draws the generator's next seed).
       api: ``"auto"`` (see :func:`compat_init.active_api`), ``"v1"`` or ``"v2"``.
 
     Returns:
