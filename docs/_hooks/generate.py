@@ -5,6 +5,8 @@ can go stale):
 
 * ``<!-- generated: cli -->``: the command-line reference, from the argparse
   parser (``compat_init.cli.main_parser``);
+* ``<!-- generated: usage COMMAND -->``: one subcommand's usage lines, from
+  the same parser;
 * ``<!-- generated: initializers -->``: the initializer table, from the
   registry (``compat_init._registry``);
 * ``<!-- generated: compatibility -->``: the TF-version table, from
@@ -25,7 +27,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FILES = os.path.join(ROOT, "docs", "tutorial", "files")
-MARKER = re.compile(r"<!-- generated: (\w+) -->")
+MARKER = re.compile(r"<!-- generated: (\w+)(?: (\w+))? -->")
 RUN = re.compile(r"<!-- run: (.+?)(?: \| exit: (\d+))? -->")
 #: TensorFlow's own start-up lines (absl, oneDNN, CPU features, CUDA, v1 deprecation notices), not ours.
 TF_NOISE = re.compile(r"^(WARNING: All log messages before absl|I0000 |W0000 |E0000 |.*cpu_feature_guard|To enable the "
@@ -36,18 +38,30 @@ TF_NOISE = re.compile(r"^(WARNING: All log messages before absl|I0000 |W0000 |E0
 def on_page_markdown(markdown, page, config, files):
     if "<!-- run: " in markdown:
         markdown = _run_all(markdown)
-    return MARKER.sub(lambda m: GENERATORS[m.group(1)](), markdown)
+    return MARKER.sub(lambda m: GENERATORS[m.group(1)](*[g for g in m.groups()[1:] if g]), markdown)
 
 
 # -- the command line -------------------------------------------------------------------------------------------
 
 
-def _cli():
+def _subcommands():
+    os.environ["COLUMNS"] = "100"  # argparse wraps usage lines at the terminal's width: one width here
     sys.path.insert(0, ROOT)
     from compat_init import cli
 
     parser = cli.main_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return parser, subparsers
+
+
+def _usage(name):
+    _, subparsers = _subcommands()
+    return "```text\n{}\n```\n\nEvery option: the [command-line reference](../reference/cli.md#compat-init-{}).".format(
+        subparsers.choices[name].format_usage().strip(), name)
+
+
+def _cli():
+    parser, subparsers = _subcommands()
     out = ["Generated from the argparse parser of this version (`compat_init/cli.py`).", ""]
     out += ["```text", parser.format_usage().strip(), "```", ""]
     for name, sub in subparsers.choices.items():
@@ -106,7 +120,75 @@ def _compatibility():
     return table.render()[0]
 
 
-GENERATORS = {"cli": _cli, "initializers": _initializers, "compatibility": _compatibility}
+# -- the initializers' errors ---------------------------------------------------------------------------------
+
+#: (what the user wrote, the code that does it, the fix).  ``init`` is
+#: ``ci.glorot_uniform(seed=1)``; each row's message is the one raised now.
+ERRORS = [
+    ("init((-1, 3))", "init((-1, 3))",
+     "shapes hold non-negative integers (a `None` batch dimension is not a kernel's)"),
+    ("init((2.5, 3))", "init((2.5, 3))", "pass integers"),
+    ("init(5)", "init(5)", "pass a tuple: `init((5,))`"),
+    ("glorot_uniform(seed=1.5)", "ci.glorot_uniform(seed=1.5)", "seeds are integers (or None for fresh draws)"),
+    ("glorot_uniform(seed=-1)", "ci.glorot_uniform(seed=-1)",
+     "use a seed in [0, 2**31 - 3]: outside it Keras 2 and Keras 3 draw different tensors"),
+    ("glorot_uniform(api=\"v3\")", "ci.glorot_uniform(api='v3')", "`api` is `\"auto\"`, `\"v1\"` or `\"v2\"`"),
+    ("variance_scaling(mode=\"fan_sum\")", "ci.variance_scaling(mode='fan_sum')", "use one of the modes named"),
+    ("variance_scaling(distribution=\"gaussian\")", "ci.variance_scaling(distribution='gaussian')",
+     "use one of the distributions named"),
+    ("variance_scaling(scale=0)", "ci.variance_scaling(scale=0)", "scales are positive and finite"),
+    ("init((2, 2), dtype=\"int32\")", "init((2, 2), dtype='int32')",
+     "initializers draw floats: create the variable as a float, cast after"),
+    ("init((2, 2), dtype=\"floaty\")", "init((2, 2), dtype='floaty')", "name a float dtype"),
+    ("init((2, 2), dtype=2)", "init((2, 2), dtype=2)",
+     "TF reads enum numbers as dtypes: pass the name (`\"float64\"`)"),
+    ("truncated_normal(stddev=0)", "ci.truncated_normal(stddev=0)", "a positive finite stddev"),
+    ("random_normal(mean=float(\"inf\"))", "ci.random_normal(mean=float('inf'))", "a finite mean"),
+    ("random_uniform(minval=1.0, maxval=0.5)", "ci.random_uniform(minval=1.0, maxval=0.5)",
+     "swap them (Keras' order: minval, maxval)"),
+    ("orthogonal(gain=0)", "ci.orthogonal(gain=0)", "a non-zero finite gain"),
+    ("orthogonal(seed=2)((5,))", "ci.orthogonal(seed=2)((5,))", "orthogonal matrices need rank 2 or more"),
+    ("uniform_unit_scaling(factor=-1.0)", "ci.uniform_unit_scaling(factor=-1.0)", "a positive finite factor"),
+    ("type(init)(stdev=0.1)", "type(ci.truncated_normal())(stdev=0.1)",
+     "the native class's own argument names (`stddev`): the subclasses take exactly what the native takes"),
+    ("compute_fans((4, 5), input_axes=[0], output_axes=[2])",
+     "ci.compute_fans((4, 5), input_axes=[0], output_axes=[2])",
+     "axes index the shape"),
+    ("init((2**33, 2**33))", "init((2 ** 33, 2 ** 33))", "no tensor holds that many elements: check the shape"),
+    ("variance_scaling(scale=1e80)((4, 4))", "ci.variance_scaling(scale=1e80)((4, 4))",
+     "the values would overflow the dtype: smaller arguments or a wider dtype"),
+    ("variance_scaling(scale=1e-80)((4, 4))", "ci.variance_scaling(scale=1e-80)((4, 4))",
+     "the values would underflow to zero: larger arguments or a wider dtype"),
+    ("init((1,) * 255)", "init((1,) * 255)", "TensorFlow's tensors have at most 254 dimensions"),
+    ("init((2, 2), partition_info=1)", "init((2, 2), partition_info=1)",
+     "let `tf.compat.v1.get_variable` pass `partition_info`"),
+    ("glorot_uniform(keras.random.SeedGenerator(1), api=\"v1\")",
+     "ci.glorot_uniform(__import__('keras').random.SeedGenerator(1), api='v1')",
+     "the v1 path takes integer seeds; use `api=\"v2\"` for a SeedGenerator (Keras 3)"),
+]
+
+
+def _errors():
+    sys.path.insert(0, ROOT)
+    import compat_init as ci
+
+    out = ["Generated: the build runs each input (TensorFlow {}, `init = ci.glorot_uniform(seed=1)`) and shows the "
+           "message it raises now.".format(__import__("tensorflow").__version__), "",
+           "| input | error | fix |", "|---|---|---|"]
+    for shown, code, fix in ERRORS:
+        namespace = {"ci": ci, "init": ci.glorot_uniform(seed=1)}
+        try:
+            exec(code, namespace)
+        except (ValueError, TypeError, MemoryError) as error:
+            message = "{}: {}".format(type(error).__name__, error).replace("|", "\\|")
+        else:
+            raise RuntimeError("docs: the troubleshooting row `{}` raised nothing".format(code))
+        out.append("| `{}` | `{}` | {} |".format(shown, message, fix))
+    return "\n".join(out)
+
+
+GENERATORS = {"errors": _errors, "cli": _cli, "usage": _usage, "initializers": _initializers,
+              "compatibility": _compatibility}
 
 
 # -- the tutorial's commands ------------------------------------------------------------------------------------
