@@ -27,8 +27,9 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FILES = os.path.join(ROOT, "docs", "tutorial", "files")
-MARKER = re.compile(r"<!-- generated: (\w+)(?: (\w+))? -->")
-RUN = re.compile(r"<!-- run: (.+?)(?: \| exit: (\d+))? -->")
+#: A marker is a line of its own (one quoted in a sentence is left as it is).
+MARKER = re.compile(r"^<!-- generated: (\w+)(?: (\w+))? -->$", re.M)
+RUN = re.compile(r"^<!-- run: (.+?)(?: \| exit: (\d+))? -->$", re.M)
 #: TensorFlow's own start-up lines (absl, oneDNN, CPU features, CUDA, v1 deprecation notices), not ours.
 TF_NOISE = re.compile(r"^(WARNING: All log messages before absl|I0000 |W0000 |E0000 |.*cpu_feature_guard|To enable the "
                       r"following instructions|.*Could not find cuda|WARNING:tensorflow:|Instructions for updating|"
@@ -36,7 +37,7 @@ TF_NOISE = re.compile(r"^(WARNING: All log messages before absl|I0000 |W0000 |E0
 
 
 def on_page_markdown(markdown, page, config, files):
-    if "<!-- run: " in markdown:
+    if RUN.search(markdown):
         markdown = _run_all(markdown)
     return MARKER.sub(lambda m: GENERATORS[m.group(1)](*[g for g in m.groups()[1:] if g]), markdown)
 
