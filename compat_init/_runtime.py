@@ -317,7 +317,9 @@ def is_keras_seed_object(seed: Any) -> bool:
     """A Keras 3 ``SeedGenerator`` (or its serialized config) as a seed."""
     if isinstance(seed, dict):
         return keras_flavour() == "keras3"
-    if seed is None or isinstance(seed, int) or keras_flavour() != "keras3":
+    if seed is None or isinstance(seed, int) or "keras" not in sys.modules:
+        return False  # no SeedGenerator exists before Keras is imported: a bad seed is refused without TF
+    if keras_flavour() != "keras3":
         return False
     random = importlib.import_module("keras.random")
     return isinstance(seed, random.SeedGenerator)

@@ -24,12 +24,9 @@ def _build(name: str, api: str, seed: Any, params: Dict[str, Any], dtype: Any = 
     row = _registry.member(name)
     # Validate what we can before TensorFlow is imported.
     _classes._check_config(row, params)
-    keras_seed = seed is not None and not isinstance(seed, int) and _runtime.is_keras_seed_object(seed)
-    if not keras_seed:
+    if not _runtime.is_keras_seed_object(seed):  # a SeedGenerator: the class checks its path
         _validate.seed(seed)
     path = _dispatch.resolve(api)
-    if keras_seed and path == "v1":
-        _validate.keras_seed_on_v1(seed)
     if row.name == "uniform_unit_scaling" and path == "v2":
         # No Keras class: Keras' VarianceScaling with TF's own equivalent
         # (init_ops.UniformUnitScaling's deprecation notice names it).
