@@ -142,7 +142,7 @@ def run(work: Callable[[Item], Result], items: Sequence[Item], jobs: int,
                         continue
                     worker.job = (queued, time.monotonic() + limits[queued])
                     queued += 1
-            jobs_now = [(w, w.job) for w in workers if w.job is not None and not w.stopped]
+            jobs_now = [(w, w.job) for w in workers if w.job is not None]
             ready: Sequence[object] = []
             if jobs_now:
                 soonest = min(job[1] for _, job in jobs_now)
