@@ -24,6 +24,7 @@ import numpy as np
 
 from compat_init import _runtime
 from compat_init._errors import UsageError
+from compat_init.port._inputs import fit_inputs, parse_inputs
 from compat_init.port._pairing import Var, pair
 
 #: Slot variables TF1 optimizers add beside each variable (``kernel/Adam``).
@@ -383,7 +384,6 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
     from compat_init.port._function import port_side
     from compat_init.port._keras import PortModel
     from compat_init.port._legacy import LegacyModel
-    from compat_init.port._migration import parse_inputs
 
     if not _runtime.can_evaluate_eagerly():
         raise UsageError("checkpoint conversion loads a TF 2 port (eager execution); this TensorFlow {} runs graphs "
@@ -480,7 +480,6 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
     from compat_init.port._function import legacy_side, port_side
     from compat_init.port._keras import PortModel
     from compat_init.port._legacy import LegacyModel
-    from compat_init.port._migration import parse_inputs
 
     tf = _runtime.tf()
     arrays = parse_inputs(inputs, seed) if inputs is not None else None
@@ -601,7 +600,6 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
     from compat_init.port._function import compare, labels_for, loss_value, port_side, regularization_sum
     from compat_init.port._keras import PortModel
     from compat_init.port._legacy import LegacyModel
-    from compat_init.port._migration import _fit_inputs, parse_inputs
 
     tf = _runtime.tf()
     if optimizer not in TF1_OPTIMIZERS:
@@ -613,7 +611,7 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
     ckpt = read(checkpoint)
     legacy = LegacyModel(v1_builder, seed, need_outputs=True)
     try:
-        arrays, notes = _fit_inputs(parse_inputs(inputs, seed), legacy)
+        arrays, notes = fit_inputs(parse_inputs(inputs, seed), legacy)
         port = PortModel(v2_builder, seed, arrays)
         pairs, _, _ = pair(legacy.vars, port.vars, mapping)
         trainable = [p for p in pairs if p.legacy.trainable]
