@@ -63,7 +63,7 @@ def _usage(name):
 
 def _cli():
     parser, subparsers = _subcommands()
-    out = ["Generated from the argparse parser of this version (`compat_init/cli.py`).", ""]
+    out = ["Generated from the argparse parser of this version (`compat_init/cli.py`, built from `compat_init/commands/`).", ""]
     out += ["```text", parser.format_usage().strip(), "```", ""]
     for name, sub in subparsers.choices.items():
         out += ["## `compat-init {}`".format(name), "", sub.description or "", ""]

@@ -1,0 +1,259 @@
+"""What the subcommands share: option types (each refusing with "OPTION must
+RULE; received OPTION=VALUE"), output-path checks, loading the user's
+builders, the internal-error guard and the proof's options.  No TensorFlow."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import Any, Callable, Optional, Sequence
+
+from compat_init import _validate  # pure Python: no TensorFlow
+from compat_init._errors import UsageError
+
+
+def option_type(option: str, parse: Callable[[str], Any], rule: str) -> Callable[[str], Any]:
+    """An argparse ``type=`` that refuses with "OPTION must RULE; received OPTION=VALUE"."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except (ValueError, ArithmeticError):
+            raise argparse.ArgumentTypeError(
+                "{} must be {}; received {}={}".format(option, rule, option, text)) from None
+
+    convert.__name__ = option.lstrip("-")  # argparse names the type in some messages
+    return convert
+
+
+def int_in(low: float, high: float) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError
+        return value
+    return parse
+
+
+def alpha_value(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise ValueError
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError
+    return value
+
+
+def inputs_value(text: str) -> Any:
+    """A shape (a tuple) or the path of an existing .npy file (a str)."""
+    if text.endswith(".npy"):
+        if not os.path.isfile(text):
+            raise ValueError
+        return text
+    return shape_value(text)
+
+
+def feed_value(text: str) -> tuple:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise ValueError
+    lowered = value.strip().lower()
+    if lowered in ("true", "false"):
+        return name.strip(), lowered == "true"
+    number = float(value)
+    return name.strip(), int(number) if value.strip().lstrip("+-").isdigit() else number
+
+
+def mapping_value(text: str) -> dict:
+    if text.endswith(".json"):
+        try:
+            with open(text) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            raise ValueError from None
+        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            raise ValueError
+        return data
+    old, sep, new = text.partition("=")
+    if not sep or not old.strip() or not new.strip():
+        raise ValueError
+    return {old.strip(): new.strip()}
+
+
+def shape_value(text: str) -> tuple:
+    dims = tuple(int(d) for d in text.lower().split("x"))
+    if any(d <= 0 for d in dims) or len(dims) > _validate.MAX_RANK:
+        raise ValueError
+    if product(dims) > _validate.MAX_ELEMENTS:
+        raise ValueError
+    return dims
+
+
+def product(dims: Sequence[int]) -> int:
+    size = 1
+    for dim in dims:
+        size *= dim
+    return size
+
+
+def function_options(parser: argparse.ArgumentParser) -> None:
+    """The migration proof's options, shared by ``parity --migration`` and ``convert``."""
+    parser.add_argument("--inputs", action="append", metavar="4x28x28x1|BATCH.npy",
+                        type=option_type("--inputs", inputs_value, "a shape (positive integers joined by 'x') or "
+                                          "an existing .npy file"),
+                        help="with --migration: also compare the two functions on this batch (a shape draws "
+                             "a fixed random batch from --seed; repeatable, one per placeholder)")
+    parser.add_argument("--placeholders", metavar="NAME,NAME",
+                        help="with --inputs: the legacy graph's placeholders, in the order of --inputs")
+    parser.add_argument("--feed", action="append", metavar="NAME=VALUE",
+                        type=option_type("--feed", feed_value, "NAME=VALUE (a number, true or false)"),
+                        help="with --migration: a value for another legacy placeholder (keep_prob=1.0, "
+                             "is_training=false; repeatable)")
+    parser.add_argument("--mapping", action="append", metavar="LEGACY=PORT|MAPPING.json",
+                        type=option_type("--mapping", mapping_value, "LEGACY=PORT (variable names or name suffixes) "
+                                          "or an existing JSON file of {legacy: port}"),
+                        help="with --migration: pair a legacy variable with a port weight (repeatable; a JSON "
+                             "file of {legacy: port} too); the rest pairs by creation order, else by name")
+    parser.add_argument("--from-logits", action="store_true",
+                        help="with --steps: the first output is logits (the crossentropy takes a softmax of it)")
+    parser.add_argument("--traceback", action="store_true",
+                        help="on an internal error (exit 4), print the whole traceback")
+    parser.add_argument("--steps", type=option_type("--steps", int_in(0, 10000), "an integer in [0, 10000]"),
+                        default=0, help="with --inputs: then train both models this many steps and compare")
+    parser.add_argument("--loss", choices=("categorical_crossentropy", "sparse_categorical_crossentropy", "mse"),
+                        default="categorical_crossentropy", help="the training loss (default categorical_crossentropy)")
+    parser.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
+                        help="plain SGD (default), momentum 0.9 or Adam: the same update on both sides")
+    parser.add_argument("--learning-rate", type=option_type("--learning-rate", positive_float, "a positive number"),
+                        default=0.01, help="the training learning rate (default 0.01)")
+
+
+def check_output_path(path: str, option: str) -> None:
+    """``path`` can be written: not a directory, in an existing writable folder."""
+    if os.path.isdir(path):
+        raise UsageError("{} must be a file path, not a directory; received {}={}".format(option, option, path))
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError("{} must be in an existing folder; received {}={} ({} does not exist)".format(
+            option, option, path, folder))
+    target = path if os.path.exists(path) else folder
+    if not os.access(target, os.W_OK):
+        raise UsageError("{} must be writable; received {}={} (permission denied)".format(option, option, path))
+
+
+def require_tensorflow() -> None:
+    """TensorFlow imports and ``COMPAT_INIT_API`` is valid, or a UsageError."""
+    from compat_init import _runtime, _validate
+
+    try:  # first: it needs no TensorFlow
+        _validate.api(_runtime.env_api() or "auto", "COMPAT_INIT_API")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    try:
+        _runtime.tf()
+    except ImportError as error:
+        raise UsageError(str(error)) from None
+
+
+def load_callable(spec: str, option: str) -> Callable[[], Any]:
+    """``module:function`` imported and checked callable; the result calls it
+    and turns whatever it raises into a one-line UsageError."""
+    import importlib
+
+    module_name, _, function = spec.partition(":")
+    if not module_name or not function:
+        raise UsageError("{} must be module:function; received {}={}".format(option, option, spec))
+    if "." not in sys.path and "" not in sys.path:
+        sys.path.insert(0, ".")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # noqa: BLE001 - the user's module: any failure is bad usage
+        raise UsageError("{} {} cannot be imported: {}: {}".format(
+            option, spec, type(error).__name__, error)) from None
+    builder = getattr(module, function, None)
+    if builder is None:
+        raise UsageError("{} {} cannot be imported: module {!r} has no attribute {!r}".format(
+            option, spec, module_name, function))
+    if not callable(builder):
+        raise UsageError("{} {} must name a callable; received a {}".format(option, spec, type(builder).__name__))
+
+    def call() -> Any:
+        try:
+            return builder()
+        except UsageError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the user's builder failed
+            raise UsageError("{} {} raised {}: {}".format(option, spec, type(error).__name__, error)) from None
+
+    return call
+
+
+def load_npy(path: str) -> Any:
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is bad usage
+        raise UsageError("--inputs must be a readable numeric .npy file; received --inputs={} ({}: {})".format(
+            path, type(error).__name__, str(error).splitlines()[0] if str(error) else "")) from None
+
+
+def mapping_of(args: argparse.Namespace) -> Optional[dict]:
+    mapping: dict = {}
+    for part in args.mapping or []:
+        for key, value in part.items():
+            if key in mapping:
+                raise UsageError("--mapping names {} twice; received {}={} and {}={}".format(
+                    key, key, mapping[key], key, value))
+            mapping[key] = value
+    return mapping or None
+
+
+def proof_options(args: argparse.Namespace) -> dict:
+    """check_migration's keyword arguments from the shared options."""
+    return dict(
+        alpha=args.alpha, seed=args.seed,
+        inputs=[load_npy(i) if isinstance(i, str) else i for i in args.inputs] if args.inputs else None,
+        steps=args.steps, loss=args.loss, optimizer=args.optimizer, learning_rate=args.learning_rate,
+        placeholders=args.placeholders.split(",") if args.placeholders else None,
+        feeds=dict(args.feed) if args.feed else None, mapping=mapping_of(args), from_logits=args.from_logits)
+
+
+class Internal(Exception):
+    """An internal error, already printed as one line."""
+
+
+def guarded(args: argparse.Namespace, work: Callable[[], Any]) -> Any:
+    """``work()``; anything but a UsageError is an internal error: one line
+    (``--traceback`` for the whole of it), never a verdict."""
+    try:
+        return work()
+    except UsageError:
+        raise
+    except Exception as error:  # noqa: BLE001 - never a raw traceback: an internal error, exit 4
+        if args.traceback:
+            import traceback
+
+            traceback.print_exc()
+        lines = str(error).strip().splitlines()
+        print("compat-init: internal error: {}: {} (the check could not run: this is not a verdict; rerun with "
+              "--traceback and report it)".format(type(error).__name__, lines[0] if lines else ""), file=sys.stderr)
+        raise Internal() from None
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities as null (JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

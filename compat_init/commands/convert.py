@@ -1,0 +1,175 @@
+"""``compat-init convert``: a TF checkpoint's trained tensors into a Keras port (and ``--reverse``, the way back)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from compat_init import _validate
+from compat_init._errors import UsageError
+from compat_init.commands._common import (
+    alpha_value,
+    check_output_path,
+    function_options,
+    guarded,
+    int_in,
+    json_safe,
+    load_callable,
+    option_type,
+    proof_options,
+    require_tensorflow,
+)
+
+
+def register(commands: Any) -> None:
+    """Adds ``compat-init convert`` to the subcommands."""
+    parser = commands.add_parser(
+        "convert",
+        help="load a TF checkpoint's trained tensors into a Keras port and write its weights",
+        description="Read a name-based TF1 checkpoint (Saver) or an object-based TF2 checkpoint (tf.train.Checkpoint, "
+        "Keras 2 save_weights), pair its keys with the port's weights (with the legacy builder: by its creation "
+        "order, as the migration proof does; with --port alone: by names and shapes, --mapping for the rest), load "
+        "them and write the port's weights (Keras 3: .weights.h5; Keras 2: .h5 or a TF checkpoint) atomically. "
+        "Every key is reported: loaded (into which weight, paired how), skipped (why) or an error. With --migration "
+        "and --inputs, the migration proof runs at the trained weights first; nothing is written unless it passes. "
+        "Exit 0: written; 1: the proof found a difference; 2: bad usage or a checkpoint that cannot be used; "
+        "3: the proof was inconclusive; 4: internal error. Nothing is written unless the exit code is 0.",
+    )
+    sides = parser.add_mutually_exclusive_group(required=True)
+    sides.add_argument("--migration", nargs=2, metavar=("V1MODULE:BUILD", "V2MODULE:BUILD"),
+                       help="the legacy builder and the port's (pairs by the legacy creation order)")
+    sides.add_argument("--port", metavar="V2MODULE:BUILD", help="the port's builder alone (pairs by names and shapes)")
+    parser.add_argument("--checkpoint", metavar="PATH",
+                         help="a checkpoint prefix, its .index, a `checkpoint` state file or its folder")
+    parser.add_argument("--out", required=True, metavar="PORT.weights.h5",
+                         help="where to write the port's weights (with --reverse: the legacy checkpoint prefix)")
+    parser.add_argument("--reverse", action="store_true",
+                         help="the way back (with --migration): the port's weights (--weights, or the builder's) "
+                              "written as a name-based checkpoint the legacy program's Saver restores")
+    parser.add_argument("--optimizer-state", action="store_true",
+                         help="with --migration, --inputs and --optimizer adam|momentum: carry the legacy optimizer's "
+                              "slots into the Keras optimizer, prove that --steps more steps (default 5) on both sides "
+                              "give the same weights, and write its variables beside --out (OUT.optimizer.npz)")
+    parser.add_argument("--dense-gradients", action="store_true",
+                         help="with --optimizer-state: dense gradients for the Keras optimizer (Keras 3 applies an "
+                              "embedding's sparse gradient otherwise than TF 1's Adam)")
+    parser.add_argument("--weights", metavar="PORT.weights.h5",
+                         help="with --reverse: a weights file the port's load_weights reads first")
+    function_options(parser)
+    parser.add_argument("--seed", type=option_type("--seed", int_in(0, _validate.SEED_MAX),
+                                                     "an integer in [0, 2**31 - 3]"),
+                         default=0, help="seed of the builds and of a drawn input batch (default 0)")
+    parser.add_argument("--alpha", type=option_type("--alpha", alpha_value, "a number in (0, 1)"), default=1e-4,
+                         help=argparse.SUPPRESS)
+    parser.add_argument("--json", metavar="PATH|-", help="write the conversion report as JSON (- for stdout)")
+    parser.add_argument("--quiet", action="store_true", help="no report, only errors")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``convert``: exit 0 written; 1 / 3 the proof at the trained weights
+    failed / was inconclusive (nothing written); 2 bad usage; 4 internal."""
+    proof_only = [o for o, given in (("--steps", args.steps), ("--placeholders", args.placeholders),
+                                     ("--feed", args.feed), ("--from-logits", args.from_logits)) if given]
+    if args.reverse:
+        if not args.migration or args.checkpoint:
+            raise UsageError("--reverse needs --migration (the legacy builder names the keys) and no --checkpoint "
+                             "(it writes one: --out); received {}".format(
+                                 "--port" if args.port else "--checkpoint={}".format(args.checkpoint)))
+    elif not args.checkpoint:
+        raise UsageError("convert needs --checkpoint PATH (or --reverse); received none")
+    elif args.weights:
+        raise UsageError("--weights applies only with --reverse; received --weights={}".format(args.weights))
+    if args.optimizer_state and not (args.migration and args.inputs and args.optimizer in ("adam", "momentum")):
+        raise UsageError("--optimizer-state needs --migration, --inputs and --optimizer adam or momentum (the legacy "
+                         "optimizer); received --optimizer={}{}{}".format(
+                             args.optimizer, "" if args.migration else " without --migration",
+                             "" if args.inputs else " without --inputs"))
+    if args.dense_gradients and not args.optimizer_state:
+        raise UsageError("--dense-gradients applies only with --optimizer-state; received --dense-gradients")
+    if args.port and proof_only:
+        raise UsageError("{} apply only with --migration (the proof needs the legacy model); received {}".format(
+            "/".join(proof_only), " ".join(proof_only)))
+    if args.steps and not args.inputs:
+        raise UsageError("--steps needs --inputs (both models train on that batch); received --steps={}".format(
+            args.steps))
+    check_output_path(args.out, "--out")
+    if args.json and args.json != "-":
+        check_output_path(args.json, "--json")
+    require_tensorflow()
+    try:
+        from compat_init import checkpoint, port
+    except ImportError as error:
+        raise UsageError("compat-init convert needs scipy: pip install \"compat-init[parity]\" ({})".format(error))
+    if args.weights and not os.path.exists(args.weights) and not os.path.exists(args.weights + ".index"):
+        raise UsageError("--weights must be an existing weights file or checkpoint; received --weights={}".format(
+            args.weights))
+    if not args.reverse:
+        checkpoint.check_output(args.out)
+    specs = args.migration or [None, args.port]
+    old = load_callable(specs[0], "--migration") if specs[0] else None
+    new = load_callable(specs[1], "--migration" if args.migration else "--port")
+    options = proof_options(args)
+
+    def work() -> Any:
+        if args.reverse:
+            assert old is not None  # --reverse needs --migration (checked above)
+            return checkpoint.reverse(new, old, args.out, weights=args.weights, mapping=options["mapping"],
+                                      inputs=options["inputs"], seed=args.seed), 0
+        model, report = checkpoint.convert(args.checkpoint, new, old, mapping=options["mapping"],
+                                           inputs=options["inputs"], seed=args.seed)
+        if old is not None and options["inputs"] is not None and not args.optimizer_state:
+            report.proof = port.check_migration(old, new, checkpoint=args.checkpoint, **options)
+            if not report.proof.passed:
+                return report, report.proof.exit_code
+        state = None
+        if args.optimizer_state:
+            from compat_init.port._checkpoint import NOT_CARRIED, resume
+
+            assert old is not None  # --optimizer-state needs --migration (checked above)
+            state, steps, notes = resume(args.checkpoint, old, new, inputs=options["inputs"], optimizer=args.optimizer,
+                                         learning_rate=args.learning_rate, steps=args.steps or 5, loss=args.loss,
+                                         from_logits=args.from_logits, seed=args.seed, mapping=options["mapping"],
+                                         dense_gradients=args.dense_gradients)
+            report.notes += notes
+            for s in steps:
+                report.notes.append("resumed step {}: loss legacy {:.6g} port {:.6g}; largest weight diff {:.3g} ({}), "
+                                    "allowed {:.3g}: {}".format(s["step"], s["loss_v1"], s["loss_v2"],
+                                                                s["max_weight_diff"], s["weight"], s["tolerance"],
+                                                                "agree" if s["passed"] else "DIFFER"))
+            for entry in report.entries:  # the slots this state carried
+                if entry.status == "skipped" and entry.reason.endswith(NOT_CARRIED):
+                    entry.status, entry.weight, entry.how, entry.reason = (
+                        "loaded", "the Keras {} optimizer's state".format(type(state).__name__), "optimizer state", "")
+            if not all(s["passed"] for s in steps):
+                return report, 1
+        report.written = checkpoint.save(model, args.out)
+        if state is not None:
+            import numpy as np
+
+            state_path = args.out + ".optimizer.npz"
+            temporary = state_path + ".compat-init-tmp.npz"
+            np.savez(temporary, *[np.asarray(v) for v in state.variables])
+            os.replace(temporary, state_path)
+            report.notes.append("optimizer state ({} variables, {} order) written to {}".format(
+                len(state.variables), type(state).__name__, state_path))
+        return report, 0
+
+    report, code = guarded(args, work)
+    to_stdout = args.json == "-"
+    if not args.quiet:
+        print(report, file=sys.stderr if to_stdout else sys.stdout)
+    if args.json:
+        text = json.dumps(json_safe(report.to_dict()), indent=2, allow_nan=False)
+        if to_stdout:
+            print(text)
+        else:
+            with open(args.json, "w") as f:
+                f.write(text + "\n")
+    if code:
+        print("compat-init: nothing written: the {} {}".format(
+            "resumed training" if args.optimizer_state else "migration proof at the trained weights",
+            "found a difference" if code == 1 else "was inconclusive"), file=sys.stderr)
+    return code
