@@ -20,11 +20,13 @@ from compat_init.port._checkpoint import (
     Entry,
     check_output,
     convert,
+    files_of,
+    prefix_files,
     read,
     resolve,
     reverse,
     save,
 )
 
-__all__ = ["convert", "reverse", "read", "resolve", "save", "check_output", "Checkpoint", "ConversionReport", "Entry",
-           "CheckpointError"]
+__all__ = ["convert", "reverse", "read", "resolve", "save", "check_output", "files_of", "prefix_files", "Checkpoint",
+           "ConversionReport", "Entry", "CheckpointError"]

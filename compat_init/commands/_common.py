@@ -8,7 +8,7 @@ import json
 import math
 import os
 import sys
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 from compat_init import _validate  # pure Python: no TensorFlow
 from compat_init._errors import UsageError
@@ -71,8 +71,17 @@ def feed_value(text: str) -> tuple:
     return name.strip(), int(number) if value.strip().lstrip("+-").isdigit() else number
 
 
+class MappingFile(dict):
+    """A JSON mapping file's entries; ``source`` is its path (an input the
+    run's outputs must not replace)."""
+
+    source = ""
+
+
 def mapping_value(text: str) -> dict:
     if text.endswith(".json"):
+        if not os.path.isfile(text):  # a FIFO or a device would block the read
+            raise ValueError
         try:
             with open(text) as f:
                 data = json.load(f)
@@ -80,7 +89,9 @@ def mapping_value(text: str) -> dict:
             raise ValueError from None
         if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
             raise ValueError
-        return data
+        entries = MappingFile(data)
+        entries.source = text
+        return entries
     old, sep, new = text.partition("=")
     if not sep or not old.strip() or not new.strip():
         raise ValueError
@@ -192,6 +203,7 @@ def load_callable(spec: str, option: str) -> Callable[[], Any]:
         except Exception as error:  # noqa: BLE001 - the user's builder failed
             raise UsageError("{} {} raised {}: {}".format(option, spec, type(error).__name__, error)) from None
 
+    call.source = getattr(module, "__file__", None) or ""  # type: ignore[attr-defined]
     return call
 
 
@@ -257,3 +269,55 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+# Outputs never replace inputs ------------------------------------------------------------------
+
+
+def _identity(path: str) -> Tuple[Any, ...]:
+    """What makes two paths the same file: the device and inode where it
+    exists (hard links, symbolic links), else the resolved path."""
+    try:
+        status = os.stat(path)
+        return ("inode", status.st_dev, status.st_ino)
+    except OSError:
+        return ("path", os.path.realpath(path))
+
+
+def read_files(args: argparse.Namespace, builders: Sequence[Any] = ()) -> list:
+    """(what, files) that the shared options make the run read: --inputs
+    arrays, --mapping files and the builders' modules."""
+    found = [("--inputs", [i for i in args.inputs or [] if isinstance(i, str)]),
+             ("--mapping", [m.source for m in args.mapping or [] if getattr(m, "source", "")])]
+    found += [("the builder's module", [b.source]) for b in builders if getattr(b, "source", "")]
+    return found
+
+
+def refuse_overwrites(outputs: Sequence[Tuple[str, str, Sequence[str]]],
+                      inputs: Sequence[Tuple[str, Sequence[str]]]) -> None:
+    """One UsageError when a file an output would write is a file the run
+    reads, or one another output writes.
+
+    ``outputs``: (option, value, the files it writes); ``inputs``: (what it
+    is, the files it reads).  Paths are compared resolved and by inode, so a
+    link to an input is that input."""
+    read: dict = {}
+    for what, paths in inputs:
+        for path in paths:
+            for key in {_identity(path), ("path", os.path.realpath(path))}:
+                read.setdefault(key, (what, path))
+    written: dict = {}
+    for option, value, paths in outputs:
+        for path in paths:
+            keys = {_identity(path), ("path", os.path.realpath(path))}
+            for key in keys:
+                if key in read:
+                    what, source = read[key]
+                    raise UsageError("{} must not overwrite a file this run reads; received {}={}, which would "
+                                     "replace {} ({})".format(option, option, value, what, source))
+                if key in written and written[key][0] != option:
+                    other, other_value = written[key]
+                    raise UsageError("{} and {} must not write the same file; received {}={} and {}={}".format(
+                        other, option, other, other_value, option, value))
+            for key in keys:
+                written[key] = (option, value)

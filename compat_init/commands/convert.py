@@ -11,6 +11,8 @@ from compat_init import _validate
 from compat_init._errors import UsageError
 from compat_init.commands._common import (
     alpha_value,
+    read_files,
+    refuse_overwrites,
     check_output_path,
     function_options,
     guarded,
@@ -111,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     specs = args.migration or [None, args.port]
     old = load_callable(specs[0], "--migration") if specs[0] else None
     new = load_callable(specs[1], "--migration" if args.migration else "--port")
+    _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
     options = proof_options(args)
 
     def work() -> Any:
@@ -173,3 +176,23 @@ def run(args: argparse.Namespace) -> int:
             "resumed training" if args.optimizer_state else "migration proof at the trained weights",
             "found a difference" if code == 1 else "was inconclusive"), file=sys.stderr)
     return code
+
+
+def _refuse_overwrites(args: argparse.Namespace, checkpoint: Any, builders: list) -> None:
+    """Nothing the run writes (--out and the files beside it, --json, the
+    optimizer state) replaces a file it reads (the checkpoint's files,
+    --weights, --mapping, --inputs, the builders' modules), or another
+    output: one line, exit 2, before any work."""
+    inputs = read_files(args, builders)
+    if args.checkpoint:
+        inputs.append(("the checkpoint's files", checkpoint.files_of(checkpoint.resolve(args.checkpoint))))
+    if args.weights:
+        weights = args.weights if os.path.isfile(args.weights) else checkpoint.files_of(args.weights)
+        inputs.append(("--weights", [weights] if isinstance(weights, str) else weights))
+    writes_prefix = args.reverse or not args.out.endswith(".h5")
+    outputs = [("--out", args.out, checkpoint.prefix_files(args.out) if writes_prefix else [args.out])]
+    if args.optimizer_state:
+        outputs.append(("--out", args.out, [args.out + ".optimizer.npz"]))
+    if args.json and args.json != "-":
+        outputs.append(("--json", args.json, [args.json]))
+    refuse_overwrites(outputs, inputs)

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from compat_init._errors import UsageError
-from compat_init.commands._common import check_output_path, int_in, option_type, positive_float
+from compat_init.commands._common import check_output_path, int_in, option_type, positive_float, refuse_overwrites
 
 
 def register(commands: Any) -> None:
@@ -47,6 +47,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError('compat-init migrate needs libcst: pip install "compat-init[migrate]" ({})'.format(error))
     if args.report:
         check_output_path(args.report, "--report")
+        # The report never replaces a file it migrates: a path given, or a
+        # Python file below a folder given.
+        given = [p for p in args.paths if os.path.isfile(p)]
+        if args.report.endswith(".py"):
+            given += [args.report for p in args.paths if os.path.isdir(p) and os.path.realpath(args.report).startswith(
+                os.path.join(os.path.realpath(p), ""))]
+        refuse_overwrites([("--report", args.report, [args.report])], [("a file to migrate", given)])
     try:
         return migrate.run(args.paths, write=args.write, check=args.check, report=args.report,
                            jobs=args.jobs, quiet=args.quiet, force=args.force,

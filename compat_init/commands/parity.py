@@ -20,6 +20,8 @@ from compat_init.commands._common import (
     load_callable,
     option_type,
     proof_options,
+    read_files,
+    refuse_overwrites,
     require_tensorflow,
     shape_value,
 )
@@ -169,8 +171,14 @@ def _migration(args: argparse.Namespace) -> int:
     """``parity --migration``: exit 0 same, 1 different, 3 inconclusive, 4
     internal error (one line; ``--traceback`` for the whole of it)."""
     old, new = (load_callable(spec, "--migration") for spec in args.migration)
+    from compat_init import checkpoint, port
+
+    inputs = read_files(args, (old, new))
+    if args.checkpoint:
+        inputs.append(("the checkpoint's files", checkpoint.files_of(checkpoint.resolve(args.checkpoint))))
+    refuse_overwrites([(option, path, [path]) for option, path in (("--json", args.json), ("--plot", args.plot))
+                       if path and path != "-"], inputs)
     options = proof_options(args)
-    from compat_init import port
 
     report = guarded(args, lambda: port.check_migration(old, new, checkpoint=args.checkpoint, **options))
     _finish(args, report, None)

@@ -153,6 +153,26 @@ def resolve(path: str) -> str:
     raise CheckpointError("checkpoint {} does not exist (no {}.index, no such file or folder)".format(path, path))
 
 
+def files_of(prefix: str) -> List[str]:
+    """The files a checkpoint ``prefix`` consists of, and the files beside it
+    that a run reads: its index, data shards and ``.meta`` graph, the folder's
+    ``checkpoint`` state file; the one file of the V1 format."""
+    found = [prefix] if os.path.isfile(prefix) else []
+    found += [p for p in (prefix + ".index", prefix + ".meta") if os.path.isfile(p)]
+    found += sorted(glob.glob(glob.escape(prefix) + ".data-*-of-*"))
+    state = os.path.join(os.path.dirname(os.path.abspath(prefix)), "checkpoint")
+    if os.path.isfile(state):
+        found.append(state)
+    return found
+
+
+def prefix_files(prefix: str) -> List[str]:
+    """The files writing a TF checkpoint at ``prefix`` creates (one data
+    shard, as ``save_weights`` and a ``Saver`` write); the folder's
+    ``checkpoint`` state file is never replaced (``_staged``)."""
+    return [prefix, prefix + ".index", prefix + ".data-00000-of-00001"]
+
+
 @dataclass
 class Checkpoint:
     prefix: str
@@ -450,6 +470,10 @@ def _staged(path: str, write: Callable[[str], Any]) -> None:
     try:
         write(os.path.join(staging, os.path.basename(path)))
         for produced in sorted(os.listdir(staging), key=lambda f: f.endswith(".index")):  # the index last
+            if produced == "checkpoint" and os.path.lexists(os.path.join(folder, produced)):
+                # The folder's state file names the user's own checkpoint: a
+                # prefix loads without it, so it is kept as it is.
+                continue
             os.replace(os.path.join(staging, produced), os.path.join(folder, produced))
     finally:
         for leftover in os.listdir(staging):
