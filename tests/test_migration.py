@@ -59,9 +59,9 @@ def test_mapping_overrides_creation_order():
         v1.get_variable("b", (40,), initializer=v1.zeros_initializer())
         v1.get_variable("w", (600, 40), initializer=ci.glorot_uniform(seed=3))
 
-    # Another creation order: each shape is unique, so the pairs are made by shape, and say so.
+    # Another creation order: the names' roles (w ~ kernel, b ~ bias) pair them, and say so.
     report = port.check_migration(reversed_legacy, keras())
-    assert [p["how"] for p in report.pairs] == ["shape", "shape"] and report.passed, str(report)
+    assert [p["how"] for p in report.pairs] == ["structure", "structure"] and report.passed, str(report)
     report = port.check_migration(reversed_legacy, keras(), mapping={"w": "kernel", "b": "bias"})
     assert [k.verdict for k in report.kernels] == ["bit-equal", "bit-equal"], str(report)
     assert [p["how"] for p in report.pairs] == ["mapping", "mapping"]

@@ -78,7 +78,7 @@ class MappingFile(dict):
     source = ""
 
 
-def mapping_value(text: str) -> dict:
+def mapping_value(text: str) -> Any:
     if text.endswith(".json"):
         if not os.path.isfile(text):  # a FIFO or a device would block the read
             raise ValueError
@@ -92,10 +92,23 @@ def mapping_value(text: str) -> dict:
         entries = MappingFile(data)
         entries.source = text
         return entries
+    if os.path.exists(text):
+        if not os.path.isfile(text):  # a FIFO or a device would block the read
+            raise ValueError
+        return RulesFile(text)
     old, sep, new = text.partition("=")
     if not sep or not old.strip() or not new.strip():
         raise ValueError
     return {old.strip(): new.strip()}
+
+
+class RulesFile(str):
+    """The path of a rules file (``PATTERN -> REPLACEMENT`` lines), read
+    when the command runs (``compat_init.port._rules.read_rules``)."""
+
+    @property
+    def source(self) -> str:
+        return str(self)
 
 
 def shape_value(text: str) -> tuple:
@@ -127,11 +140,13 @@ def function_options(parser: argparse.ArgumentParser) -> None:
                         type=option_type("--feed", feed_value, "NAME=VALUE (a number, true or false)"),
                         help="with --migration: a value for another legacy placeholder (keep_prob=1.0, "
                              "is_training=false; repeatable)")
-    parser.add_argument("--mapping", action="append", metavar="LEGACY=PORT|MAPPING.json",
-                        type=option_type("--mapping", mapping_value, "LEGACY=PORT (variable names or name suffixes) "
-                                          "or an existing JSON file of {legacy: port}"),
-                        help="with --migration: pair a legacy variable with a port weight (repeatable; a JSON "
-                             "file of {legacy: port} too); the rest pairs by creation order, else by name")
+    parser.add_argument("--mapping", action="append", metavar="LEGACY=PORT|MAPPING.json|RULES",
+                        type=option_type("--mapping", mapping_value, "LEGACY=PORT (variable names or name suffixes), "
+                                          "an existing JSON file of {legacy: port} or an existing rules file"),
+                        help="pair a legacy variable with a port weight (repeatable): LEGACY=PORT, a JSON file of "
+                             "{legacy: port}, or a rules file of 'PATTERN -> REPLACEMENT [transpose(AXES)] [reshape]' "
+                             "lines (regular expressions over legacy names); the rest pairs by creation order, "
+                             "names, structure and shapes")
     parser.add_argument("--from-logits", action="store_true",
                         help="with --steps: the first output is logits (the crossentropy takes a softmax of it)")
     parser.add_argument("--traceback", action="store_true",
@@ -217,15 +232,23 @@ def load_npy(path: str) -> Any:
             path, type(error).__name__, str(error).splitlines()[0] if str(error) else "")) from None
 
 
-def mapping_of(args: argparse.Namespace) -> Optional[dict]:
+def mapping_of(args: argparse.Namespace) -> Optional[list]:
+    """The --mapping values as the pairing takes them: the literal entries
+    (one dict) and every rules file's rules, in the order given."""
     mapping: dict = {}
+    rules: list = []
     for part in args.mapping or []:
+        if isinstance(part, RulesFile):
+            from compat_init.port._rules import read_rules
+
+            rules.extend(read_rules(part))
+            continue
         for key, value in part.items():
             if key in mapping:
                 raise UsageError("--mapping names {} twice; received {}={} and {}={}".format(
                     key, key, mapping[key], key, value))
             mapping[key] = value
-    return mapping or None
+    return ([mapping] if mapping else []) + rules or None
 
 
 def proof_options(args: argparse.Namespace) -> dict:

@@ -22,6 +22,7 @@ from compat_init.port._migration import (
     check_migration,
 )
 from compat_init.port._pairing import Pair, Var, pair
+from compat_init.port._rules import Rule, parse_rules, read_rules
 
 __all__ = [
     # The proof
@@ -32,6 +33,10 @@ __all__ = [
     "pair",
     "Pair",
     "Var",
+    # Pairing rules (rules files: PATTERN -> REPLACEMENT [transpose(AXES)] [reshape])
+    "Rule",
+    "parse_rules",
+    "read_rules",
     # Exit codes of `compat-init parity --migration`
     "EXIT_PASS",
     "EXIT_FAIL",

@@ -17,7 +17,7 @@ import glob
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -316,7 +316,7 @@ def _check_cast(source: str, target: str, key: str, prefix: str, weight: str, no
                           "refused".format(prefix, key, source, weight, target))
 
 
-def load(checkpoint: Any, port: Any, *, mapping: Optional[Dict[str, str]] = None, legacy: Any = None,
+def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
          write: Optional[Callable[[Dict[int, np.ndarray]], None]] = None) -> Tuple[Dict[int, np.ndarray],
                                                                                 ConversionReport]:
     """The values for the port's weights (index -> array) and the report.
@@ -335,17 +335,18 @@ def load(checkpoint: Any, port: Any, *, mapping: Optional[Dict[str, str]] = None
             raise CheckpointError("checkpoint {} has no key for the legacy variable(s) {} (its keys: {})".format(
                 ckpt.prefix, ", ".join(absent), ", ".join(sorted(ckpt.keys)) or "none"))
         by_name = {v.name: v for v in ckpt.variables}
-        pairs = [type(p)(by_name[p.legacy.name], p.port, p.how) for p in pairs]
+        for p in pairs:
+            if tuple(by_name[p.legacy.name].shape) != tuple(p.legacy.shape):
+                raise CheckpointError("checkpoint {}: key {} has shape {} and the legacy variable has shape {}".format(
+                    ckpt.prefix, p.legacy.name, by_name[p.legacy.name].shape, p.legacy.shape))
+        pairs = [replace(p, legacy=by_name[p.legacy.name]) for p in pairs]
         left_old = [v for v in ckpt.variables if v.name not in {p.legacy.name for p in pairs}]
     else:
         pairs, left_old, left_new = pair(ckpt.variables, port.vars, mapping, require_all=False)
     for p in pairs:
         key = ckpt.keys[p.legacy.name]
-        if tuple(p.legacy.shape) != tuple(p.port.shape):
-            raise CheckpointError("checkpoint {}: key {} has shape {} and port weight {} has shape {}".format(
-                ckpt.prefix, key, p.legacy.shape, p.port.name, p.port.shape))
         _check_cast(ckpt.dtypes[key], p.port.dtype, key, ckpt.prefix, p.port.name, report.notes)
-        report.entries.append(Entry(key, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.how))
+        report.entries.append(Entry(key, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.describe()))
     for v in left_old:
         report.entries.append(Entry(ckpt.keys[v.name], v.shape, v.dtype, "skipped", reason=(
             "no port weight of that shape and name (pass mapping= / --mapping {}=PORT_WEIGHT to load it)".format(
@@ -365,9 +366,12 @@ def load(checkpoint: Any, port: Any, *, mapping: Optional[Dict[str, str]] = None
     for p in pairs:
         if write is not None and _runtime.can_evaluate_eagerly():
             # Straight from the file into a tensor, then one copy into the weight.
-            write({p.port.index: ckpt.restore(p.legacy.name, p.port.dtype)})
+            tensor = ckpt.restore(p.legacy.name, p.port.dtype)
+            if p.transpose:
+                tensor = _runtime.tf().transpose(tensor, p.transpose)
+            write({p.port.index: _runtime.tf().reshape(tensor, p.port.shape) if p.reshaped else tensor})
             continue
-        value = ckpt.tensor(p.legacy.name)
+        value = p.to_port(ckpt.tensor(p.legacy.name))
         value = value.astype(p.port.dtype) if value.dtype.name != p.port.dtype else value
         if write is not None:
             write({p.port.index: value})
@@ -377,7 +381,7 @@ def load(checkpoint: Any, port: Any, *, mapping: Optional[Dict[str, str]] = None
 
 
 def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]] = None, *,
-            mapping: Optional[Dict[str, str]] = None, inputs: Any = None,
+            mapping: Any = None, inputs: Any = None,
             seed: int = 0) -> Tuple[Any, ConversionReport]:
     """Loads a checkpoint into the port ``v2_builder()`` returns.
 
@@ -390,7 +394,9 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
         pairs them with the port, as the migration proof does.  Without it,
         keys and weights pair by name correspondence and shape (``mapping``
         for the rest).
-      mapping: ``{checkpoint key (or legacy name): port weight}``.
+      mapping: ``{checkpoint key (or legacy name): port weight}``, a rules
+        file's path, or a list of dicts and ``port.Rule``s (as
+        ``port.pair`` takes it).
 
     Returns:
       ``(port, report)``: the port with every weight loaded, and a
@@ -485,7 +491,7 @@ def _staged(path: str, write: Callable[[str], Any]) -> None:
 
 
 def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: str, *,
-            weights: Optional[str] = None, mapping: Optional[Dict[str, str]] = None, inputs: Any = None,
+            weights: Optional[str] = None, mapping: Any = None, inputs: Any = None,
             seed: int = 0) -> ConversionReport:
     """Writes the port's weights as a name-based checkpoint the legacy program
     restores with its own ``Saver``: each paired port weight under its legacy
@@ -526,10 +532,11 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
         report = ConversionReport(out, "name-based")
         values = {}
         for p in pairs:
-            value = np.asarray(current[p.port.index])
+            value = p.to_legacy(np.asarray(current[p.port.index]))
             values[p.legacy.index] = _cast(value, p.legacy.dtype, p.port.name, weights or "the port", p.legacy.name,
                                            report.notes)
-            report.entries.append(Entry(p.legacy.name, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.how))
+            report.entries.append(Entry(p.legacy.name, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name,
+                                        p.describe()))
         legacy_side(legacy, []).write(values)
         def write(prefix: str) -> None:
             with legacy.graph.as_default():
@@ -548,6 +555,10 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
 # Resuming training: the legacy optimizer's state in the port's optimizer ----------------------------
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 #: TF 1 optimizer -> (its slot names, the Keras optimizer that continues it).
 TF1_OPTIMIZERS = {"adam": ("Adam", "Adam_1"), "momentum": ("Momentum",)}
 
@@ -563,7 +574,8 @@ def _slot(optimizer: Any, slots: str, variable: Any) -> Any:
 
 
 def load_optimizer_state(checkpoint: Any, optimizer: Any, variables: List[Any], keys: List[str],
-                         kind: str, learning_rate: float, beta_1: float = 0.9) -> List[str]:
+                         kind: str, learning_rate: float, beta_1: float = 0.9,
+                         transforms: Optional[List[Callable[[Any], Any]]] = None) -> List[str]:
     """Fills a Keras optimizer's state from a TF 1 optimizer's slots.
 
     ``variables`` are the port's trainable weights and ``keys`` their legacy
@@ -571,7 +583,9 @@ def load_optimizer_state(checkpoint: Any, optimizer: Any, variables: List[Any], 
     ``v`` = ``key/Adam_1``, ``iterations`` = t where ``beta1_power`` =
     ``beta_1 ** (t + 1)`` (TF 1 raises the power after each step).  Momentum:
     Keras keeps ``m = -lr a`` where TF 1 keeps the accumulator ``a`` (the same
-    update for a constant learning rate).  Returns notes."""
+    update for a constant learning rate).  ``transforms``: per variable, how a
+    legacy value takes the port weight's shape (``Pair.to_port``, for reshaped
+    pairs).  Returns notes."""
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else read(checkpoint)
     names = TF1_OPTIMIZERS[kind]
     missing = ["{}/{}".format(k, n) for k in keys for n in names if "{}/{}".format(k, n) not in ckpt.shapes]
@@ -583,16 +597,16 @@ def load_optimizer_state(checkpoint: Any, optimizer: Any, variables: List[Any], 
     if kind == "adam":
         power = float(np.asarray(ckpt.reader.get_tensor("beta1_power")))
         steps = int(round(np.log(power) / np.log(beta_1))) - 1
-        for variable, key in zip(variables, keys):
-            _slot(optimizer, "_momentums", variable).assign(ckpt.reader.get_tensor(key + "/Adam"))
-            _slot(optimizer, "_velocities", variable).assign(ckpt.reader.get_tensor(key + "/Adam_1"))
+        for variable, key, shaped in zip(variables, keys, transforms or [_same] * len(keys)):
+            _slot(optimizer, "_momentums", variable).assign(shaped(ckpt.reader.get_tensor(key + "/Adam")))
+            _slot(optimizer, "_velocities", variable).assign(shaped(ckpt.reader.get_tensor(key + "/Adam_1")))
         notes.append("Adam: m from each VARIABLE/Adam, v from VARIABLE/Adam_1; iterations = {} (beta1_power = {:.6g} "
                      "= beta_1^{})".format(steps, power, steps + 1))
     else:
         steps = int(np.asarray(ckpt.reader.get_tensor("global_step"))) if "global_step" in ckpt.shapes else 0
-        for variable, key in zip(variables, keys):
+        for variable, key, shaped in zip(variables, keys, transforms or [_same] * len(keys)):
             _slot(optimizer, "momentums", variable).assign(
-                -np.float32(learning_rate) * np.asarray(ckpt.reader.get_tensor(key + "/Momentum")))
+                -np.float32(learning_rate) * np.asarray(shaped(ckpt.reader.get_tensor(key + "/Momentum"))))
         notes.append("Momentum: Keras m = -lr * the TF 1 accumulator; iterations = global_step = {}".format(steps))
     optimizer.iterations.assign(steps)
     return notes
@@ -601,7 +615,7 @@ def load_optimizer_state(checkpoint: Any, optimizer: Any, variables: List[Any], 
 def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[[], Any], *, inputs: Any,
            optimizer: str = "adam", learning_rate: float = 0.001, steps: int = 5,
            loss: str = "categorical_crossentropy", from_logits: bool = False, seed: int = 0,
-           mapping: Optional[Dict[str, str]] = None,
+           mapping: Any = None,
            dense_gradients: bool = False) -> Tuple[Any, List[Dict[str, Any]], List[str]]:
     """Training resumed where the legacy run stopped, on both sides: the legacy
     graph restores the whole checkpoint (weights and its optimizer's slots)
@@ -664,7 +678,7 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
                            if optimizer == "adam" else tf.keras.optimizers.SGD(learning_rate, momentum=0.9))
         variables = [port.weights[p.port.index] for p in trainable]
         notes += load_optimizer_state(ckpt, keras_optimizer, variables, [p.legacy.name for p in trainable],
-                                      optimizer, learning_rate)
+                                      optimizer, learning_rate, transforms=[p.to_port for p in trainable])
         feed = legacy.run_feed(arrays, False)
         feed[target] = labels
         records = []
@@ -682,7 +696,8 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
             old = legacy.session.run([p.legacy.handle for p in trainable])
             new = side.read([p.port.index for p in trainable])
             floor = max((float(np.max(np.abs(w))) for w in old if w.size), default=0.0)
-            diffs = [compare(p.legacy.name, b, a, 1.0 + step, floor) for p, a, b in zip(trainable, old, new)]
+            diffs = [compare(p.legacy.name, p.to_legacy(b), a, 1.0 + step, floor)
+                     for p, a, b in zip(trainable, old, new)]
             worst = max(diffs, key=lambda c: c.max_abs / max(c.tolerance, 1e-30))
             records.append({"step": step, "loss_v1": float(loss_v1), "loss_v2": float(loss_v2),
                             "max_weight_diff": worst.max_abs, "weight": worst.name, "tolerance": worst.tolerance,

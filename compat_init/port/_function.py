@@ -496,7 +496,7 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
     tf = legacy.tf
     old = legacy_side(legacy, arrays)
     new = port_side(port, arrays)
-    new.write({p.port.index: p.legacy.value for p in pairs})
+    new.write({p.port.index: p.to_port(p.legacy.value) for p in pairs})
     report = FunctionReport({t.op.name: tuple(x.shape) for t, x in zip(legacy.inputs, arrays)},
                             [], [], loss, optimizer, float(learning_rate))
     try:
@@ -554,7 +554,7 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
         # Keras moves its batch-norm statistics on every training-mode call;
         # the legacy graph only when its update ops run: put them back.
         state = [p for p in pairs if not p.legacy.trainable]
-        new.write(dict(zip([p.port.index for p in state], old.read([p.legacy.index for p in state]))))
+        new.write({p.port.index: p.to_port(v) for p, v in zip(state, old.read([p.legacy.index for p in state]))})
         report.outputs += [compare(n + " (training)", b, a) for n, a, b in zip(names, old_t, new_t)]
         if not all(o.passed for o in report.outputs):
             report.decided_by = "forward (training mode)"
@@ -597,9 +597,11 @@ def _train(report: FunctionReport, legacy: LegacyModel, port: PortModel, old: An
         loss_v2, reg_v2, grads_v2, out_v2 = new.gradients(loss, from_logits, labels, idx_new, training)
         moved = moved or any(np.any(np.asarray(g) != 0) for g in grads_v1)
         weights_v1 = update_old(old.read(idx_old), grads_v1)
-        weights_v2 = update_new(new.read(idx_new), grads_v2)
+        # The port's side in the legacy shapes (a reshaped pair), so one update serves both.
+        weights_v2 = update_new([p.to_legacy(w) for p, w in zip(trainable, new.read(idx_new))],
+                                [p.to_legacy(np.asarray(g)) for p, g in zip(trainable, grads_v2)])
         old.write(dict(zip(idx_old, weights_v1)))
-        new.write(dict(zip(idx_new, weights_v2)))
+        new.write({i: p.to_port(w) for i, p, w in zip(idx_new, trainable, weights_v2)})
         slack = 1.0 + step
         record = Step(step, loss_v1, loss_v2, compare("loss", np.array(loss_v2), np.array(loss_v1), slack))
         if reg_v1 or reg_v2:
@@ -613,7 +615,7 @@ def _train(report: FunctionReport, legacy: LegacyModel, port: PortModel, old: An
         if state:
             for p, s_new, s_old in zip(state, new.read([p.port.index for p in state]),
                                        old.read([p.legacy.index for p in state])):
-                record.weights.append(compare(p.legacy.name, s_new, s_old, slack))
+                record.weights.append(compare(p.legacy.name, p.to_legacy(s_new), s_old, slack))
         report.steps.append(record)
         losses.append(loss_v1)
         if not record.passed:

@@ -113,7 +113,7 @@ def check_migration(
     v1_builder: Callable[[], Any],
     v2_builder: Callable[[], Any],
     *,
-    mapping: Optional[Dict[str, str]] = None,
+    mapping: Any = None,
     alpha: float = 1e-4,
     seed: Optional[int] = 0,
     inputs: Any = None,
@@ -138,9 +138,12 @@ def check_migration(
         subclassed: called on ``inputs`` to build it when it has no weights),
         a Keras layer or a ``tf.Module`` (raw ``tf.Variable``s are found).
       mapping: ``{legacy variable name: port weight name}`` (name suffixes
-        allowed); the rest is paired by creation order where the shapes
-        follow in the same order, else by name correspondence
-        (``model/conv2d/kernel`` ~ ``conv2d/kernel``).
+        allowed), a rules file's path, or a list of dicts and
+        ``port.Rule``s (``port.read_rules``); the rest is paired by creation
+        order where the shapes follow in the same order, else by name
+        correspondence (``model/conv2d/kernel`` ~ ``conv2d/kernel``), by
+        structure (numbered layers, roles, synonyms; per-head reshapes) and
+        by shape (``port.pair``).
       alpha: Family-wise false-alarm rate over the statistical comparisons.
       seed: Global seed of both builds, of the input batch drawn for a
         shape, and of the labels.
@@ -240,7 +243,8 @@ def _from_checkpoint(path: str, pairs: List[Pair], legacy: LegacyModel, alpha: f
     legacy_side(legacy, []).write(values)
     report = MigrationReport(kernels=[], alpha=float(alpha), seed=seed, samples=0, threshold=float(alpha),
                              checkpoint=ckpt.prefix)
-    report.pairs = [{"legacy": p.legacy.name, "port": p.port.name, "how": p.how} for p in pairs]
+    report.pairs = [{"legacy": p.legacy.name, "port": p.port.name, "how": p.how,
+                     "as": p.describe()} for p in pairs]
     return report
 
 
@@ -251,7 +255,7 @@ def _initial(pairs: List[Pair], legacy: LegacyModel, port: PortModel, alpha: flo
     theories: Dict[int, Tuple[Optional[_fans.Theory], str]] = {}
     for p in pairs:
         theory = port.theories.get(p.port.name)
-        if np.array_equal(p.legacy.value, p.port.value):
+        if np.array_equal(p.to_port(p.legacy.value), p.port.value):
             theories[id(p)] = (theory, "")
         elif theory is None or theory.distribution == "not random":
             legacy_theory, why = legacy.theory(p.legacy)
@@ -259,13 +263,13 @@ def _initial(pairs: List[Pair], legacy: LegacyModel, port: PortModel, alpha: flo
             theories[id(p)] = (theory, why)
         else:
             theories[id(p)] = (theory, "")
-    statistical = [p for p in pairs if not np.array_equal(p.legacy.value, p.port.value)
+    statistical = [p for p in pairs if not np.array_equal(p.to_port(p.legacy.value), p.port.value)
                    and theories[id(p)][0] is not None]
     threshold = float(alpha) / (TESTS_PER_KERNEL * max(1, len(statistical)))
     kernels: List[KernelReport] = []
     untested: List[Dict[str, Any]] = []
     for p in pairs:
-        old, new = p.legacy.value, p.port.value
+        old, new = p.legacy.value, p.to_legacy(p.port.value)
         label = "{} ~ {}".format(p.legacy.name, p.port.name)
         shape = p.legacy.shape
         theory, why = theories[id(p)]
@@ -297,5 +301,6 @@ def _initial(pairs: List[Pair], legacy: LegacyModel, port: PortModel, alpha: flo
             tests=[], bit_equal=True))
     report = MigrationReport(kernels=kernels, alpha=float(alpha), seed=seed, samples=0, threshold=threshold,
                              untested=untested)
-    report.pairs = [{"legacy": p.legacy.name, "port": p.port.name, "how": p.how} for p in pairs]
+    report.pairs = [{"legacy": p.legacy.name, "port": p.port.name, "how": p.how,
+                     "as": p.describe()} for p in pairs]
     return report

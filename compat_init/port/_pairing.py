@@ -3,25 +3,40 @@
 Both the migration proof and the checkpoint conversion ask it.  Pairs are made,
 in this order, by:
 
-1. ``mapping`` (``{legacy name: port name}``, each side by full name or by a
-   ``/``-suffix of it);
+1. ``mapping``: literal entries (``{legacy name: port name}``, each side by
+   full name or by a ``/``-suffix of it), then rules (``_rules.Rule``, from a
+   rules file: a pattern over legacy names and the port name it gives, with
+   an optional transpose or reshape);
 2. creation order, where the rest of both sides have the same shapes in the
    same order (trainable and non-trainable weights each on their own);
 3. name correspondence: a legacy variable and a port weight of the same shape
    whose names end in the same ``/``-components (``model/conv2d/kernel`` ~
    ``conv2d/kernel``), where that is the unique best match both ways;
-4. shape: the one variable left on each side with a given shape.
+4. structure: layers (scopes) paired first, by the numbers in their names
+   (``layer_3`` ~ ``transformer_layer_3``), the roles and shapes of their
+   variables and the words of their names (synonyms from ``_rules``), each the
+   unique best match both ways; then inside a pair of layers by role
+   (``weights``/``kernel``, ``beta``/``offset``, ...).  Shapes may differ by a
+   row-major split or merge of adjacent axes (``768x768`` ~ ``768x12x64``),
+   never by a transpose (a rule must say so);
+5. shape: the one variable left on each side with a given shape.
 
-Every pair says how it was made (``Pair.how``).  Whatever is left is an error
-that names it, with the mapping that would resolve it.
+Every pair says how it was made (``Pair.how``, ``Pair.describe()``).
+Whatever is left is an error that names it, with the mapping that would
+resolve it; a layer with several equally good matches is never guessed
+(``ambiguous``).
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from compat_init._errors import UsageError
+from compat_init.port import _rules
 
 
 @dataclass
@@ -36,13 +51,55 @@ class Var:
     index: int = 0  #: the position in its side's list
     value: Any = field(default=None, repr=False)  #: its (initial) value, where read
     handle: Any = field(default=None, repr=False)  #: the variable object itself, where there is one
+    #: What each axis means ("in": read from the layer's input, "out": written
+    #: to its output), where the layer says (an ``EinsumDense`` equation).
+    axes: Optional[Tuple[str, ...]] = field(default=None, repr=False)
 
 
 @dataclass
 class Pair:
     legacy: Var
     port: Var
-    how: str  #: "mapping", "creation order", "name" or "shape"
+    how: str  #: "mapping", "rule FILE:LINE", "creation order", "name", "structure" or "shape"
+    #: Axes permutation applied to the legacy value before any reshape (rules only).
+    transpose: Optional[Tuple[int, ...]] = None
+
+    @property
+    def reshaped(self) -> bool:
+        return tuple(self._transposed_shape()) != tuple(self.port.shape)
+
+    def _transposed_shape(self) -> Tuple[int, ...]:
+        shape = tuple(self.legacy.shape)
+        return tuple(shape[a] for a in self.transpose) if self.transpose else shape
+
+    def describe(self) -> str:
+        """How the pair was made, with any transpose and reshape: ``structure
+        (reshape 768x768->768x12x64)``."""
+        steps = []
+        if self.transpose:
+            steps.append("transpose {}".format(",".join(map(str, self.transpose))))
+        if self.reshaped:
+            steps.append("reshape {}->{}".format(_shape_text(self._transposed_shape()), _shape_text(self.port.shape)))
+        return self.how + (" ({})".format("; ".join(steps)) if steps else "")
+
+    def to_port(self, value: Any) -> Any:
+        """A legacy value in the port weight's shape (numpy, or TensorFlow
+        tensors through ``np.transpose``/``reshape``-compatible calls)."""
+        if self.transpose:
+            value = np.transpose(value, self.transpose)
+        return np.reshape(value, self.port.shape) if self.reshaped else value
+
+    def to_legacy(self, value: Any) -> Any:
+        """A port value in the legacy variable's shape (the inverse of ``to_port``)."""
+        if self.reshaped:
+            value = np.reshape(value, self._transposed_shape())
+        if self.transpose:
+            value = np.transpose(value, np.argsort(self.transpose))
+        return value
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "x".join(map(str, shape)) or "scalar"
 
 
 def _clean(name: str) -> str:
@@ -108,36 +165,237 @@ def _by_names(legacy: List[Var], port: List[Var]) -> List[Pair]:
                 left.remove(old)
                 right.remove(new)
                 changed = True
-    for old in list(left):  # a shape that only one variable on each side has
-        same = [p for p in right if p.shape == old.shape]
-        if len(same) == 1 and sum(1 for o in left if o.shape == old.shape) == 1:
-            pairs.append(Pair(old, same[0], "shape"))
-            left.remove(old)
-            right.remove(same[0])
     return pairs
 
 
-def _describe(variables: Sequence[Var]) -> str:
-    return ", ".join("{} {}".format(_clean(v.name), "x".join(map(str, v.shape)) or "scalar")
-                     for v in variables) or "none"
+def _by_shape(legacy: List[Var], port: List[Var]) -> List[Pair]:
+    """A shape that only one variable on each side has."""
+    pairs = []
+    for old in legacy:
+        same = [p for p in port if p.shape == old.shape]
+        if len(same) == 1 and sum(1 for o in legacy if o.shape == old.shape) == 1:
+            pairs.append(Pair(old, same[0], "shape"))
+    return pairs
 
 
-def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Optional[Dict[str, str]] = None,
-         *, require_all: bool = True) -> Tuple[List[Pair], List[Var], List[Var]]:
+# Structure: layers paired by their names' numbers, words and variables ------------------------
+
+
+def _common_prefix(variables: Sequence[Var]) -> int:
+    """How many leading name components every variable shares (a model scope
+    such as ``bert/``), short of any whole name."""
+    names = [_components(v.name) for v in variables]
+    if len(names) < 2:
+        return 0
+    count = 0
+    while all(len(n) > count + 1 for n in names) and len({n[count] for n in names}) == 1:
+        count += 1
+    return count
+
+
+def _kernel_axes(var: Var, role: str) -> Optional[Tuple[str, ...]]:
+    if var.axes is not None:
+        return var.axes
+    return _rules.kernel_axes(len(var.shape)) if role in _rules.KERNEL_ROLES else None
+
+
+def _fits(old: Var, new: Var, role: str) -> Optional[bool]:
+    """Whether ``old`` loads into ``new`` as it is (True), by a split or merge
+    of axes whose meanings agree (False), or not at all (None)."""
+    if tuple(old.shape) == tuple(new.shape):
+        return True
+    groups = _rules.reshape_groups(old.shape, new.shape)
+    if groups is None or not _rules.axes_agree(groups, _kernel_axes(old, role), _kernel_axes(new, role),
+                                               old.shape, new.shape):
+        return None
+    return False
+
+
+class _Scope:
+    """The variables of one layer, as its name says."""
+
+    def __init__(self, key: str, parts: _rules.NameParts) -> None:
+        self.key = key
+        self.words = parts.words
+        self.numbers = parts.numbers
+        self.members: List[Tuple[str, Var]] = []  #: (role, variable)
+
+    def roles(self) -> List[str]:
+        return sorted(role for role, _ in self.members)
+
+
+def _scopes(variables: Sequence[Var]) -> List[_Scope]:
+    skip = _common_prefix(variables)
+    found: Dict[str, _Scope] = {}
+    for var in variables:
+        parts = _rules.name_parts(_components(var.name)[skip:])
+        scope = found.setdefault(parts.scope, _Scope(parts.scope, parts))
+        scope.members.append((parts.role, var))
+    return list(found.values())
+
+
+def _scope_pairs(old: _Scope, new: _Scope) -> Optional[List[Pair]]:
+    """The variables of two layers paired by role (and shape, where a role
+    comes twice); None unless every variable pairs."""
+    if old.roles() != new.roles() or any(role == "" for role in old.roles()) and len(old.members) > 1:
+        return None
+    pairs = []
+    for role in sorted(set(old.roles())):
+        olds = [v for r, v in old.members if r == role]
+        news = [v for r, v in new.members if r == role]
+        if len(olds) == 1:
+            if _fits(olds[0], news[0], role) is None:
+                return None
+            pairs.append(Pair(olds[0], news[0], "structure"))
+            continue
+        for o in olds:  # a role twice: by equal shapes, each unique
+            same = [n for n in news if tuple(n.shape) == tuple(o.shape)]
+            if len(same) != 1 or sum(1 for x in olds if tuple(x.shape) == tuple(o.shape)) != 1:
+                return None
+            pairs.append(Pair(o, same[0], "structure"))
+    return pairs
+
+
+def _by_structure(legacy: List[Var], port: List[Var]) -> Tuple[List[Pair], List[str]]:
+    """Layers paired as the module docstring says (4.); returns the pairs and
+    the ambiguities met (a layer with several equally good matches)."""
+    olds, news = _scopes(legacy), _scopes(port)
+    pairs: List[Pair] = []
+    ambiguous: Dict[str, str] = {}
+    fits: Dict[Tuple[int, int], Optional[List[Pair]]] = {}
+
+    def fit(a: _Scope, b: _Scope) -> Optional[List[Pair]]:
+        key = (id(a), id(b))
+        if key not in fits:
+            fits[key] = _scope_pairs(a, b)
+        return fits[key]
+
+    for same_numbers in (True, False):
+        changed = True
+        while changed:
+            changed = False
+            for old in list(olds):
+                candidates = [n for n in news if (not same_numbers or n.numbers == old.numbers) and fit(old, n)]
+                if not candidates:
+                    continue
+                scores = [_rules.similarity(old.words, n.words) for n in candidates]
+                best = max(scores)
+                winners = [n for n, score in zip(candidates, scores) if score == best]
+                if not same_numbers and len(candidates) != 1:
+                    continue  # numbers differ: only a layer with one possible match on each side
+                if len(winners) != 1:
+                    ambiguous[old.key] = "layer {} matches {} equally well".format(
+                        old.key, " and ".join(w.key for w in winners))
+                    continue
+                new = winners[0]
+                back = [o for o in olds if (not same_numbers or o.numbers == new.numbers) and fit(o, new)]
+                back_scores = [_rules.similarity(o.words, new.words) for o in back]
+                if not same_numbers and len(back) != 1:
+                    continue
+                if max(back_scores) != best or back_scores.count(best) != 1:
+                    if back_scores.count(max(back_scores)) > 1:
+                        ambiguous[new.key] = "port layer {} matches {} equally well".format(
+                            new.key, " and ".join(o.key for o, sc in zip(back, back_scores) if sc == max(back_scores)))
+                    continue
+                pairs.extend(fit(old, new) or [])
+                olds.remove(old)
+                news.remove(new)
+                ambiguous.pop(old.key, None)
+                ambiguous.pop(new.key, None)
+                changed = True
+    return pairs, sorted(ambiguous.values())
+
+
+# Mapping entries and rules ---------------------------------------------------------------------
+
+
+def split_mapping(mapping: Any) -> Tuple[Dict[str, str], List[_rules.Rule]]:
+    """``mapping`` as literal entries and rules: a dict ``{legacy: port}``, a
+    rules file's path, a list of :class:`_rules.Rule` (or of dicts and rules).
+
+    Raises:
+      TypeError: naming ``mapping`` and the type received.
+    """
+    if mapping is None:
+        return {}, []
+    if isinstance(mapping, (str, os.PathLike)):
+        return {}, _rules.read_rules(os.fspath(mapping))
+    parts = [mapping] if isinstance(mapping, dict) else mapping
+    if not isinstance(parts, (list, tuple)):
+        raise TypeError("mapping must be a dict {{legacy name: port name}}, a rules file's path or a list of rules; "
+                        "received {}".format(type(mapping).__name__))
+    entries: Dict[str, str] = {}
+    rules: List[_rules.Rule] = []
+    for part in parts:
+        if isinstance(part, _rules.Rule):
+            rules.append(part)
+        elif isinstance(part, dict):
+            for key, value in part.items():
+                if not isinstance(key, str) or not isinstance(value, str):
+                    raise TypeError("mapping entries must be strings (legacy name: port name); received {!r}: "
+                                    "{!r}".format(key, value))
+                if key in entries:
+                    raise UsageError("mapping names {} twice; received {}={} and {}={}".format(
+                        key, key, entries[key], key, value))
+                entries[key] = value
+        else:
+            raise TypeError("mapping must be a dict {{legacy name: port name}}, a rules file's path or a list of "
+                            "rules; received a list holding {}".format(type(part).__name__))
+    return entries, rules
+
+
+def _check_shapes(old: Var, new: Var, transpose: Optional[Tuple[int, ...]], reshape: bool, what: str,
+                  received: str = "") -> None:
+    shape = tuple(old.shape[a] for a in transpose) if transpose else tuple(old.shape)
+    if transpose and len(transpose) != len(old.shape):
+        raise UsageError("{} transposes {} (rank {}) with transpose({}), which has {} axes".format(
+            what, _clean(old.name), len(old.shape), ",".join(map(str, transpose)), len(transpose)))
+    if shape == tuple(new.shape):
+        return
+    if reshape and int(np.prod(shape, dtype=object)) == int(np.prod(new.shape, dtype=object)):
+        return
+    if not transpose and _fits(old, new, "") is not None:
+        return
+    raise UsageError(
+        "{} pairs variables of different shapes: legacy {} has shape {} and port {} has shape {} (no split or "
+        "merge of adjacent axes turns one into the other{}){}".format(
+            what, _clean(old.name), tuple(old.shape), _clean(new.name), tuple(new.shape),
+            "" if reshape else "; a rules file's transpose(AXES) or reshape says how",
+            "; received " + received if received else ""))
+
+
+def _describe(variables: Sequence[Var], most: int = 0) -> str:
+    """``name shape, ...``; with ``most``, the first ``most`` and a count of the rest."""
+    shown = list(variables)[:most] if most else list(variables)
+    text = ", ".join("{} {}".format(_clean(v.name), _shape_text(v.shape)) for v in shown) or "none"
+    if len(shown) < len(variables):
+        text += " and {} more ({} in all)".format(len(variables) - len(shown), len(variables))
+    return text
+
+
+def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
+         *, require_all: bool = True, ambiguities: Optional[List[str]] = None
+         ) -> Tuple[List[Pair], List[Var], List[Var]]:
     """Pairs ``legacy`` with ``port``; returns ``(pairs, unpaired legacy,
     unpaired port)``, pairs in the legacy side's order.
 
+    ``mapping``: see :func:`split_mapping`.  ``ambiguities``: a list that
+    receives the layers that matched several others equally well.
+
     Raises:
       UsageError: a mapping entry that names no variable, or several, or a
-        variable twice, or two shapes; with ``require_all``, a trainable
-        variable of either side left unpaired (the message lists both sides
-        and the mapping syntax).
+        variable twice, or two shapes no reshape joins; a rule whose
+        replacement names no port weight or several; with ``require_all``, a
+        trainable variable of either side left unpaired (the message lists
+        both sides, cut short, and the mapping syntax).
+      TypeError: ``mapping`` of a type it cannot be.
     """
     legacy, port = list(legacy), list(port)
+    entries, rules = split_mapping(mapping)
     pairs: List[Pair] = []
     used_old: Dict[int, str] = {}
     used_new: Dict[int, str] = {}
-    for old_name, new_name in (mapping or {}).items():
+    for old_name, new_name in entries.items():
         olds, news = _matches(old_name, legacy), _matches(new_name, port)
         for side, name, found, pool in (("legacy", old_name, olds, legacy), ("port", new_name, news, port)):
             if len(found) != 1:
@@ -149,30 +407,61 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Optional[Dict[str,
             if id(var) in used:
                 raise UsageError("mapping names {} twice ({!r} and {!r})".format(_clean(var.name), used[id(var)], name))
             used[id(var)] = name
-        if tuple(old.shape) != tuple(new.shape):
-            raise UsageError(
-                "mapping pairs variables of different shapes: legacy {} has shape {} and port {} has shape "
-                "{}; received {!r}: {!r}".format(_clean(old.name), old.shape, _clean(new.name), new.shape,
-                                                 old_name, new_name))
+        _check_shapes(old, new, None, False, "mapping", "{!r}: {!r}".format(old_name, new_name))
         pairs.append(Pair(old, new, "mapping"))
+    for old in legacy:
+        if id(old) in used_old:
+            continue
+        for rule in rules:
+            target = rule.target(_clean(old.name))
+            if target is None:
+                continue
+            news = [n for n in _matches(target, port)]
+            if len(news) != 1:
+                raise UsageError("rule {} must name exactly one port weight (by name or name suffix); for legacy {} "
+                                 "it gives {!r}, which matches {} of: {}".format(
+                                     rule.source, _clean(old.name), target, len(news), _describe(port, 8)))
+            new = news[0]
+            if id(new) in used_new:
+                raise UsageError("rule {} pairs port weight {} a second time (legacy {}, already paired by {})".format(
+                    rule.source, _clean(new.name), _clean(old.name), used_new[id(new)]))
+            _check_shapes(old, new, rule.transpose, rule.reshape, "rule {}".format(rule.source))
+            used_old[id(old)] = used_new[id(new)] = "rule " + rule.source
+            pairs.append(Pair(old, new, "rule " + rule.source, rule.transpose))
+            break
     rest_old = [v for v in legacy if id(v) not in used_old]
     rest_new = [v for v in port if id(v) not in used_new]
+    found_ambiguous: List[str] = []
     for trainable in (True, False):
         olds = [v for v in rest_old if v.trainable == trainable]
         news = [v for v in rest_new if v.trainable == trainable]
         if olds and [v.shape for v in olds] == [v.shape for v in news]:
             pairs.extend(Pair(o, n, "creation order") for o, n in zip(olds, news))
-        else:
-            pairs.extend(_by_names(olds, news))
+            continue
+        for step in (_by_names, _by_structure, _by_shape):
+            made = step(olds, news)
+            if isinstance(made, tuple):
+                made, notes = made
+                found_ambiguous.extend(notes)
+            pairs.extend(made)
+            done_old = {id(p.legacy) for p in made}
+            done_new = {id(p.port) for p in made}
+            olds = [v for v in olds if id(v) not in done_old]
+            news = [v for v in news if id(v) not in done_new]
     paired_old = {id(p.legacy) for p in pairs}
     paired_new = {id(p.port) for p in pairs}
     left_old = [v for v in legacy if id(v) not in paired_old]
     left_new = [v for v in port if id(v) not in paired_new]
+    if ambiguities is not None:
+        ambiguities.extend(found_ambiguous)
     if require_all and (any(v.trainable for v in left_old) or any(v.trainable for v in left_new)):
         raise UsageError(
-            "the legacy variables and the port's weights cannot all be paired (by creation order, shapes, or "
-            "names); unpaired legacy: {}; unpaired port: {}. Pass mapping={{legacy name: port name}} "
-            "(--mapping LEGACY=PORT, suffixes allowed)".format(_describe(left_old), _describe(left_new)))
+            "the legacy variables and the port's weights cannot all be paired (by creation order, names, structure "
+            "or shapes); unpaired legacy: {}; unpaired port: {}{}. Pass mapping={{legacy name: port name}} or a rules "
+            "file (--mapping LEGACY=PORT or --mapping RULES; convert --plan prints the whole table)".format(
+                _describe(left_old, 8), _describe(left_new, 8),
+                "; ambiguous: " + "; ".join(found_ambiguous[:4]) if found_ambiguous else ""))
     order = {id(v): i for i, v in enumerate(legacy)}
     pairs.sort(key=lambda p: order[id(p.legacy)])
     return pairs, left_old, left_new
+
