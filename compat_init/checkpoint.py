@@ -21,6 +21,7 @@ from compat_init.port._checkpoint import (
     check_output,
     convert,
     files_of,
+    plan,
     prefix_files,
     read,
     resolve,
@@ -28,5 +29,5 @@ from compat_init.port._checkpoint import (
     save,
 )
 
-__all__ = ["convert", "reverse", "read", "resolve", "save", "check_output", "files_of", "prefix_files", "Checkpoint",
-           "ConversionReport", "Entry", "CheckpointError"]
+__all__ = ["convert", "plan", "reverse", "read", "resolve", "save", "check_output", "files_of", "prefix_files",
+           "Checkpoint", "ConversionReport", "Entry", "CheckpointError"]

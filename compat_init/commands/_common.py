@@ -344,3 +344,20 @@ def refuse_overwrites(outputs: Sequence[Tuple[str, str, Sequence[str]]],
                         other, option, other, other_value, option, value))
             for key in keys:
                 written[key] = (option, value)
+
+
+def write_atomically(path: str, text: str) -> None:
+    """``text`` into ``path`` through a temporary file beside it, renamed into
+    place: a failure leaves no partial file and the old one as it was."""
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=".compat-init-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "w") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise

@@ -20,6 +20,7 @@ from compat_init.commands._common import (
     json_safe,
     load_callable,
     option_type,
+    write_atomically,
     proof_options,
     require_tensorflow,
 )
@@ -32,12 +33,15 @@ def register(commands: Any) -> None:
         help="load a TF checkpoint's trained tensors into a Keras port and write its weights",
         description="Read a name-based TF1 checkpoint (Saver) or an object-based TF2 checkpoint (tf.train.Checkpoint, "
         "Keras 2 save_weights), pair its keys with the port's weights (with the legacy builder: by its creation "
-        "order, as the migration proof does; with --port alone: by names and shapes, --mapping for the rest), load "
+        "order, as the migration proof does; with --port alone: by names, structure (numbered layers, roles, "
+        "synonyms, per-head reshapes) and shapes, --mapping (entries or a rules file) for the rest), load "
         "them and write the port's weights (Keras 3: .weights.h5; Keras 2: .h5 or a TF checkpoint) atomically. "
         "Every key is reported: loaded (into which weight, paired how), skipped (why) or an error. With --migration "
         "and --inputs, the migration proof runs at the trained weights first; nothing is written unless it passes. "
         "Exit 0: written; 1: the proof found a difference; 2: bad usage or a checkpoint that cannot be used; "
-        "3: the proof was inconclusive; 4: internal error. Nothing is written unless the exit code is 0.",
+        "3: the proof was inconclusive; 4: internal error. Nothing is written unless the exit code is 0. "
+        "--plan prints the pairing table instead (no tensor read, nothing written; exit 0 when every port weight "
+        "would be filled, 2 when not) and --emit-mapping writes it as an editable rules file.",
     )
     sides = parser.add_mutually_exclusive_group(required=True)
     sides.add_argument("--migration", nargs=2, metavar=("V1MODULE:BUILD", "V2MODULE:BUILD"),
@@ -45,8 +49,15 @@ def register(commands: Any) -> None:
     sides.add_argument("--port", metavar="V2MODULE:BUILD", help="the port's builder alone (pairs by names and shapes)")
     parser.add_argument("--checkpoint", metavar="PATH",
                          help="a checkpoint prefix, its .index, a `checkpoint` state file or its folder")
-    parser.add_argument("--out", required=True, metavar="PORT.weights.h5",
-                         help="where to write the port's weights (with --reverse: the legacy checkpoint prefix)")
+    parser.add_argument("--out", metavar="PORT.weights.h5",
+                         help="where to write the port's weights (with --reverse: the legacy checkpoint prefix); "
+                              "required unless --plan")
+    parser.add_argument("--plan", action="store_true",
+                        help="print the full pairing table (key, shape, port weight, how paired, any reshape; keys "
+                             "skipped and why; port weights unfilled) without reading a tensor or writing weights")
+    parser.add_argument("--emit-mapping", metavar="RULES.txt",
+                        help="with --plan: also write the table as a rules file (one literal rule per pair) to edit "
+                             "into patterns and pass back with --mapping")
     parser.add_argument("--reverse", action="store_true",
                          help="the way back (with --migration): the port's weights (--weights, or the builder's) "
                               "written as a name-based checkpoint the legacy program's Saver restores")
@@ -97,6 +108,13 @@ def run(args: argparse.Namespace) -> int:
     if args.steps and not args.inputs:
         raise UsageError("--steps needs --inputs (both models train on that batch); received --steps={}".format(
             args.steps))
+    if args.emit_mapping and not args.plan:
+        raise UsageError("--emit-mapping applies only with --plan; received --emit-mapping={}".format(
+            args.emit_mapping))
+    if args.plan:
+        return _plan(args)
+    if not args.out:
+        raise UsageError("convert needs --out PATH (where to write the port's weights), or --plan; received neither")
     check_output_path(args.out, "--out")
     if args.json and args.json != "-":
         check_output_path(args.json, "--json")
@@ -189,10 +207,74 @@ def _refuse_overwrites(args: argparse.Namespace, checkpoint: Any, builders: list
     if args.weights:
         weights = args.weights if os.path.isfile(args.weights) else checkpoint.files_of(args.weights)
         inputs.append(("--weights", [weights] if isinstance(weights, str) else weights))
-    writes_prefix = args.reverse or not args.out.endswith(".h5")
-    outputs = [("--out", args.out, checkpoint.prefix_files(args.out) if writes_prefix else [args.out])]
+    outputs = []
+    if args.out:
+        writes_prefix = args.reverse or not args.out.endswith(".h5")
+        outputs.append(("--out", args.out, checkpoint.prefix_files(args.out) if writes_prefix else [args.out]))
+    if getattr(args, "emit_mapping", None):
+        outputs.append(("--emit-mapping", args.emit_mapping, [args.emit_mapping]))
     if args.optimizer_state:
         outputs.append(("--out", args.out, [args.out + ".optimizer.npz"]))
     if args.json and args.json != "-":
         outputs.append(("--json", args.json, [args.json]))
     refuse_overwrites(outputs, inputs)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    """``convert --plan``: the pairing table; exit 0 when every port weight
+    would be filled, 2 when not (the conversion would stop there)."""
+    if args.reverse or args.optimizer_state or args.inputs and args.steps:
+        raise UsageError("--plan prints the pairing of a conversion: it takes no --reverse, --optimizer-state or "
+                         "--steps; received {}".format("--reverse" if args.reverse else "--optimizer-state"
+                                                       if args.optimizer_state else "--steps"))
+    if not args.checkpoint:
+        raise UsageError("--plan needs --checkpoint PATH (the keys to pair); received none")
+    if args.emit_mapping:
+        check_output_path(args.emit_mapping, "--emit-mapping")
+    if args.json and args.json != "-":
+        check_output_path(args.json, "--json")
+    require_tensorflow()
+    try:
+        from compat_init import checkpoint
+    except ImportError as error:
+        raise UsageError("compat-init convert needs scipy: pip install \"compat-init[parity]\" ({})".format(error))
+    specs = args.migration or [None, args.port]
+    old = load_callable(specs[0], "--migration") if specs[0] else None
+    new = load_callable(specs[1], "--migration" if args.migration else "--port")
+    _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
+    options = proof_options(args)
+    report = guarded(args, lambda: checkpoint.plan(args.checkpoint, new, old, mapping=options["mapping"],
+                                                   inputs=options["inputs"], seed=args.seed))
+    to_stdout = args.json == "-"
+    if not args.quiet:
+        print(report, file=sys.stderr if to_stdout else sys.stdout)
+    if args.emit_mapping:
+        from compat_init.port._rules import format_rules
+
+        rows = [(e.key, e.weight, _rule_options(e.how)) for e in report.entries if e.status == "loaded"]
+        write_atomically(args.emit_mapping, format_rules(rows))
+        print("rules written to {} ({} rules)".format(args.emit_mapping, len(rows)),
+              file=sys.stderr if to_stdout else sys.stdout)
+    if args.json:
+        text = json.dumps(json_safe(report.to_dict()), indent=2, allow_nan=False)
+        if to_stdout:
+            print(text)
+        else:
+            write_atomically(args.json, text + "\n")
+    if report.missing:
+        print("compat-init: error: the plan leaves {} port weight(s) unfilled (listed above as MISSING): a conversion "
+              "would stop; pass --mapping entries or a rules file for them".format(len(report.missing)),
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+def _rule_options(how: str) -> str:
+    """A pair's ``how`` (``structure (transpose 1,0; reshape 32x32->32x4x8)``)
+    as a rule's options (``transpose(1,0) reshape``)."""
+    options = []
+    if "(transpose " in how or "; transpose " in how:
+        options.append("transpose({})".format(how.split("transpose ", 1)[1].split(";")[0].split(")")[0]))
+    if "reshape " in how:
+        options.append("reshape")
+    return " ".join(options)

@@ -25,7 +25,7 @@ import numpy as np
 from compat_init import _runtime
 from compat_init._errors import UsageError
 from compat_init.port._inputs import fit_inputs, parse_inputs
-from compat_init.port._pairing import Var, pair
+from compat_init.port._pairing import Var, cut, pair
 
 #: Slot variables TF1 optimizers add beside each variable (``kernel/Adam``).
 SLOT_SUFFIXES = ("Adam", "Adam_1", "Momentum", "RMSProp", "RMSProp_1", "Adagrad", "AdagradDA", "Ftrl", "Ftrl_1",
@@ -316,17 +316,12 @@ def _check_cast(source: str, target: str, key: str, prefix: str, weight: str, no
                           "refused".format(prefix, key, source, weight, target))
 
 
-def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
-         write: Optional[Callable[[Dict[int, np.ndarray]], None]] = None) -> Tuple[Dict[int, np.ndarray],
-                                                                                ConversionReport]:
-    """The values for the port's weights (index -> array) and the report.
-    Every pairing, shape and dtype is checked first, from the checkpoint's
-    metadata; then each tensor is read and, with ``write``, handed to it at
-    once (one tensor in memory at a time) instead of collected.  Raises
-    CheckpointError: before anything is read for a pairing, shape or dtype
-    problem; while reading for an unreadable tensor."""
-    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else read(checkpoint)
+def _plan(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any) -> Tuple[List[Any], ConversionReport, List[str]]:
+    """The pairing of a checkpoint's keys with the port's weights, checked
+    from the metadata alone (no tensor is read): (pairs, the report with
+    every key's entry and the port weights left unfilled, ambiguities)."""
     report = ConversionReport(ckpt.prefix, ckpt.format)
+    ambiguous: List[str] = []
     if legacy is not None:
         # The legacy model's variables, in creation order, name the keys (a Saver's names).
         pairs, _, left_new = pair(legacy.vars, port.vars, mapping, require_all=True)
@@ -342,26 +337,70 @@ def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
         pairs = [replace(p, legacy=by_name[p.legacy.name]) for p in pairs]
         left_old = [v for v in ckpt.variables if v.name not in {p.legacy.name for p in pairs}]
     else:
-        pairs, left_old, left_new = pair(ckpt.variables, port.vars, mapping, require_all=False)
+        pairs, left_old, left_new = pair(ckpt.variables, port.vars, mapping, require_all=False,
+                                         ambiguities=ambiguous)
     for p in pairs:
         key = ckpt.keys[p.legacy.name]
         _check_cast(ckpt.dtypes[key], p.port.dtype, key, ckpt.prefix, p.port.name, report.notes)
         report.entries.append(Entry(key, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.describe()))
     for v in left_old:
         report.entries.append(Entry(ckpt.keys[v.name], v.shape, v.dtype, "skipped", reason=(
-            "no port weight of that shape and name (pass mapping= / --mapping {}=PORT_WEIGHT to load it)".format(
-                v.name))))
+            ("the port has no place for it: every port weight is already filled (an auxiliary head, or a part the "
+             "port leaves out)" if not left_new else
+             "no port weight of that shape and name (pass mapping= / --mapping {}=PORT_WEIGHT to load it)".format(
+                 v.name)))))
     for key, why in sorted(ckpt.skipped.items()):
         report.entries.append(Entry(key, ckpt.shapes[key], ckpt.dtypes[key], "skipped", reason=why))
     report.missing = [v.name for v in left_new]
     order = {k: i for i, k in enumerate(sorted(ckpt.shapes))}
     report.entries.sort(key=lambda e: order.get(e.key, 0))
+    return pairs, report, ambiguous
+
+
+def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]] = None, *,
+         mapping: Any = None, inputs: Any = None, seed: int = 0) -> ConversionReport:
+    """The pairing table a conversion would load, read from the checkpoint's
+    metadata and the port's weights (built, never filled): every key loaded
+    into which weight (how, with any reshape), skipped (why), and every port
+    weight left unfilled (``report.missing``).  No tensor is read and nothing
+    is written.  Arguments as :func:`convert`'s."""
+    from compat_init.port._keras import PortModel
+    from compat_init.port._legacy import LegacyModel
+
+    ckpt = read(checkpoint)
+    arrays = parse_inputs(inputs, seed) if inputs is not None else None
+    legacy = LegacyModel(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
+    port = None
+    try:
+        port = PortModel(v2_builder, seed, arrays, read_values=False)
+        _, report, ambiguous = _plan(ckpt, port, mapping, legacy)
+        report.notes += ["ambiguous: " + a for a in ambiguous]
+        return report
+    finally:
+        if legacy is not None:
+            legacy.close()
+        if port is not None:
+            port.close()
+
+
+def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
+         write: Optional[Callable[[Dict[int, np.ndarray]], None]] = None) -> Tuple[Dict[int, np.ndarray],
+                                                                                ConversionReport]:
+    """The values for the port's weights (index -> array) and the report.
+    Every pairing, shape and dtype is checked first, from the checkpoint's
+    metadata; then each tensor is read and, with ``write``, handed to it at
+    once (one tensor in memory at a time) instead of collected.  Raises
+    CheckpointError: before anything is read for a pairing, shape or dtype
+    problem; while reading for an unreadable tensor."""
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else read(checkpoint)
+    pairs, report, ambiguous = _plan(ckpt, port, mapping, legacy)
     if report.missing:
-        raise CheckpointError("checkpoint {} leaves port weight(s) unfilled: {}; pass mapping= (--mapping "
-                              "CHECKPOINT_KEY=PORT_WEIGHT); the keys not loaded: {}".format(
-                                  ckpt.prefix, ", ".join(report.missing), ", ".join(
-                                      e.key for e in report.entries if e.status == "skipped"
-                                      and e.key not in ckpt.skipped) or "none"))
+        unloaded = [e.key for e in report.entries if e.status == "skipped" and e.key not in ckpt.skipped]
+        raise CheckpointError("checkpoint {} leaves {} port weight(s) unfilled: {}; the keys not loaded: {}{}; pass "
+                              "mapping= (--mapping CHECKPOINT_KEY=PORT_WEIGHT, or a rules file; convert --plan "
+                              "prints the whole pairing table)".format(
+                                  ckpt.prefix, len(report.missing), cut(report.missing), cut(unloaded) or "none",
+                                  "; ambiguous: " + "; ".join(ambiguous[:4]) if ambiguous else ""))
     values: Dict[int, np.ndarray] = {}
     for p in pairs:
         if write is not None and _runtime.can_evaluate_eagerly():

@@ -14,6 +14,7 @@ from compat_init import _runtime
 from compat_init._errors import UsageError
 from compat_init.parity._model import layers_of, weight_name, weight_theories
 from compat_init.port._legacy import _describe_value, _first_line, dropout_rates
+from compat_init.port import _rules
 from compat_init.port._pairing import Var
 
 def _outputs(out: Any) -> List[Any]:
@@ -68,6 +69,27 @@ def _recorder(recorded: List[Tuple[Any, Any]], layer: Any, call: Any) -> Callabl
         return out
 
     return hooked
+
+
+def _kernel_axes(model: Any) -> Dict[int, Tuple[str, ...]]:
+    """id(kernel) -> what each of its axes is, for the layers that say it
+    themselves (``EinsumDense``: its equation), so a reshaped pairing can be
+    checked against them (``_rules.axes_agree``)."""
+    found: Dict[int, Tuple[str, ...]] = {}
+    if not hasattr(model, "trainable_weights"):
+        return found
+    try:
+        layers = layers_of(model)
+    except Exception:  # noqa: BLE001 - a model compat_init cannot walk: the convention applies
+        return found
+    for layer in layers:
+        equation = getattr(layer, "equation", None)
+        kernel = getattr(layer, "kernel", None)
+        if isinstance(equation, str) and kernel is not None:
+            meaning = _rules.einsum_axes(equation)
+            if meaning is not None and len(meaning) == len(getattr(kernel, "shape", ())):
+                found[id(kernel)] = meaning
+    return found
 
 
 class PortModel:
@@ -133,6 +155,9 @@ class PortModel:
                          str(getattr(w.dtype, "name", w.dtype)), bool(getattr(w, "trainable", True)), i,
                          None if v is None else np.asarray(v), w)
                      for i, (w, v) in enumerate(zip(weights, values))]
+        axes = _kernel_axes(self.model)
+        for var in self.vars:
+            var.axes = axes.get(id(var.handle))
         try:
             self.theories = weight_theories(self.model) if hasattr(self.model, "trainable_weights") else {}
         except Exception:  # noqa: BLE001 - a model whose layers compat_init cannot walk: no theories

@@ -364,6 +364,13 @@ def _check_shapes(old: Var, new: Var, transpose: Optional[Tuple[int, ...]], resh
             "; received " + received if received else ""))
 
 
+def cut(names: Sequence[str], most: int = 8) -> str:
+    """``a, b, ...`` of the first ``most`` names, and how many more."""
+    names = list(names)
+    text = ", ".join(names[:most])
+    return text + (" and {} more ({} in all)".format(len(names) - most, len(names)) if len(names) > most else "")
+
+
 def _describe(variables: Sequence[Var], most: int = 0) -> str:
     """``name shape, ...``; with ``most``, the first ``most`` and a count of the rest."""
     shown = list(variables)[:most] if most else list(variables)
