@@ -12,6 +12,9 @@ $(BIN)/.installed: setup.cfg setup.py pyproject.toml noxfile.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "tensorflow-cpu==2.21.0" nox -e ".[test]"
+	# KerasHub for the model-zoo tests, as noxfile.py's leg 3 installs it (without tensorflow-text)
+	$(BIN)/python -m pip install -q absl-py regex rich kagglehub "kagglesdk==0.1.28" sentencepiece tokenizers
+	$(BIN)/python -m pip install -q --no-deps "keras-hub==0.32.0"
 	touch $@
 
 ## demo: the main job: the parity report (v1 Session vs v2 eager) with a picture

@@ -62,12 +62,23 @@ LEGS = {
 }
 
 
+#: KerasHub for the model-zoo tests (tests/test_zoo.py) on leg 3.  Without its
+#: tensorflow-text requirement, which would install the full `tensorflow`
+#: package beside tensorflow-cpu (its models and BertBackbone do not need it).
+KERAS_HUB = ["keras-hub==0.32.0"]
+KERAS_HUB_DEPS = ["absl-py", "regex", "rich", "kagglehub", "kagglesdk==0.1.28", "sentencepiece", "tokenizers"]
+ZOO_LEGS = ("tf221",)
+
+
 def _leg(name, python, requirements, extra_env):
     @nox.session(name=name, python=python)
     def leg(session):
         env = dict(ENV, **extra_env)
         session.install(*requirements)
         session.install("-e", ".[test]")
+        if name in ZOO_LEGS:
+            session.install(*KERAS_HUB_DEPS)
+            session.install("--no-deps", *KERAS_HUB)
         os.makedirs("reports", exist_ok=True)
         session.run(
             "python", "-m", "pytest", "--junitxml=reports/{}.xml".format(name),

@@ -168,6 +168,17 @@ def _by_names(legacy: List[Var], port: List[Var]) -> List[Pair]:
     return pairs
 
 
+def _role(var: Var) -> str:
+    return _rules.name_parts(_components(var.name)).role
+
+
+def _roles_conflict(legacy: Sequence[Var], port: Sequence[Var]) -> bool:
+    """Whether creation order would pair two variables whose names give
+    different roles (TF1 creates a LayerNorm's beta before its gamma, Keras
+    gamma first; a moving mean is no moving variance)."""
+    return any(_role(a) and _role(b) and _role(a) != _role(b) for a, b in zip(legacy, port))
+
+
 def _by_shape(legacy: List[Var], port: List[Var]) -> List[Pair]:
     """A shape that only one variable on each side has."""
     pairs = []
@@ -442,7 +453,7 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
     for trainable in (True, False):
         olds = [v for v in rest_old if v.trainable == trainable]
         news = [v for v in rest_new if v.trainable == trainable]
-        if olds and [v.shape for v in olds] == [v.shape for v in news]:
+        if olds and [v.shape for v in olds] == [v.shape for v in news] and not _roles_conflict(olds, news):
             pairs.extend(Pair(o, n, "creation order") for o, n in zip(olds, news))
             continue
         for step in (_by_names, _by_structure, _by_shape):

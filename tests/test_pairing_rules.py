@@ -1,0 +1,237 @@
+"""The pairing's rules (compat_init.port._rules) and the structural pairing
+(issue 23 rows 1-3): tables of names, shapes and rules files, each case a row
+that fails if its rule is taken away.  Pure Python: every leg."""
+import re
+
+import pytest
+
+from compat_init._errors import UsageError
+from compat_init.port import Rule, Var, pair, parse_rules
+from compat_init.port import _rules
+
+RESHAPES = [
+    # legacy shape, port shape, grouping (None: no split or merge joins them), kind
+    # -- per-head attention kernels and biases
+    ((768, 768), (768, 12, 64), [([0], [0]), ([1], [1, 2])], "split"),
+    ((768, 768), (12, 64, 768), [([0], [0, 1]), ([1], [2])], "split"),
+    ((768,), (12, 64), [([0], [0, 1])], "split"),
+    # -- convolutions used as dense layers
+    ((7, 7, 512, 4096), (25088, 4096), [([0, 1, 2], [0]), ([3], [1])], "merge"),
+    ((1, 1, 2048, 1000), (2048, 1000), [([0, 1, 2], [0]), ([3], [1])], "squeeze"),
+    ((3,), (3, 1), [([0], [0, 1])], "squeeze"),
+    # -- never: a transpose, or other sizes
+    ((32, 64), (64, 32), None, ""),
+    ((2, 3), (3, 2), None, ""),
+    ((4,), (2, 3), None, ""),
+]
+
+
+@pytest.mark.parametrize("a,b,groups,kind", RESHAPES, ids=["{}->{}".format(r[0], r[1]) for r in RESHAPES])
+def test_reshape_groups(a, b, groups, kind):
+    assert _rules.reshape_groups(a, b) == groups
+    if groups:
+        assert _rules.reshape_kind(a, b) == kind
+
+
+NAMES = [
+    # name, role, the scope's words, its numbers
+    ("bert/encoder/layer_0/attention/self/query/kernel", "kernel",
+     ("bert", "encoder", "layer", "attention", "self", "query"), (0,)),
+    ("transformer_layer_0/self_attention_layer/query/kernel", "kernel",
+     ("transformer", "layer", "self", "attention", "layer", "query"), (0,)),
+    # LayerNorm ~ layer_norm; gamma is the scale, beta the offset
+    ("bert/encoder/layer_3/output/LayerNorm/gamma", "scale", ("bert", "encoder", "layer", "output", "layer", "norm"),
+     (3,)),
+    ("block/LayerNorm/beta", "offset", ("block", "layer", "norm"), ()),
+    # word ~ token, token_type ~ segment, embeddings ~ embedding; a leaf that ends in a role names its layer
+    ("bert/embeddings/word_embeddings", "embeddings", ("bert", "embedding", "token", "embedding"), ()),
+    ("bert/embeddings/token_type_embeddings", "embeddings", ("bert", "embedding", "segment", "embedding"), ()),
+    ("segment_embedding/embeddings", "embeddings", ("segment", "embedding"), ()),
+    # pooler ~ pooled, intermediate ~ feedforward intermediate
+    ("bert/pooler/dense/bias", "bias", ("bert", "pooled", "dense"), ()),
+    ("layer_1/intermediate/dense/kernel", "kernel", ("layer", "feedforward", "intermediate", "dense"), (1,)),
+    # TF-Slim and keras.applications: weights/biases, BatchNorm moving statistics, numbered blocks
+    ("conv3/conv3_2/weights", "kernel", ("conv", "conv"), (3, 2)),
+    ("block3_conv2/kernel", "kernel", ("block", "conv"), (3, 2)),
+    ("block1/unit_1/conv1/BatchNorm/moving_mean", "moving_mean", ("block", "unit", "conv", "batch", "norm"), (1,)),
+    ("cls/predictions/output_bias", "bias", ("cls", "predictions", "output"), ()),
+]
+
+
+@pytest.mark.parametrize("name,role,words,numbers", NAMES, ids=[n[0] for n in NAMES])
+def test_name_parts(name, role, words, numbers):
+    parts = _rules.name_parts(name.split("/"))
+    assert (parts.role, parts.words, parts.numbers) == (role, words, numbers)
+
+
+def bert_layer(prefix, hidden=32, heads=4, inner=64, legacy=True):
+    """One BERT encoder layer's variables, as modeling.py (legacy) or KerasHub names them."""
+    d = hidden // heads
+    if legacy:
+        rows = [("attention/self/{}/kernel".format(n), (hidden, hidden)) for n in ("query", "key", "value")]
+        rows += [("attention/self/{}/bias".format(n), (hidden,)) for n in ("query", "key", "value")]
+        rows += [("attention/output/dense/kernel", (hidden, hidden)), ("attention/output/dense/bias", (hidden,)),
+                 ("attention/output/LayerNorm/beta", (hidden,)), ("attention/output/LayerNorm/gamma", (hidden,)),
+                 ("intermediate/dense/kernel", (hidden, inner)), ("intermediate/dense/bias", (inner,)),
+                 ("output/dense/kernel", (inner, hidden)), ("output/dense/bias", (hidden,)),
+                 ("output/LayerNorm/beta", (hidden,)), ("output/LayerNorm/gamma", (hidden,))]
+        axes = {}
+    else:
+        rows = [("self_attention_layer/{}/kernel".format(n), (hidden, heads, d)) for n in ("query", "key", "value")]
+        rows += [("self_attention_layer/{}/bias".format(n), (heads, d)) for n in ("query", "key", "value")]
+        rows += [("self_attention_layer/attention_output/kernel", (heads, d, hidden)),
+                 ("self_attention_layer/attention_output/bias", (hidden,)),
+                 ("self_attention_layer_norm/gamma", (hidden,)), ("self_attention_layer_norm/beta", (hidden,)),
+                 ("feedforward_layer_norm/gamma", (hidden,)), ("feedforward_layer_norm/beta", (hidden,)),
+                 ("feedforward_intermediate_dense/kernel", (hidden, inner)),
+                 ("feedforward_intermediate_dense/bias", (inner,)),
+                 ("feedforward_output_dense/kernel", (inner, hidden)), ("feedforward_output_dense/bias", (hidden,))]
+        # EinsumDense equations: "abc,cde->abde" (query/key/value), "abcd,cde->abe" (attention output)
+        axes = {"self_attention_layer/{}/kernel".format(n): ("in", "out", "out") for n in ("query", "key", "value")}
+        axes["self_attention_layer/attention_output/kernel"] = ("in", "in", "out")
+    return [Var(prefix + name, shape, axes=axes.get(name)) for name, shape in rows]
+
+
+def expected_bert_pairs(legacy, port):
+    """The legacy name -> port name a correct conversion makes (KerasHub's own converter's table)."""
+    names = {"attention/self/": "self_attention_layer/", "attention/output/dense/": "self_attention_layer/"
+             "attention_output/", "attention/output/LayerNorm/": "self_attention_layer_norm/",
+             "intermediate/dense/": "feedforward_intermediate_dense/", "output/dense/": "feedforward_output_dense/",
+             "output/LayerNorm/": "feedforward_layer_norm/"}
+    table = {}
+    for var in legacy:
+        layer, _, rest = var.name.partition("/encoder/")[2].partition("/")
+        for old, new in names.items():
+            if rest.startswith(old):
+                table[var.name] = "transformer_{}/{}{}".format(layer, new, rest[len(old):])
+                break
+    return table
+
+
+def test_structure_pairs_bert_layers_into_keras_hub_names_in_any_order():
+    legacy = bert_layer("bert/encoder/layer_0/") + bert_layer("bert/encoder/layer_1/")
+    port = list(reversed(bert_layer("transformer_layer_1/", legacy=False) + bert_layer("transformer_layer_0/",
+                                                                                        legacy=False)))
+    pairs, left_old, left_new = pair(legacy, port)
+    assert not left_old and not left_new
+    assert {p.legacy.name: p.port.name for p in pairs} == expected_bert_pairs(legacy, port)
+    assert {p.how for p in pairs} == {"structure"}
+    reshaped = {p.legacy.name: p.describe() for p in pairs if p.reshaped}
+    assert reshaped["bert/encoder/layer_1/attention/self/key/kernel"] == "structure (reshape 32x32->32x4x8)"
+    assert reshaped["bert/encoder/layer_0/attention/output/dense/kernel"] == "structure (reshape 32x32->4x8x32)"
+    assert len(reshaped) == 14
+
+
+def test_a_reshape_whose_axes_disagree_is_not_made():
+    """An EinsumDense kernel whose equation reads its input on the last axis
+    ("abc,dec->abde": heads x d x in) cannot take an (in x out) legacy kernel
+    without a transpose: left unpaired, never reshaped the wrong way."""
+    legacy = [Var("att/query/kernel", (32, 32)), Var("att/query/bias", (32,))]
+    wrong = [Var("attention/query/kernel", (4, 8, 32), axes=("out", "out", "in")),
+             Var("attention/query/bias", (4, 8))]
+    _, left_old, _ = pair(legacy, wrong, require_all=False)
+    assert [v.name for v in left_old] == ["att/query/kernel", "att/query/bias"]
+    right = [Var("attention/query/kernel", (32, 4, 8), axes=("in", "out", "out")), Var("attention/query/bias", (4, 8))]
+    pairs, left_old, _ = pair(legacy, right, require_all=False)
+    assert not left_old and all(p.how == "structure" for p in pairs)
+
+
+def test_equally_good_matches_are_reported_not_guessed():
+    legacy = [Var("encoder/dense/kernel", (8, 8)), Var("encoder/dense/bias", (8,))]
+    port = [Var("left_dense/kernel", (8, 8)), Var("left_dense/bias", (8,)),
+            Var("right_dense/kernel", (8, 8)), Var("right_dense/bias", (8,))]
+    found = []
+    pairs, left_old, _ = pair(legacy, port, require_all=False, ambiguities=found)
+    assert not pairs and len(left_old) == 2
+    assert found and "left_dense" in found[0] and "right_dense" in found[0] and "equally well" in found[0]
+    with pytest.raises(UsageError, match="ambiguous: .*equally well"):
+        pair(legacy, port)
+
+
+def test_batch_norm_without_a_scale_pairs():
+    legacy = [Var("conv1/weights", (3, 3, 1, 8)), Var("conv1/BatchNorm/beta", (8,)),
+              Var("conv1/BatchNorm/moving_mean", (8,), trainable=False),
+              Var("conv1/BatchNorm/moving_variance", (8,), trainable=False)]
+    port = [Var("conv_1/kernel", (3, 3, 1, 8)), Var("batch_normalization_1/beta", (8,)),
+            Var("batch_normalization_1/moving_mean", (8,), trainable=False),
+            Var("batch_normalization_1/moving_variance", (8,), trainable=False)]
+    pairs, left_old, left_new = pair(legacy, list(reversed(port)))
+    assert not left_old and not left_new
+    assert {p.legacy.name: p.port.name for p in pairs}["conv1/BatchNorm/moving_mean"] == \
+        "batch_normalization_1/moving_mean"
+
+
+def test_creation_order_never_pairs_two_roles():
+    """TF1 creates a LayerNorm's beta before its gamma, Keras gamma first: the
+    shapes line up in creation order, the roles do not."""
+    legacy = [Var("ln/beta", (8,)), Var("ln/gamma", (8,))]
+    port = [Var("layer_norm/gamma", (8,)), Var("layer_norm/beta", (8,))]
+    pairs, _, _ = pair(legacy, port)
+    assert {p.legacy.name: p.port.name for p in pairs} == {"ln/beta": "layer_norm/beta", "ln/gamma": "layer_norm/gamma"}
+    assert {p.how for p in pairs} != {"creation order"}
+
+
+def test_a_conv_head_pairs_with_a_dense_head_by_merging_axes():
+    legacy = [Var("vgg_16/fc6/weights", (7, 7, 512, 64)), Var("vgg_16/fc6/biases", (64,))]
+    port = [Var("fc1/kernel", (25088, 64)), Var("fc1/bias", (64,))]
+    pairs, _, _ = pair(legacy, port)
+    assert pairs[0].describe() == "structure (reshape 7x7x512x64->25088x64)"
+
+
+RULES_ERRORS = [
+    ("a/b", "a rule must be PATTERN -> REPLACEMENT"),
+    ("a/(b -> c", "not a valid regular expression"),
+    ("a/(b) -> c/\\2", "not a valid regular expression"),
+    ("a -> b transpose(1,1)", "each axis once"),
+    ("a -> b flip", "takes only transpose(AXES) and reshape"),
+    ("# only a comment", "holds no rule"),
+]
+
+
+@pytest.mark.parametrize("text,words", RULES_ERRORS, ids=[r[1] for r in RULES_ERRORS])
+def test_bad_rules_files_name_the_line(text, words):
+    with pytest.raises(UsageError, match=re.escape(words)) as caught:
+        parse_rules(text, "family.rules")
+    assert "family.rules" in str(caught.value)
+
+
+def test_rules_pair_with_groups_transposes_and_reshapes():
+    legacy = [Var("enc/layer_0/q/kernel", (8, 8)), Var("enc/layer_1/q/kernel", (8, 8)),
+              Var("head/w", (3, 8))]
+    port = [Var("block_0/query/kernel", (8, 2, 4)), Var("block_1/query/kernel", (8, 2, 4)),
+            Var("logits/kernel", (8, 3))]
+    rules = parse_rules("enc/layer_(\\d+)/q/kernel -> block_\\1/query/kernel\n"
+                        "head/w -> logits/kernel transpose(1,0)\n", "r")
+    pairs, _, _ = pair(legacy, port, rules)
+    assert [(p.port.name, p.how, p.transpose) for p in pairs] == [
+        ("block_0/query/kernel", "rule r:1", None), ("block_1/query/kernel", "rule r:1", None),
+        ("logits/kernel", "rule r:2", (1, 0))]
+    import numpy as np
+
+    value = np.arange(24, dtype=np.float32).reshape(3, 8)
+    assert np.array_equal(pairs[2].to_port(value), value.T)
+    assert np.array_equal(pairs[2].to_legacy(pairs[2].to_port(value)), value)
+
+
+def test_a_rule_whose_target_is_missing_or_twice_is_refused():
+    legacy = [Var("a/kernel", (2, 2)), Var("b/kernel", (2, 2))]
+    port = [Var("x/kernel", (2, 2)), Var("y/kernel", (2, 2))]
+    with pytest.raises(UsageError, match="rule r:1 must name exactly one port weight"):
+        pair(legacy, port, [Rule("a/kernel", "z/kernel", source="r:1")])
+    with pytest.raises(UsageError, match="pairs port weight x/kernel a second time"):
+        pair(legacy, port, [Rule("(a|b)/kernel", "x/kernel", source="r:1")])
+
+
+@pytest.mark.parametrize("mapping", [42, ["a=b"], {"a": 3}], ids=["int", "list-of-str", "non-string-value"])
+def test_a_mapping_of_a_wrong_type_is_a_type_error_naming_it(mapping):
+    with pytest.raises(TypeError, match="mapping"):
+        pair([Var("a", (1,))], [Var("b", (1,))], mapping)
+
+
+def test_emitted_rules_parse_back_and_match_only_their_own_names():
+    text = _rules.format_rules([("bert/encoder/layer_0/attention/self/query/kernel",
+                                 "transformer_layer_0/self_attention_layer/query/kernel", "reshape")])
+    (rule,) = parse_rules(text, "emitted")
+    assert rule.reshape and rule.target("bert/encoder/layer_0/attention/self/query/kernel") == \
+        "transformer_layer_0/self_attention_layer/query/kernel"
+    assert rule.target("bert/encoder/layer_0/attention/self/queryXkernel") is None

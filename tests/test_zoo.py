@@ -1,0 +1,128 @@
+"""A model zoo's TF1 checkpoint into its Keras counterpart with no hand mapping
+(issue 23): google-research/bert's BERT, written by its own modeling.py on TF
+1.15 (tests/fixtures/write_bert_checkpoint.py), into KerasHub's
+``BertBackbone``; its outputs must equal TF 1.15's own on the same batch.
+KerasHub needs Keras 3 and Python 3.11+: these run on the Keras 3 legs."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from compat_init import _runtime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from zoo import bert_ports  # noqa: E402
+
+keras_hub = pytest.importorskip("keras_hub", reason="KerasHub is installed on the Keras 3 legs (Python 3.11+)")
+if _runtime.keras_flavour() != "keras3":
+    pytest.skip("KerasHub ports are Keras 3 models", allow_module_level=True)
+
+PREFIX = os.path.join(bert_ports.FIXTURE, "bert_model.ckpt")
+IO = np.load(os.path.join(bert_ports.FIXTURE, "io.npz"))
+
+
+def port_outputs(model):
+    out = model({"token_ids": IO["input_ids"], "segment_ids": IO["token_type_ids"],
+                 "padding_mask": IO["input_mask"]})
+    return {k: np.asarray(out[k]) for k in ("sequence_output", "pooled_output")}
+
+
+def assert_same_as_tf115(model):
+    """float32 rounding of two implementations of the same function: a few
+    dozen ulps of the outputs' scale (measured: 1.4e-6 on outputs up to 3.3)."""
+    for name, value in port_outputs(model).items():
+        expected = IO[name]
+        allowed = 32 * np.finfo(np.float32).eps * float(np.max(np.abs(expected)))
+        assert np.max(np.abs(value - expected)) <= allowed, (name, np.max(np.abs(value - expected)), allowed)
+
+
+def test_bert_converts_into_keras_hub_with_no_mapping():
+    from compat_init import checkpoint
+
+    model, report = checkpoint.convert(PREFIX, bert_ports.backbone)
+    counts = report.counts()
+    assert counts == {"loaded": 39, "skipped": 5, "error": 0} and not report.missing, str(report)
+    reshaped = [e for e in report.entries if "reshape" in e.how]
+    # per layer: query/key/value kernels and biases (H -> heads x d) and the attention output kernel
+    assert len(reshaped) == 2 * 7, str(report)
+    assert all(e.how.startswith("structure") for e in report.entries if e.status == "loaded"), str(report)
+    skipped = [e.key for e in report.entries if e.status == "skipped"]
+    assert skipped and all(k.startswith("cls/") for k in skipped)
+    assert all("no place for it" in e.reason for e in report.entries if e.status == "skipped")
+    assert_same_as_tf115(model)
+
+
+def run_cli(*args, cwd=ROOT):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.path.join(ROOT, "tests"))
+    return subprocess.run([sys.executable, "-m", "compat_init", "convert"] + list(args), cwd=cwd, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+
+
+def test_cli_plan_emit_mapping_and_convert(tmp_path):
+    rules = tmp_path / "bert.rules"
+    plan = run_cli("--port", "zoo.bert_ports:backbone", "--checkpoint", PREFIX, "--plan", "--emit-mapping",
+                   str(rules))
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert "(structure (reshape 32x32->32x4x8))" in plan.stdout and "39 loaded, 5 skipped" in plan.stdout
+    assert sorted(os.listdir(str(tmp_path))) == ["bert.rules"]  # the plan wrote no weights
+    out = tmp_path / "bert.weights.h5"
+    done = run_cli("--port", "zoo.bert_ports:backbone", "--checkpoint", PREFIX, "--out", str(out), "--mapping",
+                   str(rules))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "(rule bert.rules:" in done.stdout and "structure" not in done.stdout.split("written to")[0].replace(
+        "no place", "")
+    model = bert_ports.backbone()
+    model.load_weights(str(out))
+    assert_same_as_tf115(model)
+
+
+# A whole family in a few lines: the rules KerasHub's and Hugging Face's hand-written converters spell out.
+FAMILY_RULES = r"""
+bert/embeddings/word_embeddings -> token_embedding/embeddings
+bert/embeddings/token_type_embeddings -> segment_embedding/embeddings
+bert/embeddings/position_embeddings -> position_embedding/embeddings
+bert/embeddings/LayerNorm/(gamma|beta) -> embeddings_layer_norm/\1
+bert/encoder/layer_(\d+)/attention/self/(query|key|value)/(kernel|bias) -> transformer_layer_\1/self_attention_layer/\2/\3
+bert/encoder/layer_(\d+)/attention/output/dense/(kernel|bias) -> transformer_layer_\1/self_attention_layer/attention_output/\2
+bert/encoder/layer_(\d+)/attention/output/LayerNorm/(gamma|beta) -> transformer_layer_\1/self_attention_layer_norm/\2
+bert/encoder/layer_(\d+)/intermediate/dense/(kernel|bias) -> transformer_layer_\1/feedforward_intermediate_dense/\2
+bert/encoder/layer_(\d+)/output/dense/(kernel|bias) -> transformer_layer_\1/feedforward_output_dense/\2
+bert/encoder/layer_(\d+)/output/LayerNorm/(gamma|beta) -> transformer_layer_\1/feedforward_layer_norm/\2
+bert/pooler/dense/(kernel|bias) -> pooled_dense/\1
+"""
+
+
+def test_a_ten_line_rules_file_converts_the_family():
+    from compat_init import checkpoint, port
+
+    rules = port.parse_rules(FAMILY_RULES, "bert.rules")
+    model, report = checkpoint.convert(PREFIX, bert_ports.backbone, mapping=rules)
+    assert report.counts()["loaded"] == 39 and all(e.how.startswith("rule bert.rules:")
+                                                   for e in report.entries if e.status == "loaded"), str(report)
+    assert_same_as_tf115(model)
+
+
+def test_a_kernel_that_needs_a_transpose_is_never_reshaped_silently():
+    """A rule that sends the attention output kernel (in x out) into the query
+    kernel (in x heads x d) would read the legacy axes the wrong way round:
+    refused, naming the shapes, unless the rule says transpose."""
+    from compat_init import checkpoint, port
+    from compat_init._errors import UsageError
+
+    wrong = port.parse_rules(r"bert/encoder/layer_0/attention/output/dense/kernel -> "
+                             r"transformer_layer_0/self_attention_layer/attention_output/kernel transpose(1,0)", "r")
+    with pytest.raises(UsageError, match="pairs variables of different shapes"):
+        checkpoint.plan(PREFIX, bert_ports.backbone, mapping=wrong + port.parse_rules(FAMILY_RULES, "f"))
+
+
+def test_a_port_of_another_size_leaves_weights_unfilled_with_a_short_message():
+    from compat_init import checkpoint
+
+    with pytest.raises(ValueError) as caught:
+        checkpoint.convert(PREFIX, lambda: bert_ports.backbone(intermediate_dim=48))
+    message = str(caught.value)
+    assert "port weight(s) unfilled" in message and "convert --plan" in message and len(message) < 2500, message
+    assert "feedforward_intermediate_dense/kernel" in message
