@@ -4,6 +4,7 @@ folder.  A block that needs what a leg lacks is marked before it, e.g.
 ``<!-- skip: next if(TF1, reason="Keras ports need TF 2") -->``; the names a
 condition may use are set in ``_setup``.  The pages' generated parts and the
 tutorial's commands are checked by ``mkdocs build --strict`` (nox -s docs)."""
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ def _setup(namespace):
     namespace["TF1"] = _runtime.is_tf1()
     namespace["KERAS3"] = _runtime.keras_flavour() == "keras3"
     namespace["KERAS2"] = not namespace["TF1"] and not namespace["KERAS3"]
+    namespace["KERAS_HUB"] = namespace["KERAS3"] and importlib.util.find_spec("keras_hub") is not None
     namespace["_home"] = os.getcwd()
     namespace["_scratch"] = tempfile.mkdtemp(prefix="compat-init-docs-")
     os.chdir(namespace["_scratch"])
