@@ -51,13 +51,103 @@ def positive_float(text: str) -> float:
     return value
 
 
+class NamedInput(str):
+    """``NAME=FILE.npy`` or ``NAME=SHAPE``: an input for the legacy
+    placeholder ``name`` (the string is the file or the shape's text)."""
+
+    name = ""
+    shape: Any = None
+
+
+class NpzInputs(str):
+    """The path of an ``.npz`` file: one input per array, by its name."""
+
+
 def inputs_value(text: str) -> Any:
-    """A shape (a tuple) or the path of an existing .npy file (a str)."""
-    if text.endswith(".npy"):
+    """A shape (a tuple), the path of an existing .npy file (a str), an
+    existing .npz file (named arrays) or NAME=either of the first two."""
+    name, sep, rest = text.partition("=")
+    if sep:
+        if not name.strip() or not rest.strip() or rest.endswith(".npz"):
+            raise ValueError
+        value = NamedInput(inputs_value(rest.strip()) if rest.endswith(".npy") else rest.strip())
+        value.name = name.strip()
+        value.shape = None if rest.endswith(".npy") else shape_value(rest.strip())
+        return value
+    if text.endswith(".npy") or text.endswith(".npz"):
         if not os.path.isfile(text):
             raise ValueError
-        return text
+        return NpzInputs(text) if text.endswith(".npz") else text
     return shape_value(text)
+
+
+def map_value(text: str) -> tuple:
+    """``LEGACY=PORT``: a legacy placeholder and the port input it feeds."""
+    old, sep, new = text.partition("=")
+    if not sep or not old.strip() or not new.strip():
+        raise ValueError
+    return old.strip(), new.strip()
+
+
+def inputs_of(args: argparse.Namespace) -> Any:
+    """--inputs as the proof takes them: a list (by position), or a dict
+    ``{placeholder: array or shape}`` when they are named (NAME=..., .npz)."""
+    if not args.inputs:
+        return None
+    named = [i for i in args.inputs if isinstance(i, (NamedInput, NpzInputs))]
+    if not named:
+        return [load_npy(i) if isinstance(i, str) else i for i in args.inputs]
+    if len(named) != len(args.inputs):
+        raise UsageError("--inputs must be all named (NAME=FILE.npy, NAME=SHAPE, FILE.npz) or all positional; "
+                         "received {}".format(" ".join("--inputs={}".format(
+                             i if not isinstance(i, tuple) else "x".join(map(str, i))) for i in args.inputs)))
+    found: dict = {}
+    for item in named:
+        if isinstance(item, NpzInputs):
+            arrays = load_npz(item)
+        else:
+            arrays = {item.name: item.shape if item.shape is not None else load_npy(str(item))}
+        for key, value in arrays.items():
+            if key in found:
+                raise UsageError("--inputs names the placeholder {} twice; received {}".format(key, item))
+            found[key] = value
+    return found
+
+
+def load_npz(path: str) -> dict:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except Exception as error:  # noqa: BLE001 - any unreadable file is bad usage
+        raise UsageError("--inputs must be a readable .npz file of named numeric arrays; received --inputs={} "
+                         "({}: {})".format(path, type(error).__name__, str(error).splitlines()[0] if str(error)
+                                           else "")) from None
+    if not arrays:
+        raise UsageError("--inputs {} holds no array; received an empty .npz file".format(path))
+    return arrays
+
+
+def legacy_builder(args: argparse.Namespace, spec: str, option: str) -> Callable[[], Any]:
+    """The legacy side: ``module:function``, or a ``Saver``'s ``.meta`` graph
+    with --outputs naming the tensors to compare."""
+    if not spec.endswith(".meta"):
+        if getattr(args, "outputs", None):
+            raise UsageError("--outputs applies only to a legacy .meta graph; received --outputs={} with {} "
+                             "{}".format(args.outputs, option, spec))
+        return load_callable(spec, option)
+    if not os.path.isfile(spec):
+        raise UsageError("{} must be module:function or an existing .meta graph file; received {}".format(
+            option, spec))
+    if not getattr(args, "outputs", None):
+        raise UsageError("a legacy .meta graph needs --outputs NAME:0[,NAME:0] (the tensors to compare); received "
+                         "{} {} without --outputs".format(option, spec))
+    from compat_init.port._legacy import meta_graph
+
+    builder = meta_graph(spec, [o.strip() for o in args.outputs.split(",") if o.strip()])
+    builder.source = spec  # type: ignore[attr-defined]
+    return builder
 
 
 def feed_value(text: str) -> tuple:
@@ -130,10 +220,21 @@ def product(dims: Sequence[int]) -> int:
 def function_options(parser: argparse.ArgumentParser) -> None:
     """The migration proof's options, shared by ``parity --migration`` and ``convert``."""
     parser.add_argument("--inputs", action="append", metavar="4x28x28x1|BATCH.npy",
-                        type=option_type("--inputs", inputs_value, "a shape (positive integers joined by 'x') or "
-                                          "an existing .npy file"),
+                        type=option_type("--inputs", inputs_value, "a shape (positive integers joined by 'x'), "
+                                          "an existing .npy or .npz file, or NAME= either of the first two"),
                         help="with --migration: also compare the two functions on this batch (a shape draws "
-                             "a fixed random batch from --seed; repeatable, one per placeholder)")
+                             "a fixed random batch from --seed; repeatable, one per placeholder): positional, or "
+                             "named by the legacy placeholder (NAME=BATCH.npy, NAME=SHAPE, or one .npz of named "
+                             "arrays; integer arrays such as token ids are fed as they are)")
+    parser.add_argument("--input-map", action="append", metavar="LEGACY=PORT",
+                        type=option_type("--input-map", map_value, "LEGACY=PORT (a legacy placeholder and the "
+                                          "port's input it feeds)"),
+                        help="with named --inputs: the port's input a legacy placeholder feeds, where the names "
+                             "differ (input_ids=token_ids; repeatable); a port whose inputs carry the names is "
+                             "called with a dict of them")
+    parser.add_argument("--outputs", metavar="NAME:0,NAME:0",
+                        help="with a legacy .meta graph (--migration MODEL.ckpt.meta PORT:BUILD): the legacy "
+                             "tensors to compare, in the order of the port's outputs (a dict's sorted keys)")
     parser.add_argument("--placeholders", metavar="NAME,NAME",
                         help="with --inputs: the legacy graph's placeholders, in the order of --inputs")
     parser.add_argument("--feed", action="append", metavar="NAME=VALUE",
@@ -255,7 +356,7 @@ def proof_options(args: argparse.Namespace) -> dict:
     """check_migration's keyword arguments from the shared options."""
     return dict(
         alpha=args.alpha, seed=args.seed,
-        inputs=[load_npy(i) if isinstance(i, str) else i for i in args.inputs] if args.inputs else None,
+        inputs=inputs_of(args), input_map=dict(args.input_map) if getattr(args, "input_map", None) else None,
         steps=args.steps, loss=args.loss, optimizer=args.optimizer, learning_rate=args.learning_rate,
         placeholders=args.placeholders.split(",") if args.placeholders else None,
         feeds=dict(args.feed) if args.feed else None, mapping=mapping_of(args), from_logits=args.from_logits)
@@ -310,7 +411,8 @@ def _identity(path: str) -> Tuple[Any, ...]:
 def read_files(args: argparse.Namespace, builders: Sequence[Any] = ()) -> list:
     """(what, files) that the shared options make the run read: --inputs
     arrays, --mapping files and the builders' modules."""
-    found = [("--inputs", [i for i in args.inputs or [] if isinstance(i, str)]),
+    found = [("--inputs", [str(i) for i in args.inputs or [] if isinstance(i, str) and not (
+        isinstance(i, NamedInput) and i.shape is not None)]),
              ("--mapping", [m.source for m in args.mapping or [] if getattr(m, "source", "")])]
     found += [("the builder's module", [b.source]) for b in builders if getattr(b, "source", "")]
     return found

@@ -18,6 +18,7 @@ from compat_init.commands._common import (
     guarded,
     int_in,
     json_safe,
+    legacy_builder,
     load_callable,
     option_type,
     write_atomically,
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     """``convert``: exit 0 written; 1 / 3 the proof at the trained weights
     failed / was inconclusive (nothing written); 2 bad usage; 4 internal."""
     proof_only = [o for o, given in (("--steps", args.steps), ("--placeholders", args.placeholders),
-                                     ("--feed", args.feed), ("--from-logits", args.from_logits)) if given]
+                                     ("--feed", args.feed), ("--from-logits", args.from_logits),
+                                     ("--outputs", args.outputs)) if given]
     if args.reverse:
         if not args.migration or args.checkpoint:
             raise UsageError("--reverse needs --migration (the legacy builder names the keys) and no --checkpoint "
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.reverse:
         checkpoint.check_output(args.out)
     specs = args.migration or [None, args.port]
-    old = load_callable(specs[0], "--migration") if specs[0] else None
+    old = legacy_builder(args, specs[0], "--migration") if specs[0] else None
     new = load_callable(specs[1], "--migration" if args.migration else "--port")
     _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
     options = proof_options(args)
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
             return checkpoint.reverse(new, old, args.out, weights=args.weights, mapping=options["mapping"],
                                       inputs=options["inputs"], seed=args.seed), 0
         model, report = checkpoint.convert(args.checkpoint, new, old, mapping=options["mapping"],
-                                           inputs=options["inputs"], seed=args.seed)
+                                           inputs=options["inputs"], seed=args.seed, input_map=options["input_map"])
         if old is not None and options["inputs"] is not None and not args.optimizer_state:
             report.proof = port.check_migration(old, new, checkpoint=args.checkpoint, **options)
             if not report.proof.passed:
@@ -239,12 +241,13 @@ def _plan(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise UsageError("compat-init convert needs scipy: pip install \"compat-init[parity]\" ({})".format(error))
     specs = args.migration or [None, args.port]
-    old = load_callable(specs[0], "--migration") if specs[0] else None
+    old = legacy_builder(args, specs[0], "--migration") if specs[0] else None
     new = load_callable(specs[1], "--migration" if args.migration else "--port")
     _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
     options = proof_options(args)
     report = guarded(args, lambda: checkpoint.plan(args.checkpoint, new, old, mapping=options["mapping"],
-                                                   inputs=options["inputs"], seed=args.seed))
+                                                   inputs=options["inputs"], seed=args.seed,
+                                                   input_map=options["input_map"]))
     to_stdout = args.json == "-"
     if not args.quiet:
         print(report, file=sys.stderr if to_stdout else sys.stdout)

@@ -17,6 +17,7 @@ from compat_init.commands._common import (
     guarded,
     int_in,
     json_safe,
+    legacy_builder,
     load_callable,
     option_type,
     proof_options,
@@ -96,7 +97,8 @@ def _check_parity_arguments(args: argparse.Namespace) -> None:
     function_options = [o for o, given in (("--inputs", args.inputs), ("--steps", args.steps),
                                            ("--placeholders", args.placeholders), ("--feed", args.feed),
                                            ("--mapping", args.mapping), ("--from-logits", args.from_logits),
-                                           ("--checkpoint", args.checkpoint)) if given]
+                                           ("--checkpoint", args.checkpoint), ("--input-map", args.input_map),
+                                           ("--outputs", args.outputs)) if given]
     if function_options and not args.migration:
         raise UsageError("{} apply only with --migration; received {}".format(
             "/".join(function_options), " ".join(function_options)))
@@ -170,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
 def _migration(args: argparse.Namespace) -> int:
     """``parity --migration``: exit 0 same, 1 different, 3 inconclusive, 4
     internal error (one line; ``--traceback`` for the whole of it)."""
-    old, new = (load_callable(spec, "--migration") for spec in args.migration)
+    old = legacy_builder(args, args.migration[0], "--migration")
+    new = load_callable(args.migration[1], "--migration")
     from compat_init import checkpoint, port
 
     inputs = read_files(args, (old, new))

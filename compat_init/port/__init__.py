@@ -21,6 +21,7 @@ from compat_init.port._migration import (
     MigrationReport,
     check_migration,
 )
+from compat_init.port._legacy import meta_graph
 from compat_init.port._pairing import Pair, Var, pair
 from compat_init.port._rules import Rule, parse_rules, read_rules
 
@@ -28,6 +29,7 @@ __all__ = [
     # The proof
     "check_migration",
     "MigrationReport",
+    "meta_graph",
     "FunctionReport",
     # The one pairing (the proof and checkpoint conversion)
     "pair",

@@ -24,7 +24,7 @@ import numpy as np
 
 from compat_init import _runtime
 from compat_init._errors import UsageError
-from compat_init.port._inputs import fit_inputs, parse_inputs
+from compat_init.port._inputs import fit_inputs, name_inputs, parse_inputs
 from compat_init.port._pairing import Var, cut, pair
 
 #: Slot variables TF1 optimizers add beside each variable (``kernel/Adam``).
@@ -316,6 +316,13 @@ def _check_cast(source: str, target: str, key: str, prefix: str, weight: str, no
                           "refused".format(prefix, key, source, weight, target))
 
 
+def _port_inputs(inputs: Any, input_map: Optional[Dict[str, str]], seed: int) -> Tuple[Any, Any]:
+    """The arrays that build a port (a subclassed model builds its weights on
+    its first call) and the names it takes them by."""
+    inputs, _, names = name_inputs(inputs, None, input_map)
+    return (parse_inputs(inputs, seed) if inputs is not None else None), names
+
+
 def _plan(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any) -> Tuple[List[Any], ConversionReport, List[str]]:
     """The pairing of a checkpoint's keys with the port's weights, checked
     from the metadata alone (no tensor is read): (pairs, the report with
@@ -324,7 +331,7 @@ def _plan(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any) -> Tuple[List[
     ambiguous: List[str] = []
     if legacy is not None:
         # The legacy model's variables, in creation order, name the keys (a Saver's names).
-        pairs, _, left_new = pair(legacy.vars, port.vars, mapping, require_all=True)
+        pairs, _, left_new = pair(legacy.vars, port.vars, mapping, require_all=False, ambiguities=ambiguous)
         absent = [p.legacy.name for p in pairs if p.legacy.name not in ckpt.keys]
         if absent:
             raise CheckpointError("checkpoint {} has no key for the legacy variable(s) {} (its keys: {})".format(
@@ -358,7 +365,8 @@ def _plan(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any) -> Tuple[List[
 
 
 def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]] = None, *,
-         mapping: Any = None, inputs: Any = None, seed: int = 0) -> ConversionReport:
+         mapping: Any = None, inputs: Any = None, seed: int = 0,
+         input_map: Optional[Dict[str, str]] = None) -> ConversionReport:
     """The pairing table a conversion would load, read from the checkpoint's
     metadata and the port's weights (built, never filled): every key loaded
     into which weight (how, with any reshape), skipped (why), and every port
@@ -368,11 +376,12 @@ def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Ca
     from compat_init.port._legacy import LegacyModel
 
     ckpt = read(checkpoint)
-    arrays = parse_inputs(inputs, seed) if inputs is not None else None
+    arrays, port_names = _port_inputs(inputs, input_map, seed)
     legacy = LegacyModel(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
     port = None
     try:
-        port = PortModel(v2_builder, seed, arrays, read_values=False)
+        port = PortModel(v2_builder, seed, arrays, read_values=False, input_names=port_names,
+                         named=input_map is not None)
         _, report, ambiguous = _plan(ckpt, port, mapping, legacy)
         report.notes += ["ambiguous: " + a for a in ambiguous]
         return report
@@ -420,8 +429,8 @@ def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
 
 
 def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]] = None, *,
-            mapping: Any = None, inputs: Any = None,
-            seed: int = 0) -> Tuple[Any, ConversionReport]:
+            mapping: Any = None, inputs: Any = None, seed: int = 0,
+            input_map: Optional[Dict[str, str]] = None) -> Tuple[Any, ConversionReport]:
     """Loads a checkpoint into the port ``v2_builder()`` returns.
 
     Args:
@@ -455,10 +464,11 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
                          "(TF 1.x, or eager execution disabled): convert on TF 2, where the port runs".format(
                              _runtime.tf_version()))
     ckpt = read(checkpoint)
-    arrays = parse_inputs(inputs, seed) if inputs is not None else None
+    arrays, port_names = _port_inputs(inputs, input_map, seed)
     legacy = LegacyModel(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
     try:
-        port = PortModel(v2_builder, seed, arrays, read_values=False)
+        port = PortModel(v2_builder, seed, arrays, read_values=False, input_names=port_names,
+                         named=input_map is not None)
         _, report = load(ckpt, port, mapping=mapping, legacy=legacy, write=port_side(port, arrays or []).write)
         return port.model, report
     finally:

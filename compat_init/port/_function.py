@@ -527,6 +527,11 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
     elif fed:
         report.notes.append("{} legacy dropout(s) take their rate from a fed placeholder (keep_prob): their rates "
                             "are not compared".format(fed))
+    elif not rates[0] and rates[1] and legacy.training is None:
+        # A graph built for inference (is_training=False) holds no dropout op
+        # and no switch to turn one on: it says nothing of its training rates.
+        report.notes.append("dropout rates not comparable: the legacy graph was built for inference (no dropout op, "
+                            "no training switch); the port's {} are not checked".format(rates[1]))
     elif rates[0] or rates[1]:
         same = rates[0] == rates[1]
         report.dropout = Comparison("dropout rates", (len(rates[1]),), 0.0 if same else math.inf, 0.0, 0.0, same,

@@ -4,7 +4,7 @@ checkpoint conversion; it imports neither."""
 from __future__ import annotations
 
 import numbers
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -12,12 +12,19 @@ from compat_init._errors import UsageError
 from compat_init.parity._engine import MEMORY_BUDGET
 
 
+class Drawn(np.ndarray):
+    """A batch drawn for a shape (not given): an integer placeholder takes
+    ids drawn anew in its range (``fit_inputs``)."""
+
+    seed = 0
+
+
 def parse_inputs(inputs: Any, seed: int) -> List[np.ndarray]:
     """``inputs``: an array, a shape (a fixed standard-normal batch drawn from
     ``seed``), or a list of either (several placeholders, in order)."""
     items = inputs if isinstance(inputs, list) else [inputs]
     rng = np.random.RandomState(seed)
-    arrays = []
+    arrays: List[np.ndarray] = []
     for position, item in enumerate(items):
         label = "inputs" if len(items) == 1 else "inputs[{}]".format(position)
         if isinstance(item, tuple) and all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
@@ -28,7 +35,9 @@ def parse_inputs(inputs: Any, seed: int) -> List[np.ndarray]:
             if size > MEMORY_BUDGET:
                 raise UsageError("{} shape {} needs {:.3g} GiB, over the {:.3g} GiB budget".format(
                     label, item, size / 2 ** 30, MEMORY_BUDGET / 2 ** 30))
-            arrays.append(rng.standard_normal(tuple(int(d) for d in item)).astype(np.float32))
+            drawn = rng.standard_normal(tuple(int(d) for d in item)).astype(np.float32).view(Drawn)
+            drawn.seed = seed + position
+            arrays.append(drawn)
             continue
         try:
             array = np.asarray(item)
@@ -66,7 +75,13 @@ def fit_inputs(arrays: List[np.ndarray], legacy: Any) -> Tuple[List[np.ndarray],
             raise UsageError("inputs for placeholder {} must have shape {}; received shape {}".format(
                 name, tuple(tensor.shape.as_list()) if tensor.shape.ndims is not None else "(any)", array.shape))
         dtype = tensor.dtype.base_dtype
-        if dtype.is_integer and array.dtype.kind not in "iu":
+        if dtype.is_integer and isinstance(array, Drawn):
+            # A shape for an integer placeholder: ids the graph can look up.
+            high, what = legacy.id_range(tensor)
+            array = np.random.RandomState(array.seed).randint(0, high, size=array.shape).astype(
+                dtype.as_numpy_dtype)
+            notes.append("inputs for {} drawn as integers in [0, {}) ({})".format(name, high, what))
+        elif dtype.is_integer and array.dtype.kind not in "iu":
             raise UsageError("inputs for placeholder {} must be integers ({}); received dtype {}".format(
                 name, dtype.name, array.dtype))
         if dtype.is_floating and array.dtype != dtype.as_numpy_dtype:
@@ -78,3 +93,41 @@ def fit_inputs(arrays: List[np.ndarray], legacy: Any) -> Tuple[List[np.ndarray],
             array = array.astype(dtype.as_numpy_dtype)
         fitted.append(array)
     return fitted, notes
+
+
+def name_inputs(inputs: Any, placeholders: Optional[List[str]], input_map: Optional[Dict[str, str]]
+                ) -> Tuple[Any, Optional[List[str]], Optional[List[str]]]:
+    """Named inputs as the proof takes them: ``(inputs, the legacy
+    placeholders they fill, the port's input names)``.
+
+    ``inputs`` may be a dict ``{legacy placeholder: array or shape}`` (then
+    ``placeholders`` is its keys); ``input_map`` ``{legacy placeholder: port
+    input}`` names the port's inputs where they are named otherwise (BERT's
+    ``input_ids`` is KerasHub's ``token_ids``).  The port's names are None when
+    nothing is named; the port takes them by name where its inputs carry those
+    names (``PortModel``), else by position."""
+    if isinstance(inputs, dict):
+        if placeholders is not None:
+            raise UsageError("placeholders must not be given with named inputs (their names are the placeholders); "
+                             "received placeholders={!r} and inputs named {}".format(placeholders, ", ".join(inputs)))
+        if not inputs or not all(isinstance(k, str) and k for k in inputs):
+            raise UsageError("inputs as a dict must map placeholder names (non-empty strings) to arrays or shapes; "
+                             "received keys {!r}".format(list(inputs)))
+        placeholders = list(inputs)
+        inputs = [inputs[k] for k in placeholders]
+    if input_map is None:
+        return inputs, placeholders, [p.split(":")[0] for p in placeholders] if placeholders else None
+    if not isinstance(input_map, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in input_map.items()):
+        raise TypeError("input_map must be a dict {{legacy placeholder: port input name}}; received {}".format(
+            type(input_map).__name__))
+    if placeholders is None:
+        raise UsageError("input_map needs named inputs (inputs={{name: array}}, --inputs NAME=FILE.npy or "
+                         "--placeholders) to know which legacy placeholder each array fills; received input_map={}"
+                         .format(input_map))
+    unknown = [k for k in input_map if k.split(":")[0] not in [p.split(":")[0] for p in placeholders]]
+    if unknown:
+        raise UsageError("input_map must name the placeholders the inputs fill ({}); received {}".format(
+            ", ".join(placeholders), ", ".join(unknown)))
+    clean = {k.split(":")[0]: v for k, v in input_map.items()}
+    return inputs, placeholders, [clean.get(p.split(":")[0], p.split(":")[0]) for p in placeholders]

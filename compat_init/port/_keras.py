@@ -97,11 +97,19 @@ class PortModel:
     non-trainable state) and its initial values."""
 
     def __init__(self, builder: Callable[[], Any], seed: int, arrays: Optional[Sequence[np.ndarray]],
-                 read_values: bool = True) -> None:
+                 read_values: bool = True, input_names: Optional[Sequence[str]] = None,
+                 named: bool = False) -> None:
         """``read_values=False``: the weights' initial values are not read
-        (a conversion overwrites them; a large model need not hold them twice)."""
+        (a conversion overwrites them; a large model need not hold them twice).
+        ``input_names``: the port's input for each array; the port is called
+        with a dict of them where its inputs carry those names (a KerasHub
+        backbone), else positionally.  ``named``: the names were given as the
+        port's (an input map): a port that lacks one is an error."""
         tf = _runtime.tf()
         self.tf = tf
+        self.input_names = list(input_names) if input_names else None
+        self.named = named
+        self.by_name = False  #: the port is called with a dict (set once it is built)
         self.eager = _runtime.can_evaluate_eagerly()
         self.arrays = list(arrays) if arrays is not None else None
         self.graph: Any = None
@@ -109,6 +117,7 @@ class PortModel:
         if self.eager:
             tf.random.set_seed(seed)
             self.model = self._check(builder())
+            self._name_inputs()
             if not self._weights() and self.arrays is not None:
                 try:
                     self._call(self.arrays, False)  # a subclassed model builds its weights on its first call
@@ -121,6 +130,7 @@ class PortModel:
             with self.graph.as_default():
                 tf.compat.v1.set_random_seed(seed)
                 self.model = self._check(builder())
+                self._name_inputs()
                 self.placeholders = [tf.compat.v1.placeholder(tf.as_dtype(x.dtype), (None,) + x.shape[1:])
                                      for x in (self.arrays or [])]
                 self.symbolic: Dict[bool, List[Any]] = {}
@@ -207,8 +217,30 @@ class PortModel:
             return True
         return any(p.name == "training" or p.kind == p.VAR_KEYWORD for p in parameters)
 
+    def port_input_names(self) -> List[str]:
+        """The names of a functional port's inputs ([] when it has none)."""
+        names = getattr(self.model, "input_names", None)
+        if not names:
+            names = [getattr(t, "name", "") for t in getattr(self.model, "inputs", None) or []]
+        return [str(n).split(":")[0] for n in names or [] if n]
+
+    def _name_inputs(self) -> None:
+        """Whether the port is called with a dict of its inputs by name."""
+        if not self.input_names:
+            return
+        known = self.port_input_names()
+        missing = [n for n in self.input_names if n not in known]
+        if not missing:
+            self.by_name = True
+        elif self.named:
+            raise UsageError("input_map must name the port's inputs ({}); received {}".format(
+                ", ".join(known) or "none: the port takes its inputs by position", ", ".join(missing)))
+
     def _call(self, arrays: Sequence[Any], training: bool) -> List[Any]:
-        x = list(arrays) if len(arrays) > 1 else arrays[0]
+        if self.by_name:
+            x: Any = dict(zip(self.input_names or [], arrays))
+        else:
+            x = list(arrays) if len(arrays) > 1 else arrays[0]
         if self._takes_training():
             return _outputs(self.model(x, training=training))
         return _outputs(self.model(x))  # a tf.Module, or a layer whose call takes no training argument

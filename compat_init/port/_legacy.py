@@ -8,6 +8,7 @@ regularization losses, its dropout rates and its update ops.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -104,6 +105,58 @@ class LegacyModel:
             Var(v.op.name, tuple(v.shape.as_list()), v.dtype.base_dtype.name, i < len(trainable), i,
                 np.asarray(x), v)
             for i, (v, x) in enumerate(zip(self.variables, values))]
+
+    def feeding_variables(self) -> Optional[set]:
+        """The names of the variables the outputs (and the regularization
+        losses) are computed from, read backwards through the graph; None
+        without outputs."""
+        if not self.outputs:
+            return None
+        variable_ops = {"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable"}
+        stack = [t.op for t in list(self.outputs) + list(self.regularization)]
+        seen: set = set()
+        found: set = set()
+        while stack:
+            op = stack.pop()
+            if op.name in seen:
+                continue
+            seen.add(op.name)
+            if op.type in variable_ops:
+                found.add(op.name)
+                continue
+            stack.extend(t.op for t in op.inputs)
+            stack.extend(op.control_inputs)
+        return found
+
+    def id_range(self, placeholder: Any) -> Tuple[int, str]:
+        """How many ids an integer placeholder may hold: the rows of the
+        smallest embedding table it indexes (a gather, or a one-hot's depth,
+        through reshapes and casts), else 2 (a mask)."""
+        passing = {"Identity", "Reshape", "Cast", "ExpandDims", "Squeeze", "StridedSlice"}
+        gathers = {"Gather", "GatherV2", "ResourceGather"}
+        rows = []
+        stack, seen = [placeholder], set()
+        while stack:
+            tensor = stack.pop()
+            for op in tensor.consumers():
+                if op.name in seen:
+                    continue
+                seen.add(op.name)
+                if op.type in gathers and len(op.inputs) > 1 and op.inputs[1] is tensor:
+                    dim = op.inputs[0].shape[0] if op.inputs[0].shape.ndims else None
+                    if dim is None and op.type == "ResourceGather":
+                        dim = op.inputs[0].op.get_attr("shape").dim[0].size
+                    if dim:
+                        rows.append(int(dim))
+                elif op.type == "OneHot" and op.inputs[0] is tensor:
+                    depth = self.tf.get_static_value(op.inputs[1])
+                    if depth is not None:
+                        rows.append(int(depth))
+                elif op.type in passing:
+                    stack.extend(op.outputs)
+        if rows:
+            return min(rows), "the rows of the embedding table it indexes"
+        return 2, "no embedding table reads it: a mask"
 
     # Placeholders ------------------------------------------------------------
 
@@ -323,3 +376,54 @@ def _describe_value(value: Any) -> str:
             type(value).__name__, getattr(value, "__name__", value))
     text = repr(value)
     return "a {} ({})".format(type(value).__name__, text if len(text) <= 80 else text[:77] + "...")
+
+
+# The legacy side from a MetaGraphDef ------------------------------------------------------------
+
+
+def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
+    """A legacy builder that imports the graph a ``Saver`` wrote beside its
+    checkpoint (``model.ckpt.meta``, a ``MetaGraphDef``) and returns the
+    tensors named by ``outputs`` (``bert/pooler/dense/Tanh:0``): the legacy
+    model as it ran, with no legacy Python code, on any TensorFlow that has
+    its ops.
+
+    Raises:
+      UsageError: the file is not a graph this TensorFlow can import (an op
+        it lacks, such as a ``tf.contrib`` kernel, is named), or an output
+        names no tensor of it.
+    """
+    import os
+
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise UsageError("the legacy .meta graph must be an existing file; received {!r}".format(path))
+    if not outputs:
+        raise UsageError("a legacy .meta graph needs the names of its outputs to compare (outputs=[...], --outputs "
+                         "NAME:0); received none for {}".format(path))
+
+    def build() -> Any:
+        tf = _runtime.tf()
+        try:
+            tf.compat.v1.train.import_meta_graph(path, clear_devices=True)
+        except Exception as error:  # noqa: BLE001 - a file that is not a graph this TF can run
+            text = _first_line(error)
+            op = re.search(r"Op type not registered '([^']+)'", str(error))
+            if op:
+                raise UsageError("the legacy graph {} uses the op {}, which this TensorFlow {} lacks (a tf.contrib "
+                                 "or custom kernel): run the proof where it exists".format(
+                                     path, op.group(1), _runtime.tf_version())) from None
+            raise UsageError("the legacy .meta graph {} cannot be imported: {}".format(path, text)) from None
+        graph = tf.compat.v1.get_default_graph()
+        found = []
+        for name in outputs:
+            tensor_name = name if ":" in name else name + ":0"
+            try:
+                found.append(graph.get_tensor_by_name(tensor_name))
+            except (KeyError, ValueError):
+                candidates = [op.name for op in graph.get_operations() if op.type in ACTIVATIONS or
+                              op.type in ("MatMul", "BiasAdd", "Add", "AddV2", "Reshape")][-5:]
+                raise UsageError("outputs must name tensors of the legacy graph {}; received {} (its last "
+                                 "operations of interest: {})".format(path, name, ", ".join(candidates))) from None
+        return found
+
+    return build

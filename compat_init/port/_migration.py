@@ -29,7 +29,7 @@ from compat_init._errors import UsageError
 from compat_init.parity._engine import TESTS_PER_KERNEL, side_stats, test_kernel
 from compat_init.parity._report import KernelReport, ParityReport
 from compat_init.port._function import LOSSES, OPTIMIZERS, check_function
-from compat_init.port._inputs import fit_inputs, parse_inputs
+from compat_init.port._inputs import fit_inputs, name_inputs, parse_inputs
 from compat_init.port._keras import PortModel
 from compat_init.port._legacy import LegacyModel
 from compat_init.port._pairing import Pair, pair
@@ -125,6 +125,7 @@ def check_migration(
     feeds: Optional[Dict[str, Any]] = None,
     from_logits: bool = False,
     checkpoint: Optional[str] = None,
+    input_map: Optional[Dict[str, str]] = None,
 ) -> MigrationReport:
     """Does a Keras port start from the same weights as its legacy model, and
     compute the same function?
@@ -147,9 +148,14 @@ def check_migration(
       alpha: Family-wise false-alarm rate over the statistical comparisons.
       seed: Global seed of both builds, of the input batch drawn for a
         shape, and of the labels.
-      inputs: Compare the two functions too: an array, a shape, or a list
-        of them (one per input placeholder, found in the legacy graph or
-        named by ``placeholders``).
+      inputs: Compare the two functions too: an array, a shape, a list of
+        them (one per input placeholder, found in the legacy graph or named by
+        ``placeholders``), or a dict ``{placeholder name: array or shape}``.
+        Integer arrays (token ids, masks) are fed as they are.
+      input_map: ``{legacy placeholder: port input name}`` where the port
+        names its inputs otherwise (BERT's ``input_ids`` and KerasHub's
+        ``token_ids``); a port whose inputs carry the names is called with a
+        dict of them, else positionally.
       steps: Then train both models this many steps with the same loss (on
         the first output; plus each side's regularization losses) and the
         same update.
@@ -194,6 +200,7 @@ def check_migration(
     if steps and inputs is None:
         raise UsageError("steps needs inputs: training equivalence runs both models on a batch; received "
                          "steps={!r} without inputs".format(steps))
+    inputs, placeholders, port_names = name_inputs(inputs, placeholders, input_map)
     arrays = parse_inputs(inputs, seed) if inputs is not None else None
     legacy = LegacyModel(v1_builder, seed, need_outputs=arrays is not None, feeds=feeds, placeholders=placeholders)
     port = None
@@ -201,13 +208,18 @@ def check_migration(
         notes: List[str] = []
         if arrays is not None:
             arrays, notes = fit_inputs(arrays, legacy)
-        port = PortModel(v2_builder, seed, arrays)
-        pairs, left_old, left_new = pair(legacy.vars, port.vars, mapping)
+        port = PortModel(v2_builder, seed, arrays, input_names=port_names, named=input_map is not None)
+        feeding = legacy.feeding_variables() if arrays is not None else None
+        # Legacy variables the compared outputs never read (an auxiliary or
+        # pretraining head) have no part in the proof: listed, not paired.
+        off_path = [v for v in legacy.vars if feeding is not None and v.name not in feeding]
+        pairs, left_old, left_new = pair([v for v in legacy.vars if v not in off_path], port.vars, mapping)
         if checkpoint is not None:
             report = _from_checkpoint(checkpoint, pairs, legacy, alpha, seed)
         else:
             report = _initial(pairs, legacy, port, alpha, seed)
-        report.unpaired = ["legacy {} (no port weight of that name and shape)".format(v.name) for v in left_old] + [
+        report.unpaired = ["legacy {} (skipped: not on the path to the outputs)".format(v.name) for v in off_path] + [
+            "legacy {} (no port weight of that name and shape)".format(v.name) for v in left_old] + [
             "port {} (no legacy variable of that name and shape)".format(v.name) for v in left_new]
         if arrays is not None:
             report.function = check_function(legacy, port, pairs, arrays, seed=seed, steps=steps, loss=loss,

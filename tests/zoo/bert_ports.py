@@ -23,3 +23,26 @@ def backbone(**overrides):
                    max_sequence_length=c["max_position_embeddings"], num_segments=c["type_vocab_size"])
     options.update(overrides)
     return keras_hub.models.BertBackbone(**options)
+
+
+def swapped_inputs():
+    """A wrong port: the backbone with its segment ids and padding mask swapped."""
+    import keras
+
+    inner = backbone()
+    inputs = {name: keras.Input((None,), dtype="int32", name=name)
+              for name in ("token_ids", "segment_ids", "padding_mask")}
+    outputs = inner({"token_ids": inputs["token_ids"], "segment_ids": inputs["padding_mask"],
+                     "padding_mask": inputs["segment_ids"]})
+    return keras.Model(inputs, outputs)
+
+
+def exact_gelu():
+    """A wrong port: the exact GELU where google-research/bert uses the tanh approximation."""
+    import keras
+
+    model = backbone()
+    for layer in model._flatten_layers():
+        if type(layer).__name__ == "Dense" and layer.name == "feedforward_intermediate_dense":
+            layer.activation = lambda x: keras.activations.gelu(x, approximate=False)
+    return model
