@@ -126,3 +126,54 @@ def test_a_port_of_another_size_leaves_weights_unfilled_with_a_short_message():
     message = str(caught.value)
     assert "port weight(s) unfilled" in message and "convert --plan" in message and len(message) < 2500, message
     assert "feedforward_intermediate_dense/kernel" in message
+
+
+# --- the proof: the legacy side from the checkpoint's .meta graph, no legacy Python code ---------------
+
+GRAPH = __import__("json").load(open(os.path.join(bert_ports.FIXTURE, "graph.json")))
+OUTPUTS = [GRAPH["pooled_output"], GRAPH["sequence_output"]]  # the port's dict outputs, in sorted-key order
+INPUT_MAP = {"input_ids": "token_ids", "input_mask": "padding_mask", "token_type_ids": "segment_ids"}
+
+
+def prove(port_builder, **options):
+    from compat_init import port
+
+    legacy = port.meta_graph(PREFIX + ".meta", OUTPUTS)
+    inputs = options.pop("inputs", {k: IO[k] for k in INPUT_MAP})
+    return port.check_migration(legacy, port_builder, checkpoint=PREFIX, inputs=inputs, input_map=INPUT_MAP,
+                                **options)
+
+
+def test_the_proof_from_the_meta_graph_passes_for_keras_hub():
+    report = prove(bert_ports.backbone)
+    assert report.exit_code == 0, str(report)
+    assert len(report.pairs) == 39 and {p["how"] for p in report.pairs} == {"structure"}
+    assert sum("not on the path to the outputs" in u for u in report.unpaired) == 5  # the cls/ head
+    assert any("dropout rates not comparable" in n for n in report.function.notes), str(report)
+
+
+@pytest.mark.parametrize("wrong", ["swapped_inputs", "exact_gelu"])
+def test_the_proof_fails_for_wrong_ports(wrong):
+    report = prove(getattr(bert_ports, wrong))
+    assert report.exit_code == 1 and report.decided_by == "forward", str(report)
+
+
+def test_a_shape_for_token_ids_draws_ids_in_the_vocabulary():
+    report = prove(bert_ports.backbone, inputs={k: (3, 12) for k in INPUT_MAP})
+    assert report.exit_code == 0, str(report)
+    notes = " ".join(report.function.notes)
+    assert "input_ids drawn as integers in [0, 97)" in notes and "token_type_ids drawn as integers in [0, 2)" in notes
+
+
+def test_cli_convert_with_the_proof_from_the_meta_graph(tmp_path):
+    batch = tmp_path / "batch.npz"
+    np.savez(str(batch), **{k: IO[k] for k in INPUT_MAP})
+    common = ["--outputs", ",".join(OUTPUTS), "--checkpoint", PREFIX, "--inputs", str(batch)]
+    common += [a for k, v in INPUT_MAP.items() for a in ("--input-map", "{}={}".format(k, v))]
+    good = run_cli("--migration", PREFIX + ".meta", "zoo.bert_ports:backbone", "--out", str(tmp_path / "good.weights.h5"),
+                   *common)
+    assert good.returncode == 0 and "verdict: the port agrees" in good.stdout, good.stderr[-3000:]
+    bad = run_cli("--migration", PREFIX + ".meta", "zoo.bert_ports:swapped_inputs", "--out",
+                  str(tmp_path / "bad.weights.h5"), *common)
+    assert bad.returncode == 1 and "nothing written" in bad.stderr, bad.stderr[-3000:]
+    assert sorted(os.listdir(str(tmp_path))) == ["batch.npz", "good.weights.h5"]
