@@ -98,3 +98,30 @@ def test_a_meta_graph_is_the_legacy_side(tmp_path):
         port.meta_graph(prefix + ".meta", [])
     with pytest.raises(UsageError, match="must be an existing file"):
         port.meta_graph(os.path.join(str(tmp_path), "missing.meta"), [name])
+
+
+def slim_batch_norm_without_tf_keras():
+    """What TF-Slim's batch_norm does under TF 2.16+ without tf-keras installed."""
+    raise ModuleNotFoundError("No module named 'tf_keras'", name="tf_keras")
+
+
+def test_a_module_tensorflow_moved_is_named_with_its_fix():
+    with pytest.raises(UsageError) as caught:
+        port.check_migration(slim_batch_norm_without_tf_keras, keras_port)
+    message = str(caught.value)
+    assert "needs the module tf_keras" in message and "pip install tf-keras==" in message, message
+    assert len(message.splitlines()) == 1
+
+
+def test_a_module_tensorflow_moved_is_one_line_on_the_command_line():
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-m", "compat_init", "parity", "--migration",
+                             "tests.test_named_inputs:slim_batch_norm_without_tf_keras",
+                             "tests.test_named_inputs:keras_port"], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    ours = [line for line in result.stderr.splitlines() if line.startswith("compat-init")]
+    assert result.returncode == 2 and len(ours) == 1 and "pip install tf-keras==" in ours[0], result.stderr[-2000:]

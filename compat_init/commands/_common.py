@@ -317,7 +317,13 @@ def load_callable(spec: str, option: str) -> Callable[[], Any]:
         except UsageError:
             raise
         except Exception as error:  # noqa: BLE001 - the user's builder failed
-            raise UsageError("{} {} raised {}: {}".format(option, spec, type(error).__name__, error)) from None
+            hint = ""
+            if isinstance(error, ModuleNotFoundError):
+                from compat_init.port._legacy import moved_module_hint
+
+                hint = moved_module_hint(error)
+            raise UsageError("{} {} raised {}: {}{}".format(option, spec, type(error).__name__, error,
+                                                           " ({})".format(hint) if hint else "")) from None
 
     call.source = getattr(module, "__file__", None) or ""  # type: ignore[attr-defined]
     return call

@@ -36,6 +36,34 @@ ACTIVATIONS = ("Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Softmax", "Le
                "Gelu")
 
 
+#: Modules legacy code imports that newer TensorFlow moved out of itself:
+#: module -> (what moved, the fix).  ``{tf}`` is the installed version.
+MOVED_MODULES = {
+    "tf_keras": ("TensorFlow 2.16+ ships Keras 3; Keras 2 (and with it tf.compat.v1.layers, which TF-Slim's "
+                 "batch_norm imports as tf_keras.legacy_tf_layers) is the tf-keras package",
+                 "pip install tf-keras=={tf}"),
+    "tf_slim": ("tf.contrib.slim left TensorFlow with TF 2.0; it is the tf-slim package",
+                "pip install tf-slim (and import tf_slim as slim)"),
+    "tensorflow.contrib": ("tf.contrib left TensorFlow with TF 2.0",
+                           "run `compat-init migrate` on the legacy code, or prove from the checkpoint's .meta "
+                           "graph (--migration MODEL.ckpt.meta) where its ops exist"),
+}
+
+
+def moved_module_hint(error: BaseException) -> str:
+    """For a legacy builder's ModuleNotFoundError of a module TensorFlow
+    moved: what moved and the fix (one sentence); "" otherwise."""
+    name = getattr(error, "name", None) or ""
+    for module, (what, fix) in MOVED_MODULES.items():
+        if name == module or name.startswith(module + "."):
+            try:
+                version = str(_runtime.tf_version())
+            except ImportError:  # no TensorFlow at all
+                version = "your TensorFlow's version"
+            return "{}: {}".format(what, fix.format(tf=version))
+    return ""
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return "{}: {}".format(type(error).__name__, text[0] if text else "")
@@ -73,7 +101,14 @@ class LegacyModel:
         with self.graph.as_default():
             tf.compat.v1.set_random_seed(seed)
             with _runtime.differentiable_control_flow():
-                built = builder()
+                try:
+                    built = builder()
+                except ModuleNotFoundError as error:
+                    hint = moved_module_hint(error)
+                    if not hint:
+                        raise
+                    raise UsageError("the legacy builder needs the module {}, which this TensorFlow lacks ({})".format(
+                        error.name, hint)) from None
             self.output_names, self.outputs = _flatten_outputs(tf, built)
             if need_outputs and not self.outputs:
                 raise UsageError(
