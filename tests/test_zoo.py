@@ -177,3 +177,20 @@ def test_cli_convert_with_the_proof_from_the_meta_graph(tmp_path):
                   str(tmp_path / "bad.weights.h5"), *common)
     assert bad.returncode == 1 and "nothing written" in bad.stderr, bad.stderr[-3000:]
     assert sorted(os.listdir(str(tmp_path))) == ["batch.npz", "good.weights.h5"]
+
+
+def test_cli_convert_writes_a_keras_hub_preset(tmp_path):
+    preset = tmp_path / "bert_tiny_preset"
+    done = run_cli("--port", "zoo.bert_ports:backbone", "--checkpoint", PREFIX, "--out", str(preset))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(os.listdir(str(tmp_path))) == ["bert_tiny_preset"]  # no staging folder left
+    assert_same_as_tf115(keras_hub.models.BertBackbone.from_preset(str(preset)))
+    again = run_cli("--port", "zoo.bert_ports:backbone", "--checkpoint", PREFIX, "--out", str(preset))
+    assert again.returncode == 2 and "must not exist yet" in again.stderr, again.stderr[-2000:]
+
+
+def test_a_preset_folder_for_a_port_without_presets_is_refused(tmp_path):
+    done = run_cli("--port", "examples_v2.cnn_pair:build", "--checkpoint",
+                   os.path.join(ROOT, "tests", "fixtures", "tf115", "cnn_sgd"), "--out", str(tmp_path / "cnn"))
+    assert done.returncode == 2 and "has no save_to_preset" in done.stderr, done.stderr[-2000:]
+    assert os.listdir(str(tmp_path)) == []

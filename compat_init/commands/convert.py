@@ -52,7 +52,8 @@ def register(commands: Any) -> None:
                          help="a checkpoint prefix, its .index, a `checkpoint` state file or its folder")
     parser.add_argument("--out", metavar="PORT.weights.h5",
                          help="where to write the port's weights (with --reverse: the legacy checkpoint prefix); "
-                              "required unless --plan")
+                              "under Keras 3, a new folder (a name without an extension) takes a KerasHub model's "
+                              "preset (from_preset loads it); required unless --plan")
     parser.add_argument("--plan", action="store_true",
                         help="print the full pairing table (key, shape, port weight, how paired, any reshape; keys "
                              "skipped and why; port weights unfilled) without reading a tensor or writing weights")
@@ -117,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         return _plan(args)
     if not args.out:
         raise UsageError("convert needs --out PATH (where to write the port's weights), or --plan; received neither")
-    check_output_path(args.out, "--out")
+    if args.reverse or "." in os.path.basename(args.out):  # a name without an extension may be a preset folder:
+        check_output_path(args.out, "--out")                # checkpoint.check_output decides, knowing the Keras
     if args.json and args.json != "-":
         check_output_path(args.json, "--json")
     require_tensorflow()

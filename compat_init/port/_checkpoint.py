@@ -16,6 +16,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -479,23 +480,61 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
 # Writing --------------------------------------------------------------------------------------
 
 
+def is_preset_path(path: str) -> bool:
+    """``--out`` names a KerasHub preset (a new folder) rather than a weights
+    file: under Keras 3, a path that ends in ``/`` or whose name has no
+    extension."""
+    name = os.path.basename(path.rstrip("/" + os.sep))
+    return _runtime.keras_flavour() == "keras3" and (path.endswith(("/", os.sep)) or "." not in name)
+
+
 def check_output(path: str) -> None:
     """``path`` can take the port's weights in this Keras: Keras 3 writes
-    ``.weights.h5`` only; in an existing, writable folder."""
+    ``.weights.h5`` only, or a KerasHub model's preset into a new folder; in
+    an existing, writable folder."""
+    folder = os.path.dirname(os.path.abspath(path.rstrip("/" + os.sep)))
+    if is_preset_path(path):
+        if os.path.lexists(path.rstrip("/" + os.sep)):
+            raise UsageError("--out names a preset folder, which must not exist yet (a preset is written whole, "
+                             "never over another); received --out={}".format(path))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise UsageError("--out must be in an existing writable folder; received --out={}".format(path))
+        return
     if _runtime.keras_flavour() == "keras3" and not path.endswith(".weights.h5"):
-        raise UsageError("--out must end in .weights.h5 (Keras 3 writes weights only there); received --out={}".format(
-            path))
-    folder = os.path.dirname(os.path.abspath(path))
+        raise UsageError("--out must end in .weights.h5 (Keras 3 writes weights only there) or name a new folder "
+                         "for a KerasHub model's preset; received --out={}".format(path))
     if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise UsageError("--out must be a file path in an existing writable folder; received --out={}".format(path))
+
+
+def save_preset(model: Any, path: str) -> str:
+    """A KerasHub backbone or task written as a preset folder
+    (``save_to_preset``: config, weights, metadata) that
+    ``from_preset(path)`` loads: staged in a temporary folder beside
+    ``path``, then renamed into place whole."""
+    if not hasattr(model, "save_to_preset"):
+        raise UsageError("--out names a folder (a KerasHub preset) but the port is a {}, which has no "
+                         "save_to_preset; name a .weights.h5 file instead; received --out={}".format(
+                             type(model).__name__, path))
+    target = path.rstrip("/" + os.sep)
+    staging = tempfile.mkdtemp(prefix=".compat-init-", dir=os.path.dirname(os.path.abspath(target)))
+    try:
+        model.save_to_preset(os.path.join(staging, "preset"))
+        os.rename(os.path.join(staging, "preset"), target)  # fails, rather than merges, if target appeared
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def save(model: Any, path: str) -> str:
     """Writes the port's weights to ``path`` atomically: a temporary file in
     the same folder, then renamed; no partial file is ever left at ``path``.
-    Keras 3: ``.weights.h5``; Keras 2: ``.h5`` (HDF5) or a TF checkpoint
-    prefix; a ``tf.Module``: a ``tf.train.Checkpoint`` prefix."""
+    Keras 3: ``.weights.h5``, or a KerasHub model's preset folder
+    (``is_preset_path``); Keras 2: ``.h5`` (HDF5) or a TF checkpoint prefix;
+    a ``tf.Module``: a ``tf.train.Checkpoint`` prefix."""
     tf = _runtime.tf()
+    if is_preset_path(path):
+        return save_preset(model, path)
     folder = os.path.dirname(os.path.abspath(path))
     if path.endswith(".h5") and hasattr(model, "save_weights"):
         suffix = ".weights.h5" if path.endswith(".weights.h5") else ".h5"
