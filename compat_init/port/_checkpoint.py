@@ -279,7 +279,11 @@ def read(path: str) -> Checkpoint:
             variables.append(Var(name, shapes[key], dtypes[key], _trainable(name), len(variables)))
     else:
         kind = "name-based"
-        for key in sorted(shapes):
+        order = _meta_graph_order(prefix)
+        if order:
+            kind = "name-based, in the creation order of its .meta graph"
+        rank = {name: i for i, name in enumerate(order)}
+        for key in sorted(shapes, key=lambda k: (rank.get(k, len(rank)), k)):
             if key.split("/")[-1] == "global_step":
                 skipped[key] = "the training step counter (global_step)"
             elif key in OPTIMIZER_KEYS:
@@ -290,6 +294,25 @@ def read(path: str) -> Checkpoint:
                 keys[key] = key
                 variables.append(Var(key, shapes[key], dtypes[key], _trainable(key), len(variables)))
     return Checkpoint(prefix, kind, reader, shapes, dtypes, variables, skipped, keys)
+
+
+def _meta_graph_order(prefix: str) -> List[str]:
+    """The variables of the graph a ``Saver`` wrote beside the checkpoint
+    (``PREFIX.meta``), in the order the legacy program created them; [] when
+    there is none or it cannot be read (the keys' names then sort them)."""
+    path = prefix + ".meta"
+    if not os.path.isfile(path):
+        return []
+    try:
+        from tensorflow.core.protobuf import meta_graph_pb2
+
+        meta = meta_graph_pb2.MetaGraphDef()
+        with open(path, "rb") as f:
+            meta.ParseFromString(f.read())
+    except Exception:  # noqa: BLE001 - an unreadable .meta only loses the order, said in the format
+        return []
+    kinds = {"VariableV2", "Variable", "VarHandleOp"}
+    return [node.name for node in meta.graph_def.node if node.op in kinds]
 
 
 def _trainable(name: str) -> bool:
@@ -330,9 +353,15 @@ def _plan(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any) -> Tuple[List[
     every key's entry and the port weights left unfilled, ambiguities)."""
     report = ConversionReport(ckpt.prefix, ckpt.format)
     ambiguous: List[str] = []
+    off_path: set = set()
     if legacy is not None:
         # The legacy model's variables, in creation order, name the keys (a Saver's names).
-        pairs, _, left_new = pair(legacy.vars, port.vars, mapping, require_all=False, ambiguities=ambiguous)
+        # Variables the builder's outputs never read (an auxiliary head) are
+        # not the port's to hold: skipped with that reason, not paired.
+        feeding = legacy.feeding_variables()
+        off_path = {v.name for v in legacy.vars if feeding is not None and v.name not in feeding}
+        pairs, _, left_new = pair([v for v in legacy.vars if v.name not in off_path], port.vars, mapping,
+                                  require_all=False, ambiguities=ambiguous)
         absent = [p.legacy.name for p in pairs if p.legacy.name not in ckpt.keys]
         if absent:
             raise CheckpointError("checkpoint {} has no key for the legacy variable(s) {} (its keys: {})".format(
@@ -353,6 +382,8 @@ def _plan(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any) -> Tuple[List[
         report.entries.append(Entry(key, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.describe()))
     for v in left_old:
         report.entries.append(Entry(ckpt.keys[v.name], v.shape, v.dtype, "skipped", reason=(
+            "not on the path to the legacy builder's outputs (an auxiliary head): not the port's" if legacy is not None
+            and v.name in off_path else
             ("the port has no place for it: every port weight is already filled (an auxiliary head, or a part the "
              "port leaves out)" if not left_new else
              "no port weight of that shape and name (pass mapping= / --mapping {}=PORT_WEIGHT to load it)".format(

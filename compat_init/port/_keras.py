@@ -32,6 +32,24 @@ def _creation_key(variable: Any) -> Tuple[int, str]:
     return (int(match.group(1)) if match else 1 << 62, str(getattr(variable, "name", "")))
 
 
+def _in_creation_order(weights: List[Any]) -> List[Any]:
+    """``weights`` in the order they were created, where every one says
+    (an eager variable's handle number; a Keras 3 weight's through its
+    ``value``): Keras 3 lists a functional model's weights layer by layer in
+    another order (``conv2d_8, conv2d_6, conv2d_9, ...`` in InceptionV3).
+    As listed otherwise (graph variables)."""
+    keys = []
+    for weight in weights:
+        variable = getattr(weight, "value", weight) if not hasattr(weight, "_unique_id") else weight
+        match = re.search(r"(\d+)$", str(getattr(variable, "_unique_id", "")))
+        if not match:
+            return list(weights)
+        keys.append(int(match.group(1)))
+    if len(set(keys)) != len(keys):
+        return list(weights)
+    return [w for _, w in sorted(zip(keys, weights), key=lambda pair: pair[0])]
+
+
 def _raw_variables(root: Any, tf: Any) -> List[Any]:
     """``tf.Variable``s held in the attributes of ``root`` and of the objects
     it holds (layers, modules, lists, dicts): what Keras 3 does not track."""
@@ -199,7 +217,7 @@ class PortModel:
         trainable = [w for w in known if getattr(w, "trainable", True)] + [v for v in raw if v.trainable]
         state = [w for w in known if not getattr(w, "trainable", True)] + [v for v in raw if not v.trainable]
         seen, ordered = set(), []
-        for w in trainable + state:
+        for w in _in_creation_order(trainable) + _in_creation_order(state):
             if id(w) not in seen:
                 seen.add(id(w))
                 ordered.append(w)

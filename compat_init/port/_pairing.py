@@ -7,8 +7,9 @@ in this order, by:
    full name or by a ``/``-suffix of it), then rules (``_rules.Rule``, from a
    rules file: a pattern over legacy names and the port name it gives, with
    an optional transpose or reshape);
-2. creation order, where the rest of both sides have the same shapes in the
-   same order (trainable and non-trainable weights each on their own);
+2. creation order, where the rest of both sides have the same shapes (or
+   shapes a split or merge of axes joins, see 4.) in the same order and no two
+   roles disagree (trainable and non-trainable weights each on their own);
 3. name correspondence: a legacy variable and a port weight of the same shape
    whose names end in the same ``/``-components (``model/conv2d/kernel`` ~
    ``conv2d/kernel``), where that is the unique best match both ways;
@@ -453,7 +454,8 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
     for trainable in (True, False):
         olds = [v for v in rest_old if v.trainable == trainable]
         news = [v for v in rest_new if v.trainable == trainable]
-        if olds and [v.shape for v in olds] == [v.shape for v in news] and not _roles_conflict(olds, news):
+        if olds and len(olds) == len(news) and all(_fits(o, n, _role(o) or _role(n)) is not None
+                                                   for o, n in zip(olds, news)) and not _roles_conflict(olds, news):
             pairs.extend(Pair(o, n, "creation order") for o, n in zip(olds, news))
             continue
         for step in (_by_names, _by_structure, _by_shape):
