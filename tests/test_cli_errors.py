@@ -39,7 +39,7 @@ BAD = [
     (["parity", "--migration", "a:b", "c:d", "--inputs", "4x3", "--placeholders", "x,y"],
      "--placeholders must name one placeholder per --inputs; received --placeholders=x,y for 1 --inputs"),
     (["parity", "--migration", "a:b", "c:d", "--inputs", "missing.npy"],
-     "--inputs must be a shape (positive integers joined by 'x') or an existing .npy file"),
+     "--inputs must be a shape (positive integers joined by 'x'), an existing .npy or .npz file, or NAME= either of the first two"),
     (["parity", "--migration", "a:b", "c:d", "--inputs", "4x3", "--learning-rate", "-1"],
      "--learning-rate must be a positive number; received --learning-rate=-1"),
     (["parity", "--model", "nocolon"], "--model must be module:function; received --model=nocolon"),

@@ -469,3 +469,20 @@ def write_atomically(path: str, text: str) -> None:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+def emit_report(args: argparse.Namespace, report: Any) -> Any:
+    """The report as a table (stdout; stderr when the JSON goes to stdout)
+    unless --quiet, and as JSON with --json (``-``: stdout; a file: written
+    atomically).  Returns the stream the table went to."""
+    to_stdout = args.json == "-"
+    stream = sys.stderr if to_stdout else sys.stdout
+    if not args.quiet:
+        print(report, file=stream)
+    if args.json:
+        text = json.dumps(json_safe(report.to_dict()), indent=2, allow_nan=False)
+        if to_stdout:
+            print(text)
+        else:
+            write_atomically(args.json, text + "\n")
+    return stream

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
@@ -15,9 +14,9 @@ from compat_init.commands._common import (
     refuse_overwrites,
     check_output_path,
     function_options,
+    emit_report,
     guarded,
     int_in,
-    json_safe,
     legacy_builder,
     load_callable,
     option_type,
@@ -183,16 +182,7 @@ def run(args: argparse.Namespace) -> int:
         return report, 0
 
     report, code = guarded(args, work)
-    to_stdout = args.json == "-"
-    if not args.quiet:
-        print(report, file=sys.stderr if to_stdout else sys.stdout)
-    if args.json:
-        text = json.dumps(json_safe(report.to_dict()), indent=2, allow_nan=False)
-        if to_stdout:
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
+    emit_report(args, report)
     if code:
         print("compat-init: nothing written: the {} {}".format(
             "resumed training" if args.optimizer_state else "migration proof at the trained weights",
@@ -250,22 +240,13 @@ def _plan(args: argparse.Namespace) -> int:
     report = guarded(args, lambda: checkpoint.plan(args.checkpoint, new, old, mapping=options["mapping"],
                                                    inputs=options["inputs"], seed=args.seed,
                                                    input_map=options["input_map"]))
-    to_stdout = args.json == "-"
-    if not args.quiet:
-        print(report, file=sys.stderr if to_stdout else sys.stdout)
+    stream = emit_report(args, report)
     if args.emit_mapping:
         from compat_init.port._rules import format_rules
 
         rows = [(e.key, e.weight, _rule_options(e.how)) for e in report.entries if e.status == "loaded"]
         write_atomically(args.emit_mapping, format_rules(rows))
-        print("rules written to {} ({} rules)".format(args.emit_mapping, len(rows)),
-              file=sys.stderr if to_stdout else sys.stdout)
-    if args.json:
-        text = json.dumps(json_safe(report.to_dict()), indent=2, allow_nan=False)
-        if to_stdout:
-            print(text)
-        else:
-            write_atomically(args.json, text + "\n")
+        print("rules written to {} ({} rules)".format(args.emit_mapping, len(rows)), file=stream)
     if report.missing:
         print("compat-init: error: the plan leaves {} port weight(s) unfilled (listed above as MISSING): a conversion "
               "would stop; pass --mapping entries or a rules file for them".format(len(report.missing)),

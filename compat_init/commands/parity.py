@@ -3,7 +3,6 @@ model against its Keras port."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from typing import Any, Optional
@@ -14,9 +13,9 @@ from compat_init.commands._common import (
     alpha_value,
     check_output_path,
     function_options,
+    emit_report,
     guarded,
     int_in,
-    json_safe,
     legacy_builder,
     load_callable,
     option_type,
@@ -189,17 +188,7 @@ def _migration(args: argparse.Namespace) -> int:
 
 
 def _finish(args: argparse.Namespace, report: Any, keep: Optional[dict]) -> int:
-    json_to_stdout = args.json == "-"
-    table_stream = sys.stderr if json_to_stdout else sys.stdout
-    if not args.quiet:
-        print(report, file=table_stream)
-    if args.json:
-        text = json.dumps(json_safe(report.to_dict()), indent=2, allow_nan=False)
-        if json_to_stdout:
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
+    table_stream = emit_report(args, report)
     if args.plot and (keep is not None or getattr(report, "function", None) is not None):
         from compat_init.parity._plot import plot, plot_training
 
