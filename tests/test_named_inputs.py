@@ -49,6 +49,7 @@ def test_named_shapes_an_input_map_and_ids_in_range():
     assert report.exit_code == 0, str(report)
     notes = " ".join(report.function.notes)
     assert "inputs for ids drawn as integers in [0, 5)" in notes, notes
+    assert "inputs paired by name: ids -> tokens, x -> features" in notes, notes
     assert report.unpaired == ["legacy aux_head/kernel (skipped: not on the path to the outputs)"]
 
 

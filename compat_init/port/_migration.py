@@ -225,12 +225,22 @@ def check_migration(
             report.function = check_function(legacy, port, pairs, arrays, seed=seed, steps=steps, loss=loss,
                                               optimizer=optimizer, learning_rate=learning_rate,
                                               from_logits=from_logits)
-            report.function.notes[:0] = notes
+            report.function.notes[:0] = [_inputs_paired(legacy, port)] + notes
         return report
     finally:
         legacy.close()
         if port is not None:
             port.close()
+
+
+def _inputs_paired(legacy: LegacyModel, port: PortModel) -> str:
+    """How each legacy placeholder's array reached the port."""
+    names = [t.op.name for t in legacy.inputs]
+    if port.by_name:
+        return "inputs paired by name: {}".format(", ".join(
+            old if old == new else "{} -> {}".format(old, new) for old, new in zip(names, port.input_names or [])))
+    return "inputs paired by position: {}".format(", ".join(
+        "{} -> the port's input {}".format(name, i) for i, name in enumerate(names)))
 
 
 def _from_checkpoint(path: str, pairs: List[Pair], legacy: LegacyModel, alpha: float, seed: int) -> MigrationReport:
