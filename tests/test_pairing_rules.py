@@ -131,9 +131,12 @@ def test_a_reshape_whose_axes_disagree_is_not_made():
              Var("attention/query/bias", (4, 8))]
     _, left_old, _ = pair(legacy, wrong, require_all=False)
     assert [v.name for v in left_old] == ["att/query/kernel", "att/query/bias"]
-    right = [Var("attention/query/kernel", (32, 4, 8), axes=("in", "out", "out")), Var("attention/query/bias", (4, 8))]
-    pairs, left_old, _ = pair(legacy, right, require_all=False)
+    right = [Var("attention/query/bias", (4, 8)), Var("attention/query/kernel", (32, 4, 8), axes=("in", "out", "out"))]
+    pairs, left_old, _ = pair(legacy, right, require_all=False)  # (listed bias first: not by creation order)
     assert not left_old and all(p.how == "structure" for p in pairs)
+    # Creation order checks the axes too: the wrong kernel never pairs by position either.
+    _, left_old, _ = pair(legacy, list(wrong), require_all=False)
+    assert [v.name for v in left_old] == ["att/query/kernel", "att/query/bias"]
 
 
 def test_equally_good_matches_are_reported_not_guessed():
@@ -174,7 +177,9 @@ def test_creation_order_never_pairs_two_roles():
 def test_a_conv_head_pairs_with_a_dense_head_by_merging_axes():
     legacy = [Var("vgg_16/fc6/weights", (7, 7, 512, 64)), Var("vgg_16/fc6/biases", (64,))]
     port = [Var("fc1/kernel", (25088, 64)), Var("fc1/bias", (64,))]
-    pairs, _, _ = pair(legacy, port)
+    pairs, _, _ = pair(legacy, port)  # in creation order
+    assert pairs[0].describe() == "creation order (reshape 7x7x512x64->25088x64)"
+    pairs, _, _ = pair(legacy, port[::-1])  # by structure
     assert pairs[0].describe() == "structure (reshape 7x7x512x64->25088x64)"
 
 
