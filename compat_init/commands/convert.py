@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import Any, Tuple
 
 from compat_init import _validate
 from compat_init._errors import UsageError
@@ -121,21 +121,11 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.out, "--out")                # checkpoint.check_output decides, knowing the Keras
     if args.json and args.json != "-":
         check_output_path(args.json, "--json")
-    require_tensorflow()
-    try:
-        from compat_init import checkpoint, port
-    except ImportError as error:
-        raise UsageError("compat-init convert needs scipy: pip install \"compat-init[parity]\" ({})".format(error))
     if args.weights and not os.path.exists(args.weights) and not os.path.exists(args.weights + ".index"):
         raise UsageError("--weights must be an existing weights file or checkpoint; received --weights={}".format(
             args.weights))
-    if not args.reverse:
-        checkpoint.check_output(args.out)
-    specs = args.migration or [None, args.port]
-    old = legacy_builder(args, specs[0], "--migration") if specs[0] else None
-    new = load_callable(specs[1], "--migration" if args.migration else "--port")
-    _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
-    options = proof_options(args)
+    checkpoint, old, new, options = _sides(args)
+    from compat_init import port
 
     def work() -> Any:
         if args.reverse:
@@ -190,6 +180,25 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+def _sides(args: argparse.Namespace) -> Tuple[Any, Any, Any, dict]:
+    """After the checks that need no import: TensorFlow, the checkpoint
+    module, the --out check of this Keras, the legacy and port builders
+    (loaded, not called), the refusal of outputs that would replace inputs,
+    and the proof's options; all before any work."""
+    require_tensorflow()
+    try:
+        from compat_init import checkpoint
+    except ImportError as error:
+        raise UsageError("compat-init convert needs scipy: pip install \"compat-init[parity]\" ({})".format(error))
+    if args.out and not args.reverse and not args.plan:
+        checkpoint.check_output(args.out)
+    specs = args.migration or [None, args.port]
+    old = legacy_builder(args, specs[0], "--migration") if specs[0] else None
+    new = load_callable(specs[1], "--migration" if args.migration else "--port")
+    _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
+    return checkpoint, old, new, proof_options(args)
+
+
 def _refuse_overwrites(args: argparse.Namespace, checkpoint: Any, builders: list) -> None:
     """Nothing the run writes (--out and the files beside it, --json, the
     optimizer state) replaces a file it reads (the checkpoint's files,
@@ -227,16 +236,7 @@ def _plan(args: argparse.Namespace) -> int:
         check_output_path(args.emit_mapping, "--emit-mapping")
     if args.json and args.json != "-":
         check_output_path(args.json, "--json")
-    require_tensorflow()
-    try:
-        from compat_init import checkpoint
-    except ImportError as error:
-        raise UsageError("compat-init convert needs scipy: pip install \"compat-init[parity]\" ({})".format(error))
-    specs = args.migration or [None, args.port]
-    old = legacy_builder(args, specs[0], "--migration") if specs[0] else None
-    new = load_callable(specs[1], "--migration" if args.migration else "--port")
-    _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
-    options = proof_options(args)
+    checkpoint, old, new, options = _sides(args)
     report = guarded(args, lambda: checkpoint.plan(args.checkpoint, new, old, mapping=options["mapping"],
                                                    inputs=options["inputs"], seed=args.seed,
                                                    input_map=options["input_map"]))
