@@ -245,9 +245,9 @@ def function_options(parser: argparse.ArgumentParser) -> None:
                         type=option_type("--mapping", mapping_value, "LEGACY=PORT (variable names or name suffixes), "
                                           "an existing JSON file of {legacy: port} or an existing rules file"),
                         help="pair a legacy variable with a port weight (repeatable): LEGACY=PORT, a JSON file of "
-                             "{legacy: port}, or a rules file of 'PATTERN -> REPLACEMENT [transpose(AXES)] [reshape]' "
-                             "lines (regular expressions over legacy names); the rest pairs by creation order, "
-                             "names, structure and shapes")
+                             "{legacy: port}, or a rules file of 'PATTERN -> REPLACEMENT' lines, each optionally "
+                             "followed by transpose(AXES) and reshape (regular expressions over legacy names); the "
+                             "rest pairs by creation order, names, structure and shapes")
     parser.add_argument("--from-logits", action="store_true",
                         help="with --steps: the first output is logits (the crossentropy takes a softmax of it)")
     parser.add_argument("--traceback", action="store_true",
