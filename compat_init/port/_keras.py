@@ -38,14 +38,9 @@ def _in_creation_order(weights: List[Any]) -> List[Any]:
     ``value``): Keras 3 lists a functional model's weights layer by layer in
     another order (``conv2d_8, conv2d_6, conv2d_9, ...`` in InceptionV3).
     As listed otherwise (graph variables)."""
-    keys = []
-    for weight in weights:
-        variable = getattr(weight, "value", weight) if not hasattr(weight, "_unique_id") else weight
-        match = re.search(r"(\d+)$", str(getattr(variable, "_unique_id", "")))
-        if not match:
-            return list(weights)
-        keys.append(int(match.group(1)))
-    if len(set(keys)) != len(keys):
+    keys = [_creation_key(weight if hasattr(weight, "_unique_id") else getattr(weight, "value", weight))[0]
+            for weight in weights]
+    if (1 << 62) in keys or len(set(keys)) != len(keys):
         return list(weights)
     return [w for _, w in sorted(zip(keys, weights), key=lambda pair: pair[0])]
 

@@ -385,11 +385,8 @@ def cut(names: Sequence[str], most: int = 8) -> str:
 
 def _describe(variables: Sequence[Var], most: int = 0) -> str:
     """``name shape, ...``; with ``most``, the first ``most`` and a count of the rest."""
-    shown = list(variables)[:most] if most else list(variables)
-    text = ", ".join("{} {}".format(_clean(v.name), _shape_text(v.shape)) for v in shown) or "none"
-    if len(shown) < len(variables):
-        text += " and {} more ({} in all)".format(len(variables) - len(shown), len(variables))
-    return text
+    names = ["{} {}".format(_clean(v.name), _shape_text(v.shape)) for v in variables]
+    return cut(names, most or len(names)) or "none"
 
 
 def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
@@ -435,7 +432,7 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
             target = rule.target(_clean(old.name))
             if target is None:
                 continue
-            news = [n for n in _matches(target, port)]
+            news = _matches(target, port)
             if len(news) != 1:
                 raise UsageError("rule {} must name exactly one port weight (by name or name suffix); for legacy {} "
                                  "it gives {!r}, which matches {} of: {}".format(

@@ -72,8 +72,8 @@ def _split_words(text: str) -> List[str]:
     layer, norm (synonyms make it one word first); ``layer_3`` -> layer, 3."""
     text = re.sub(r"([a-z])([A-Z])", r"\1_\2", text)  # camelCase
     lowered = text.lower()
-    for single in ("layernorm", "batchnorm", "conv1d", "conv2d", "conv3d"):
-        lowered = lowered.replace(single.replace("norm", "_norm") if "norm" in single else single, single)
+    for joined in ("layernorm", "batchnorm"):  # the camelCase split undone: one word, as SYNONYMS spell it
+        lowered = lowered.replace(joined[:-len("norm")] + "_norm", joined)
     return re.findall(r"conv[123]d|[a-z]+|\d+", lowered)
 
 
