@@ -42,13 +42,18 @@ def _python(version):
 PY37 = _python("3.7.16")
 PY311 = _python("3.11.7")
 PY313 = _python("3.13.0")
-ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"}
+#: COMPAT_INIT_RECORDINGS: where the TF 1.15 leg writes its recordings and leg 3
+#: proves ports from them (tests/test_zoo_record.py); the legs run in order.
+ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0",
+       "COMPAT_INIT_RECORDINGS": os.path.abspath(os.path.join("reports", "recordings"))}
 
 #: leg -> (interpreter, TensorFlow requirements, extra environment)
 LEGS = {
     # (1) real TF 1: graph mode by default, tf.contrib present.  TF 1.15
     # needs protobuf < 3.21 and reads HDF5 model files only with h5py < 3.
-    "tf115": (PY37, ["tensorflow-cpu==1.15.0", "protobuf<3.21", "h5py<3"], {}),
+    # google-research/bert's modeling.py (bert-tensorflow) is the TF1-only
+    # program recorded here and proven on leg 3 (tests/test_zoo_record.py).
+    "tf115": (PY37, ["tensorflow-cpu==1.15.0", "protobuf<3.21", "h5py<3", "bert-tensorflow==1.0.4"], {}),
     # (2) the last TF with Keras 2 built in.
     "tf215": (PY311, ["tensorflow-cpu==2.15.1"], {}),
     # (3) the newest TF, Keras 3 (also what `make test` runs).

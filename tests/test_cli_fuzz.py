@@ -66,7 +66,11 @@ def _case(rng, commands):
             argv += WELL_FORMED[option][:count] if count > 1 else [rng.choice(WELL_FORMED[option])]
         else:
             argv += [rng.choice(VALUES) for _ in range(count)]
-    if name == "migrate" or rng.random() < 0.3:
+    if name == "record" and rng.random() < 0.6:
+        argv.append(rng.choice(WELL_FORMED["--migration"][:1] + ["{TMP}/legacy.rec"]))  # its legacy model
+        if "--out" not in argv:
+            argv += ["--out", "{TMP}/made.rec"]
+    elif name == "migrate" or rng.random() < 0.3:
         argv.append(rng.choice(VALUES))  # a positional argument (migrate's PATH), or a stray one
     if name in ("parity", "convert") and rng.random() < 0.5:
         for option in ("--migration", "--inputs"):  # the migration proof and the conversion, reached

@@ -7,7 +7,7 @@ Importing them imports no TensorFlow: each ``run`` imports what it needs.
 """
 from __future__ import annotations
 
-from compat_init.commands import convert, info, migrate, parity
+from compat_init.commands import convert, info, migrate, parity, record
 
 #: The subcommands, in the order ``compat-init --help`` lists them.
-COMMANDS = (info, parity, convert, migrate)
+COMMANDS = (info, parity, convert, record, migrate)

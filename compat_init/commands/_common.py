@@ -129,9 +129,18 @@ def load_npz(path: str) -> dict:
     return arrays
 
 
-def legacy_builder(args: argparse.Namespace, spec: str, option: str) -> Callable[[], Any]:
-    """The legacy side: ``module:function``, or a ``Saver``'s ``.meta`` graph
-    with --outputs naming the tensors to compare."""
+def legacy_builder(args: argparse.Namespace, spec: str, option: str) -> Any:
+    """The legacy side: ``module:function``, a ``Saver``'s ``.meta`` graph
+    with --outputs naming the tensors to compare, or a recording
+    (``compat-init record``: read and checked here)."""
+    if not spec.endswith(".meta") and os.path.isfile(spec):
+        from compat_init.port._recording import is_recording, read_recording
+
+        if is_recording(spec) or ":" not in spec:
+            if getattr(args, "outputs", None):
+                raise UsageError("--outputs applies only to a legacy .meta graph (a recording names its outputs); "
+                                 "received --outputs={} with {} {}".format(args.outputs, option, spec))
+            return read_recording(spec)
     if not spec.endswith(".meta"):
         if getattr(args, "outputs", None):
             raise UsageError("--outputs applies only to a legacy .meta graph; received --outputs={} with {} "
@@ -146,7 +155,7 @@ def legacy_builder(args: argparse.Namespace, spec: str, option: str) -> Callable
     from compat_init.port._legacy import meta_graph
 
     builder = meta_graph(spec, [o.strip() for o in args.outputs.split(",") if o.strip()])
-    builder.source = spec  # type: ignore[attr-defined]
+    builder.source = builder.spec = spec  # type: ignore[attr-defined]
     return builder
 
 
@@ -217,8 +226,9 @@ def product(dims: Sequence[int]) -> int:
     return size
 
 
-def function_options(parser: argparse.ArgumentParser) -> None:
-    """The migration proof's options, shared by ``parity --migration`` and ``convert``."""
+def function_options(parser: argparse.ArgumentParser, port: bool = True) -> None:
+    """The migration proof's options, shared by ``parity --migration``,
+    ``convert`` and (``port=False``: none of the port's) ``record``."""
     parser.add_argument("--inputs", action="append", metavar="4x28x28x1|BATCH.npy",
                         type=option_type("--inputs", inputs_value, "a shape (positive integers joined by 'x'), "
                                           "an existing .npy or .npz file, or NAME= either of the first two"),
@@ -226,12 +236,6 @@ def function_options(parser: argparse.ArgumentParser) -> None:
                              "a fixed random batch from --seed; repeatable, one per placeholder): positional, or "
                              "named by the legacy placeholder (NAME=BATCH.npy, NAME=SHAPE, or one .npz of named "
                              "arrays; integer arrays such as token ids are fed as they are)")
-    parser.add_argument("--input-map", action="append", metavar="LEGACY=PORT",
-                        type=option_type("--input-map", map_value, "LEGACY=PORT (a legacy placeholder and the "
-                                          "port's input it feeds)"),
-                        help="with named --inputs: the port's input a legacy placeholder feeds, where the names "
-                             "differ (input_ids=token_ids; repeatable); a port whose inputs carry the names is "
-                             "called with a dict of them")
     parser.add_argument("--outputs", metavar="NAME:0,NAME:0",
                         help="with a legacy .meta graph (--migration MODEL.ckpt.meta PORT:BUILD): the legacy "
                              "tensors to compare, in the order of the port's outputs (a dict's sorted keys)")
@@ -241,13 +245,6 @@ def function_options(parser: argparse.ArgumentParser) -> None:
                         type=option_type("--feed", feed_value, "NAME=VALUE (a number, true or false)"),
                         help="with --migration: a value for another legacy placeholder (keep_prob=1.0, "
                              "is_training=false; repeatable)")
-    parser.add_argument("--mapping", action="append", metavar="LEGACY=PORT|MAPPING.json|RULES",
-                        type=option_type("--mapping", mapping_value, "LEGACY=PORT (variable names or name suffixes), "
-                                          "an existing JSON file of {legacy: port} or an existing rules file"),
-                        help="pair a legacy variable with a port weight (repeatable): LEGACY=PORT, a JSON file of "
-                             "{legacy: port}, or a rules file of 'PATTERN -> REPLACEMENT' lines, each optionally "
-                             "followed by transpose(AXES) and reshape (regular expressions over legacy names); the "
-                             "rest pairs by creation order, names, structure and shapes")
     parser.add_argument("--from-logits", action="store_true",
                         help="with --steps: the first output is logits (the crossentropy takes a softmax of it)")
     parser.add_argument("--traceback", action="store_true",
@@ -260,6 +257,21 @@ def function_options(parser: argparse.ArgumentParser) -> None:
                         help="plain SGD (default), momentum 0.9 or Adam: the same update on both sides")
     parser.add_argument("--learning-rate", type=option_type("--learning-rate", positive_float, "a positive number"),
                         default=0.01, help="the training learning rate (default 0.01)")
+    if not port:
+        return
+    parser.add_argument("--input-map", action="append", metavar="LEGACY=PORT",
+                        type=option_type("--input-map", map_value, "LEGACY=PORT (a legacy placeholder and the "
+                                          "port's input it feeds)"),
+                        help="with named --inputs: the port's input a legacy placeholder feeds, where the names "
+                             "differ (input_ids=token_ids; repeatable); a port whose inputs carry the names is "
+                             "called with a dict of them")
+    parser.add_argument("--mapping", action="append", metavar="LEGACY=PORT|MAPPING.json|RULES",
+                        type=option_type("--mapping", mapping_value, "LEGACY=PORT (variable names or name suffixes), "
+                                          "an existing JSON file of {legacy: port} or an existing rules file"),
+                        help="pair a legacy variable with a port weight (repeatable): LEGACY=PORT, a JSON file of "
+                             "{legacy: port}, or a rules file of 'PATTERN -> REPLACEMENT' lines, each optionally "
+                             "followed by transpose(AXES) and reshape (regular expressions over legacy names); the "
+                             "rest pairs by creation order, names, structure and shapes")
 
 
 def check_output_path(path: str, option: str) -> None:
@@ -326,6 +338,7 @@ def load_callable(spec: str, option: str) -> Callable[[], Any]:
                                                            " ({})".format(hint) if hint else "")) from None
 
     call.source = getattr(module, "__file__", None) or ""  # type: ignore[attr-defined]
+    call.spec = spec  # type: ignore[attr-defined]
     return call
 
 
@@ -419,8 +432,9 @@ def read_files(args: argparse.Namespace, builders: Sequence[Any] = ()) -> list:
     arrays, --mapping files and the builders' modules."""
     found = [("--inputs", [str(i) for i in args.inputs or [] if isinstance(i, str) and not (
         isinstance(i, NamedInput) and i.shape is not None)]),
-             ("--mapping", [m.source for m in args.mapping or [] if getattr(m, "source", "")])]
-    found += [("the builder's module", [b.source]) for b in builders if getattr(b, "source", "")]
+             ("--mapping", [m.source for m in getattr(args, "mapping", None) or [] if getattr(m, "source", "")])]
+    found += [("the builder's module" if callable(b) else "the recording", [b.source]) for b in builders
+              if getattr(b, "source", "")]
     return found
 
 
@@ -457,18 +471,13 @@ def refuse_overwrites(outputs: Sequence[Tuple[str, str, Sequence[str]]],
 def write_atomically(path: str, text: str) -> None:
     """``text`` into ``path`` through a temporary file beside it, renamed into
     place: a failure leaves no partial file and the old one as it was."""
-    import tempfile
+    from compat_init._files import write_whole
 
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".compat-init-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "w") as f:
+    def write(temporary: str) -> None:
+        with open(temporary, "w") as f:
             f.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+
+    write_whole(path, write)
 
 
 def emit_report(args: argparse.Namespace, report: Any) -> Any:

@@ -6,8 +6,11 @@
 
 The legacy model's variables are paired with the port's weights, and the pair
 is proven: the same initial distributions, the same function on a batch, the
-same training steps.  Needs the ``parity`` extra (scipy).  Nothing in the
-core imports this package; it uses ``compat_init.parity`` for the statistics.
+same training steps.  The legacy side is a builder run live, the ``.meta``
+graph a ``Saver`` wrote (``meta_graph``), or a recording made where the legacy
+code runs (``record``, then ``check_migration(read_recording(path), ...)``).
+Needs the ``parity`` extra (scipy).  Nothing in the core imports this
+package; it uses ``compat_init.parity`` for the statistics.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from compat_init.port._migration import (
 )
 from compat_init.port._legacy import meta_graph
 from compat_init.port._pairing import Pair, Var, pair
+from compat_init.port._recording import Recording, read_recording, record
 from compat_init.port._rules import Rule, parse_rules, read_rules
 
 __all__ = [
@@ -30,6 +34,10 @@ __all__ = [
     "check_migration",
     "MigrationReport",
     "meta_graph",
+    # The legacy side recorded where it runs (TF 1.15), proven on TF 2
+    "record",
+    "read_recording",
+    "Recording",
     "FunctionReport",
     # The one pairing (the proof and checkpoint conversion)
     "pair",

@@ -405,11 +405,11 @@ def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Ca
     weight left unfilled (``report.missing``).  No tensor is read and nothing
     is written.  Arguments as :func:`convert`'s."""
     from compat_init.port._keras import PortModel
-    from compat_init.port._legacy import LegacyModel
+    from compat_init.port._recording import legacy_model
 
     ckpt = read(checkpoint)
     arrays, port_names = _port_inputs(inputs, input_map, seed)
-    legacy = LegacyModel(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
+    legacy = legacy_model(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
     port = None
     try:
         port = PortModel(v2_builder, seed, arrays, read_values=False, input_names=port_names,
@@ -489,7 +489,7 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
     """
     from compat_init.port._function import port_side
     from compat_init.port._keras import PortModel
-    from compat_init.port._legacy import LegacyModel
+    from compat_init.port._recording import legacy_model
 
     if not _runtime.can_evaluate_eagerly():
         raise UsageError("checkpoint conversion loads a TF 2 port (eager execution); this TensorFlow {} runs graphs "
@@ -497,7 +497,7 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
                              _runtime.tf_version()))
     ckpt = read(checkpoint)
     arrays, port_names = _port_inputs(inputs, input_map, seed)
-    legacy = LegacyModel(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
+    legacy = legacy_model(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
     try:
         port = PortModel(v2_builder, seed, arrays, read_values=False, input_names=port_names,
                          named=input_map is not None)
@@ -629,7 +629,9 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
     from compat_init.port._function import legacy_side, port_side
     from compat_init.port._keras import PortModel
     from compat_init.port._legacy import LegacyModel
+    from compat_init.port._recording import refuse_recording
 
+    refuse_recording(v1_builder, "the way back (reverse)")
     tf = _runtime.tf()
     arrays = parse_inputs(inputs, seed) if inputs is not None else None
     legacy = LegacyModel(v1_builder, seed, need_outputs=False)
@@ -757,7 +759,9 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
     from compat_init.port._function import compare, labels_for, loss_value, port_side, regularization_sum
     from compat_init.port._keras import PortModel
     from compat_init.port._legacy import LegacyModel
+    from compat_init.port._recording import refuse_recording
 
+    refuse_recording(v1_builder, "resuming with the optimizer's state")
     tf = _runtime.tf()
     if optimizer not in TF1_OPTIMIZERS:
         raise UsageError("optimizer must be one of {} to resume; received optimizer={!r}".format(

@@ -425,8 +425,7 @@ def locate(legacy: LegacyModel, port: PortModel, arrays: List[np.ndarray]) -> st
     layers, why = port.layer_outputs(arrays)
     if not layers:
         return "the port's intermediate outputs cannot be read: {}; compare its layers one by one".format(why)
-    batch = int(arrays[0].shape[0])
-    candidates, unread = legacy.candidates(legacy.run_feed(arrays, False), batch)
+    candidates, unread = legacy.candidates_at(arrays)
     previous = matched = None
     for name, cls, value in layers:
         same_shape = {k: v for k, v in candidates.items() if v.shape == value.shape}
@@ -493,11 +492,11 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
                    learning_rate: float = 0.01, from_logits: bool = False) -> FunctionReport:
     """Forward (and, with ``steps``, training) equivalence of two built
     models, both starting from the legacy model's initial values."""
-    tf = legacy.tf
-    old = legacy_side(legacy, arrays)
+    tf = port.tf
+    old = legacy.side(arrays)
     new = port_side(port, arrays)
     new.write({p.port.index: p.to_port(p.legacy.value) for p in pairs})
-    report = FunctionReport({t.op.name: tuple(x.shape) for t, x in zip(legacy.inputs, arrays)},
+    report = FunctionReport({name: tuple(x.shape) for name, x in zip(legacy.input_names, arrays)},
                             [], [], loss, optimizer, float(learning_rate))
     try:
         before = old.forward(False)
@@ -554,7 +553,7 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
     if legacy.training is not None and not rates[0] and stateful:
         training = True
         report.training_mode = ("outputs and batch-norm moving statistics compared in training mode at every step "
-                                "(the legacy switch {} fed True; no dropout)".format(legacy.training.op.name))
+                                "(the legacy switch {} fed True; no dropout)".format(legacy.switch_name))
         old_t, new_t = old.forward(True), new.forward(True)
         # Keras moves its batch-norm statistics on every training-mode call;
         # the legacy graph only when its update ops run: put them back.

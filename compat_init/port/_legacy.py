@@ -141,6 +141,29 @@ class LegacyModel:
                 np.asarray(x), v)
             for i, (v, x) in enumerate(zip(self.variables, values))]
 
+    # The legacy side's interface (shared with a recording's RecordedModel) ----------------
+
+    @property
+    def input_names(self) -> List[str]:
+        """The input placeholders' names, in the order the arrays fill them."""
+        return [t.op.name for t in self.inputs]
+
+    @property
+    def switch_name(self) -> Optional[str]:
+        """The training switch's name (a boolean placeholder nobody feeds), or None."""
+        return self.training.op.name if self.training is not None else None
+
+    def side(self, arrays: Sequence[np.ndarray]) -> Any:
+        """The model as the function check drives it: forward, gradients,
+        read and write its variables, on ``arrays``."""
+        from compat_init.port._function import legacy_side
+
+        return legacy_side(self, list(arrays))
+
+    def candidates_at(self, arrays: Sequence[np.ndarray]) -> Tuple[Dict[str, np.ndarray], List[str]]:
+        """``candidates`` on ``arrays`` at inference."""
+        return self.candidates(self.run_feed(arrays, False), int(arrays[0].shape[0]))
+
     def feeding_variables(self) -> Optional[set]:
         """The names of the variables the outputs (and the regularization
         losses) are computed from, read backwards through the graph; None

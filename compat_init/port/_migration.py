@@ -183,8 +183,51 @@ def check_migration(
       UsageError: (a ``ValueError``) bad arguments, builders, inputs or
         pairings, each naming the argument and the value.
     """
-    seed = 0 if seed is None else int(_validate.seed(_number(seed, "seed", int)) or 0)
+    from compat_init.port._recording import Recording
+
     alpha = _validate.alpha(alpha)
+    if steps and inputs is None and not isinstance(v1_builder, Recording):
+        raise UsageError("steps needs inputs: training equivalence runs both models on a batch; received "
+                         "steps={!r} without inputs".format(steps))
+    seed, steps, learning_rate = run_options(seed, steps, learning_rate, loss, optimizer)
+    replayed: List[str] = []
+    if isinstance(v1_builder, Recording):
+        run, arrays, replayed = v1_builder.replay_options(
+            seed=seed, inputs=inputs, placeholders=placeholders, feeds=feeds, steps=steps, loss=loss,
+            optimizer=optimizer, learning_rate=learning_rate, from_logits=from_logits)
+        seed, steps, loss, optimizer = run["seed"], run["steps"], run["loss"], run["optimizer"]
+        learning_rate, from_logits = run["learning_rate"], run["from_logits"]
+        names = v1_builder.model().input_names
+        if not names:
+            arrays, port_names = None, None
+        elif v1_builder.manifest["named_inputs"] or input_map is not None:
+            _, _, port_names = name_inputs(dict(zip(names, arrays)), None, input_map)
+        else:
+            port_names = None
+        if checkpoint is not None:
+            v1_builder.check_checkpoint(checkpoint)
+        return _prove(v1_builder.model(), v2_builder, arrays, replayed + list(
+            v1_builder.manifest["input_notes"]), port_names, input_map is not None, mapping, alpha, seed, steps,
+            loss, optimizer, learning_rate, from_logits,
+            v1_builder.checkpoint["prefix"] if v1_builder.checkpoint else None, recorded_checkpoint=True)
+    inputs, placeholders, port_names = name_inputs(inputs, placeholders, input_map)
+    arrays = parse_inputs(inputs, seed) if inputs is not None else None
+    legacy = LegacyModel(v1_builder, seed, need_outputs=arrays is not None, feeds=feeds, placeholders=placeholders)
+    notes: List[str] = []
+    if arrays is not None:
+        try:
+            arrays, notes = fit_inputs(arrays, legacy)
+        except BaseException:
+            legacy.close()
+            raise
+    return _prove(legacy, v2_builder, arrays, notes, port_names, input_map is not None, mapping, alpha, seed, steps,
+                  loss, optimizer, learning_rate, from_logits, checkpoint)
+
+
+def run_options(seed: Any, steps: Any, learning_rate: Any, loss: Any, optimizer: Any) -> Tuple[int, int, float]:
+    """The training run's options checked (each error names the argument):
+    ``(seed, steps, learning_rate)`` as numbers."""
+    seed = 0 if seed is None else int(_validate.seed(_number(seed, "seed", int)) or 0)
     steps = _number(steps, "steps", int)
     if steps < 0:
         raise UsageError("steps must be a non-negative integer; received steps={!r}".format(steps))
@@ -197,25 +240,25 @@ def check_migration(
     if optimizer not in OPTIMIZERS:
         raise UsageError("optimizer must be one of {}; received optimizer={!r}".format(
             ", ".join(OPTIMIZERS), optimizer))
-    if steps and inputs is None:
-        raise UsageError("steps needs inputs: training equivalence runs both models on a batch; received "
-                         "steps={!r} without inputs".format(steps))
-    inputs, placeholders, port_names = name_inputs(inputs, placeholders, input_map)
-    arrays = parse_inputs(inputs, seed) if inputs is not None else None
-    legacy = LegacyModel(v1_builder, seed, need_outputs=arrays is not None, feeds=feeds, placeholders=placeholders)
+    return seed, steps, learning_rate
+
+
+def _prove(legacy: Any, v2_builder: Callable[[], Any], arrays: Optional[List[np.ndarray]], notes: List[str],
+           port_names: Optional[List[str]], named: bool, mapping: Any, alpha: float, seed: int, steps: int,
+           loss: str, optimizer: str, learning_rate: float, from_logits: bool, checkpoint: Optional[str], *,
+           recorded_checkpoint: bool = False) -> MigrationReport:
+    """The proof on a legacy side (live, a .meta graph or a recording) and
+    the port ``v2_builder()`` returns."""
     port = None
     try:
-        notes: List[str] = []
-        if arrays is not None:
-            arrays, notes = fit_inputs(arrays, legacy)
-        port = PortModel(v2_builder, seed, arrays, input_names=port_names, named=input_map is not None)
+        port = PortModel(v2_builder, seed, arrays, input_names=port_names, named=named)
         feeding = legacy.feeding_variables() if arrays is not None else None
         # Legacy variables the compared outputs never read (an auxiliary or
         # pretraining head) have no part in the proof: listed, not paired.
         off_path = [v for v in legacy.vars if feeding is not None and v.name not in feeding]
         pairs, left_old, left_new = pair([v for v in legacy.vars if v not in off_path], port.vars, mapping)
         if checkpoint is not None:
-            report = _from_checkpoint(checkpoint, pairs, legacy, alpha, seed)
+            report = _from_checkpoint(checkpoint, pairs, legacy, alpha, seed, recorded_checkpoint)
         else:
             report = _initial(pairs, legacy, port, alpha, seed)
         report.unpaired = ["legacy {} (skipped: not on the path to the outputs)".format(v.name) for v in off_path] + [
@@ -235,7 +278,7 @@ def check_migration(
 
 def _inputs_paired(legacy: LegacyModel, port: PortModel) -> str:
     """How each legacy placeholder's array reached the port."""
-    names = [t.op.name for t in legacy.inputs]
+    names = legacy.input_names
     if port.by_name:
         return "inputs paired by name: {}".format(", ".join(
             old if old == new else "{} -> {}".format(old, new) for old, new in zip(names, port.input_names or [])))
@@ -243,11 +286,10 @@ def _inputs_paired(legacy: LegacyModel, port: PortModel) -> str:
         "{} -> the port's input {}".format(name, i) for i, name in enumerate(names)))
 
 
-def _from_checkpoint(path: str, pairs: List[Pair], legacy: LegacyModel, alpha: float, seed: int) -> MigrationReport:
+def checkpoint_values(path: str, legacy: Any) -> str:
     """The legacy variables set to the checkpoint's tensors (by their names:
-    a Saver's keys); the pairs then carry those values to the port."""
+    a Saver's keys), in their ``value`` and in the graph; returns the prefix."""
     from compat_init.port._checkpoint import CheckpointError, read
-    from compat_init.port._function import legacy_side
 
     ckpt = read(path)
     absent = [v.name for v in legacy.vars if v.name not in ckpt.keys]
@@ -262,9 +304,18 @@ def _from_checkpoint(path: str, pairs: List[Pair], legacy: LegacyModel, alpha: f
                 ckpt.prefix, var.name, value.shape, var.shape))
         var.value = value.astype(var.dtype)
         values[var.index] = var.value
-    legacy_side(legacy, []).write(values)
+    legacy.side([]).write(values)
+    return ckpt.prefix
+
+
+def _from_checkpoint(path: str, pairs: List[Pair], legacy: Any, alpha: float, seed: int,
+                     recorded: bool = False) -> MigrationReport:
+    """Both sides from a checkpoint's tensors: the legacy variables set to
+    them (a recording holds them already); the pairs then carry them to the
+    port."""
+    prefix = path + " (recorded)" if recorded else checkpoint_values(path, legacy)
     report = MigrationReport(kernels=[], alpha=float(alpha), seed=seed, samples=0, threshold=float(alpha),
-                             checkpoint=ckpt.prefix)
+                             checkpoint=prefix)
     report.pairs = [{"legacy": p.legacy.name, "port": p.port.name, "how": p.how,
                      "as": p.describe()} for p in pairs]
     return report

@@ -1,0 +1,602 @@
+"""A recording: the legacy side of the migration proof, run once where the
+legacy code runs (TF 1.15 and Python 3.7 included) and replayed on TF 2.
+
+The proof reads its legacy side through one interface, from three sources:
+
+* a builder (``module:function``): :class:`~compat_init.port._legacy.LegacyModel`,
+  built and run live;
+* a ``Saver``'s ``.meta`` graph: the same, built by ``port.meta_graph``;
+* a recording: :class:`RecordedModel`, replayed from the file ``record`` wrote.
+
+The interface: ``vars``, ``input_names``, ``output_names``, ``training``
+(the switch, or None), ``switch_name``, ``feeding_variables()``,
+``theory(var)``, ``dropout_rates()``, ``candidates_at(arrays)``,
+``activation_after(tensor)``, ``side(arrays)`` (forward, gradients, read,
+write, regularization) and ``close()``.
+
+A recording holds what the proof reads from the legacy model, on one batch:
+its variables (names, shapes, dtypes, initial or checkpoint values, the
+distribution each was drawn from), the inputs, the outputs (at inference, and
+in training mode where the graph has a training switch and no dropout), its
+dropout rates and regularization loss, the tensors the locator compares, and,
+with ``steps``, each training step's loss, gradients and outputs and the
+weights after it (batch-norm statistics included).  Also the versions it was
+made with, the run's options, and a digest of the checkpoint it started from.
+
+The file is a zip archive: ``recording.json`` (the manifest) and one ``.npy``
+per array (read without pickle).  It is written whole or not at all.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+import sys
+import zipfile
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from compat_init import _fans, _runtime
+from compat_init._files import write_whole
+from compat_init._errors import UsageError
+from compat_init.port._pairing import Var
+
+FORMAT = "compat_init recording"
+VERSION = 1
+MANIFEST = "recording.json"
+#: The locator's intermediate tensors are recorded up to this many bytes.
+CANDIDATE_BUDGET = 256 * 2 ** 20
+#: The options a recording fixes, with check_migration's defaults: an argument
+#: left at its default takes the recording's value; another must equal it.
+RUN_DEFAULTS = {"seed": 0, "steps": 0, "loss": "categorical_crossentropy", "optimizer": "sgd",
+                "learning_rate": 0.01, "from_logits": False}
+
+
+class Recording:
+    """A recording read back (``read_recording``): its manifest and arrays."""
+
+    def __init__(self, path: str, manifest: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.arrays = arrays
+        #: Where it came from, for the refusal of outputs that would replace it.
+        self.source = path
+
+    @property
+    def run(self) -> Dict[str, Any]:
+        return self.manifest["run"]
+
+    @property
+    def checkpoint(self) -> Optional[Dict[str, str]]:
+        return self.manifest.get("checkpoint")
+
+    def describe(self) -> str:
+        made = self.manifest["made_with"]
+        run = self.run
+        inputs = ", ".join("{} {}".format(i["name"], "x".join(map(str, i["shape"])))
+                           for i in self.manifest["inputs"])
+        return "recording {} of {} (TensorFlow {}, Python {}{}; {}, seed {})".format(
+            self.path, self.manifest["legacy"], made["tensorflow"], made["python"],
+            ", from checkpoint {}".format(self.checkpoint["prefix"]) if self.checkpoint else "",
+            ("{} step(s) of {} {} at lr {:g} on {}".format(run["steps"], run["optimizer"], run["loss"],
+                                                           run["learning_rate"], inputs) if run["steps"] else
+             "forward on {}".format(inputs)) if inputs else "initial values only", run["seed"])
+
+    def __repr__(self) -> str:
+        return "<Recording {}>".format(self.describe())
+
+    def model(self) -> "RecordedModel":
+        return RecordedModel(self)
+
+    # What the proof may change, and what it must take from the recording ------------------
+
+    def replay_options(self, *, seed: int, inputs: Any, placeholders: Optional[List[str]], feeds: Any,
+                       **run: Any) -> Tuple[Dict[str, Any], List[np.ndarray], List[str]]:
+        """The run the proof replays: ``(options, input arrays, notes)``.
+        Options left at their defaults take the recording's values; any other
+        must equal them (a UsageError names the option, its value and the
+        recording's)."""
+        recorded = dict(self.run)
+        resolved: Dict[str, Any] = {}
+        given = dict(run, seed=seed)
+        for key, default in RUN_DEFAULTS.items():
+            value = given.get(key, default)
+            if value == default or value == recorded[key]:
+                resolved[key] = recorded[key]
+            elif key == "steps" and value < recorded["steps"]:
+                resolved[key] = value  # the first steps of the recorded run
+            else:
+                raise UsageError("{} must be the recording's ({!r}, as {} was made) or left out; received {}={!r}; "
+                                 "record again with the options you want".format(key, recorded[key], self.path, key,
+                                                                                value))
+        if feeds:
+            fixed = {k.split(":")[0]: v for k, v in self.manifest["feeds"].items()}
+            differ = [k for k, v in feeds.items() if k.split(":")[0] not in fixed
+                      or not np.array_equal(np.asarray(v), np.asarray(fixed[k.split(":")[0]]))]
+            if differ:
+                raise UsageError("feeds were fixed when the recording {} was made ({}); received feeds for {}".format(
+                    self.path, ", ".join("{}={}".format(k, v) for k, v in fixed.items()) or "none",
+                    ", ".join(differ)))
+        names = [i["name"] for i in self.manifest["inputs"]]
+        arrays = [self.arrays[i["array"]] for i in self.manifest["inputs"]]
+        if not names and inputs is not None:
+            raise UsageError("the recording {} holds no inputs (it was made without them: initial values only); "
+                             "received inputs: record again with inputs".format(self.path))
+        if placeholders is not None and [p.split(":")[0] for p in placeholders] != names:
+            raise UsageError("placeholders must be the recording's inputs ({}) or left out; received {}".format(
+                ", ".join(names), ", ".join(placeholders)))
+        if isinstance(inputs, dict):
+            if sorted(k.split(":")[0] for k in inputs) != sorted(names):
+                raise UsageError("inputs must be the recording's ({}) or left out; received inputs named {}".format(
+                    ", ".join(names), ", ".join(inputs)))
+            inputs = [{k.split(":")[0]: v for k, v in inputs.items()}[n] for n in names]
+        if inputs is not None:
+            items = list(inputs) if isinstance(inputs, list) else [inputs]
+            if len(items) != len(arrays) or not all(_same_input(i, a) for i, a in zip(items, arrays)):
+                raise UsageError("inputs must be the recording's batch ({}) or left out: the legacy outputs were "
+                                 "recorded on it; received {}".format(
+                                     ", ".join("{} {} {}".format(n, a.dtype, "x".join(map(str, a.shape)))
+                                               for n, a in zip(names, arrays)),
+                                     ", ".join(_describe_input(i) for i in items)))
+        notes = ["the legacy side is the " + self.describe()]
+        if resolved["steps"] < recorded["steps"]:
+            notes.append("the first {} of its {} recorded steps replayed".format(resolved["steps"],
+                                                                                 recorded["steps"]))
+        return resolved, arrays, notes
+
+    def check_checkpoint(self, path: str) -> str:
+        """The recording was made from the checkpoint at ``path`` (its digest),
+        or a UsageError; returns the resolved prefix."""
+        from compat_init.port._checkpoint import resolve
+
+        prefix = resolve(path)
+        recorded = self.checkpoint
+        if recorded is None:
+            raise UsageError("the recording {} was made from the legacy model's initial values, not from a "
+                             "checkpoint; received checkpoint={}: record with --checkpoint {}".format(
+                                 self.path, path, path))
+        digest = checkpoint_digest(prefix)
+        if digest != recorded["sha256"]:
+            raise UsageError("the recording {} was made from another checkpoint ({}, sha256 {}...); received "
+                             "checkpoint={} (sha256 {}...): record again from this one".format(
+                                 self.path, recorded["prefix"], recorded["sha256"][:12], path, digest[:12]))
+        return prefix
+
+
+def _same_input(item: Any, array: np.ndarray) -> bool:
+    if isinstance(item, tuple):
+        return tuple(int(d) for d in item) == tuple(array.shape)
+    try:
+        value = np.asarray(item)
+    except Exception:  # noqa: BLE001 - not an array: not the recorded one
+        return False
+    return value.shape == array.shape and np.array_equal(value.astype(array.dtype), array)
+
+
+def _describe_input(item: Any) -> str:
+    if isinstance(item, tuple):
+        return "shape " + "x".join(map(str, item))
+    value = np.asarray(item)
+    return "an array {} {}".format(value.dtype, "x".join(map(str, value.shape)))
+
+
+# Reading ---------------------------------------------------------------------------------------
+
+
+def read_recording(path: str) -> Recording:
+    """A recording written by ``record`` (``compat-init record``).
+
+    Raises:
+      UsageError: not a file, not a recording, damaged (a checksum or an
+        array does not read), or written by a newer compat_init.
+    """
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise UsageError("a recording must be an existing file; received {!r}".format(path))
+
+    def bad(reason: str) -> UsageError:
+        return UsageError("{} is not a usable recording: {}; make it again with `compat-init record`".format(
+            path, reason))
+
+    if not zipfile.is_zipfile(path):
+        raise bad("not a zip archive (a recording is one)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if MANIFEST not in names:
+                raise bad("it has no {}".format(MANIFEST))
+            manifest = json.loads(archive.read(MANIFEST).decode("utf-8"))
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+                raise bad("its manifest is not a compat_init recording's")
+            if not isinstance(manifest.get("version"), int) or manifest["version"] > VERSION:
+                raise bad("format version {!r}, newer than this compat_init reads ({}): upgrade compat_init".format(
+                    manifest.get("version"), VERSION))
+            arrays = {}
+            for key in manifest.get("arrays", []):
+                member = "arrays/{}.npy".format(key)
+                if member not in names:
+                    raise bad("the array {} is missing".format(key))
+                with archive.open(member) as f:
+                    arrays[key] = np.lib.format.read_array(io.BytesIO(f.read()), allow_pickle=False)
+    except UsageError:
+        raise
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError, UnicodeDecodeError) as error:
+        raise bad("{}: {}".format(type(error).__name__, str(error).splitlines()[0] if str(error) else "damaged"))
+    return Recording(path, manifest, arrays)
+
+
+def is_recording(path: str) -> bool:
+    """``path`` is a zip archive with a recording's manifest (cheap: reads the
+    directory only)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return MANIFEST in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+# The legacy side, replayed --------------------------------------------------------------------
+
+
+class RecordedModel:
+    """A recording as the proof's legacy side (the interface ``LegacyModel``
+    offers): what was recorded, served back; nothing runs."""
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording = recording
+        m = recording.manifest
+        arrays = recording.arrays
+        self.tf = _runtime.tf()
+        self.vars = [Var(v["name"], tuple(v["shape"]), v["dtype"], bool(v["trainable"]), i, arrays[v["array"]])
+                     for i, v in enumerate(m["variables"])]
+        self._on_path = set(v["name"] for v in m["variables"] if v["on_path"])
+        self.input_names = [i["name"] for i in m["inputs"]]
+        self.output_names = list(m["outputs"]["names"])
+        self.training = m["switch"]  #: the switch's name, or None
+        self.switch_name = m["switch"]
+
+    def feeding_variables(self) -> Optional[set]:
+        return set(self._on_path)
+
+    def theory(self, var: Var) -> Tuple[Optional[_fans.Theory], str]:
+        entry = self.recording.manifest["variables"][var.index]
+        theory = entry.get("theory")
+        if theory is None:
+            return None, entry.get("why") or "the recording does not say how it was initialized"
+        return _fans.Theory(**theory), ""
+
+    def dropout_rates(self) -> Tuple[List[float], int]:
+        dropout = self.recording.manifest["dropout"]
+        return list(dropout["rates"]), int(dropout["fed"])
+
+    def candidates_at(self, arrays: Sequence[np.ndarray]) -> Tuple[Dict[str, np.ndarray], List[str]]:
+        m = self.recording.manifest
+        values = {c["tensor"]: self.recording.arrays[c["array"]] for c in m["candidates"]["tensors"]}
+        unread = list(m["candidates"]["unread"])
+        if m["candidates"]["left_out"]:
+            unread.append("{} more tensor(s) not recorded (over the recording's {} MiB for them)".format(
+                m["candidates"]["left_out"], CANDIDATE_BUDGET // 2 ** 20))
+        return values, unread
+
+    def activation_after(self, tensor_name: Optional[str]) -> Optional[str]:
+        for c in self.recording.manifest["candidates"]["tensors"]:
+            if c["tensor"] == tensor_name:
+                return c.get("activation")
+        return None
+
+    def side(self, arrays: Sequence[np.ndarray]) -> "_RecordedSide":
+        return _RecordedSide(self)
+
+    def close(self) -> None:
+        pass
+
+
+class _RecordedSide:
+    """Forward, gradients, read and write, served from a recording.  The
+    proof's own update of the legacy weights must land on the recorded
+    weights after each step (it is the same arithmetic): a check that the
+    recording holds this run."""
+
+    def __init__(self, model: RecordedModel) -> None:
+        self.model = model
+        self.recording = model.recording
+        self.current = {v.index: v.value for v in model.vars}
+        self.steps = {False: 0, True: 0}
+
+    def _array(self, key: str) -> np.ndarray:
+        return self.recording.arrays[key]
+
+    def write(self, values: Dict[int, np.ndarray]) -> None:
+        for i, value in values.items():
+            self.current[i] = np.asarray(value)
+
+    def read(self, indices: Sequence[int]) -> List[np.ndarray]:
+        return [self.current[i] for i in indices]
+
+    def forward(self, training: bool) -> List[np.ndarray]:
+        outputs = self.recording.manifest["outputs"]["training" if training else "inference"]
+        if outputs is None:
+            raise UsageError("the recording {} has no training-mode outputs (its graph has {})".format(
+                self.recording.path, "dropout" if self.model.training is not None else "no training switch"))
+        return [self._array(k) for k in outputs]
+
+    def gradients(self, loss: str, from_logits: bool, labels: np.ndarray, trainable: Tuple[int, ...],
+                  training: bool) -> Tuple[float, float, List[np.ndarray], List[np.ndarray]]:
+        m = self.recording.manifest
+        trajectory = m["trajectories"].get("training" if training else "inference") or []
+        step = self.steps[training]
+        if step >= len(trajectory):
+            raise UsageError("the recording {} holds {} {} step(s); the proof asked for step {}".format(
+                self.recording.path, len(trajectory), "training-mode" if training else "inference-mode", step + 1))
+        if step and trajectory[step - 1]["weights"]:  # the proof's update of the step before, as recorded
+            for i, key in trajectory[step - 1]["weights"].items():
+                if int(i) in self.current and not np.array_equal(self.current[int(i)], self._array(key)):
+                    raise UsageError("the recording {} holds another training run than this proof's: after step "
+                                     "{}, {} differs from the recorded weights (record again with the proof's "
+                                     "options)".format(self.recording.path, step, self.model.vars[int(i)].name))
+        if m["run"]["labels"] is None or not np.array_equal(labels, self._array(m["run"]["labels"])):
+            raise UsageError("the recording {} was made with other labels (another seed or loss); record again"
+                             .format(self.recording.path))
+        entry = trajectory[step]
+        self.steps[training] += 1
+        grads = []
+        for i in trainable:
+            key = entry["grads"].get(str(i))
+            grads.append(self._array(key) if key is not None else np.zeros(self.model.vars[i].shape, np.float32))
+        for i, key in entry["state"].items():  # batch norm's moving statistics after the step
+            self.current[int(i)] = self._array(key)
+        return float(entry["loss"]), float(entry["regularization"]), grads, [self._array(k) for k in entry["outputs"]]
+
+    def regularization(self) -> Optional[float]:
+        value = self.recording.manifest["regularization"]
+        return None if value is None else float(value)
+
+    def close(self) -> None:
+        pass
+
+
+def legacy_model(source: Any, seed: int, *, need_outputs: bool, **options: Any) -> Any:
+    """The legacy side from any of its sources: a recording (replayed), or a
+    builder (a live graph; ``port.meta_graph``'s too)."""
+    if isinstance(source, Recording):
+        return source.model()
+    from compat_init.port._legacy import LegacyModel
+
+    return LegacyModel(source, seed, need_outputs=need_outputs, **options)
+
+
+def refuse_recording(source: Any, what: str) -> None:
+    """A UsageError where ``what`` needs the legacy graph itself."""
+    if isinstance(source, Recording):
+        raise UsageError("{} runs the legacy graph itself (a recording holds its results, not the graph): pass the "
+                         "legacy builder (module:function) or its .meta graph; received the recording {}".format(
+                             what, source.path))
+
+
+# Recording ----------------------------------------------------------------------------------------
+
+
+def checkpoint_digest(prefix: str) -> str:
+    """sha256 over a checkpoint's index and data shards (in name order)."""
+    import glob
+
+    digest = hashlib.sha256()
+    files = [p for p in [prefix, prefix + ".index"] if os.path.isfile(p)]
+    files += sorted(glob.glob(glob.escape(prefix) + ".data-*-of-*"))
+    for path in files:
+        digest.update(os.path.basename(path).encode("utf-8") + b"\0")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+class _Writer:
+    """Arrays and their keys, for the manifest."""
+
+    def __init__(self) -> None:
+        self.arrays: Dict[str, np.ndarray] = {}
+
+    def add(self, key: str, value: Any) -> str:
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise UsageError("the legacy model returned a value numpy holds as objects ({}); record numeric "
+                             "tensors".format(key))
+        self.arrays[key] = np.ascontiguousarray(array)
+        return key
+
+
+def record(v1_builder: Callable[[], Any], out: str, *, inputs: Any = None, checkpoint: Optional[str] = None,
+           steps: int = 0, loss: str = "categorical_crossentropy", optimizer: str = "sgd",
+           learning_rate: float = 0.01, from_logits: bool = False, seed: int = 0,
+           placeholders: Optional[List[str]] = None, feeds: Optional[Dict[str, Any]] = None,
+           progress: Optional[Callable[[str], None]] = None) -> Recording:
+    """Runs the legacy model once, as the migration proof would, and writes
+    what the proof reads from it to ``out``: ``check_migration(recording,
+    port_builder)`` then proves the port on another TensorFlow (TF 2) with no
+    legacy code.
+
+    Args:
+      v1_builder: The legacy model's builder (as ``check_migration`` takes
+        it), or ``port.meta_graph(...)``.
+      out: The file to write (whole, or nothing; never over an input).
+      inputs, placeholders, feeds, seed: As ``check_migration``: the batch
+        the outputs are recorded on.
+      checkpoint: Record at this checkpoint's tensors (its digest is kept:
+        the proof refuses another checkpoint).
+      steps, loss, optimizer, learning_rate, from_logits: With ``steps``,
+        record that many training steps (each step's loss, gradients,
+        outputs, and the weights after it).
+      progress: Called with a line of text at each stage.
+
+    Returns:
+      The :class:`Recording` written.
+
+    Raises:
+      UsageError: bad arguments (as ``check_migration``), or ``out`` cannot
+        be written.
+    """
+    from compat_init.port._inputs import fit_inputs, name_inputs, parse_inputs
+    from compat_init.port._legacy import LegacyModel
+    from compat_init.port._migration import checkpoint_values, run_options
+
+    say = progress or (lambda text: None)
+    if not isinstance(out, str) or not out:
+        raise UsageError("out must be a file path; received out={!r}".format(out))
+    folder = os.path.dirname(os.path.abspath(out))
+    if os.path.isdir(out) or not os.path.isdir(folder):
+        raise UsageError("out must be a file path in an existing folder; received out={}".format(out))
+    if steps and inputs is None:
+        raise UsageError("steps needs inputs: the training steps run on a batch; received steps={!r} without "
+                         "inputs".format(steps))
+    seed, steps, learning_rate = run_options(seed, steps, learning_rate, loss, optimizer)
+    named = isinstance(inputs, dict)
+    inputs, placeholders, _ = name_inputs(inputs, placeholders, None)
+    arrays = parse_inputs(inputs, seed) if inputs is not None else []
+    say("building the legacy model")
+    legacy = LegacyModel(v1_builder, seed, need_outputs=inputs is not None, feeds=feeds, placeholders=placeholders)
+    w = _Writer()
+    try:
+        notes: List[str] = []
+        if inputs is not None:
+            arrays, notes = fit_inputs(arrays, legacy)
+        ckpt = None
+        if checkpoint is not None:
+            say("reading the checkpoint")
+            prefix = checkpoint_values(checkpoint, legacy)
+            ckpt = {"prefix": os.path.basename(prefix), "sha256": checkpoint_digest(prefix)}
+        on_path = legacy.feeding_variables() if inputs is not None else None
+        variables = []
+        for v in legacy.vars:
+            theory, why = legacy.theory(v)
+            variables.append({"name": v.name, "shape": list(v.shape), "dtype": v.dtype, "trainable": v.trainable,
+                              "on_path": on_path is None or v.name in on_path,
+                              "array": w.add("variables/{}".format(v.index), v.value),
+                              "theory": dict(theory._asdict()) if theory is not None else None, "why": why})
+        manifest: Dict[str, Any] = {
+            "format": FORMAT, "version": VERSION,
+            "made_with": _versions(),
+            "legacy": getattr(v1_builder, "spec", "") or "{}:{}".format(
+                getattr(v1_builder, "__module__", "?"), getattr(v1_builder, "__qualname__", type(v1_builder).__name__)),
+            "checkpoint": ckpt,
+            "run": {"seed": seed, "steps": steps, "loss": loss, "optimizer": optimizer,
+                    "learning_rate": learning_rate, "from_logits": bool(from_logits), "labels": None},
+            "inputs": [{"name": name, "array": w.add("inputs/{}".format(i), a), "dtype": a.dtype.name,
+                        "shape": list(a.shape)} for i, (name, a) in enumerate(zip(legacy.input_names, arrays))],
+            "named_inputs": named,
+            "input_notes": notes,
+            "feeds": {t.op.name: np.asarray(v).tolist() for t, v in legacy.feed.items()},
+            "switch": legacy.switch_name,
+            "variables": variables,
+            "outputs": {"names": list(legacy.output_names), "inference": None, "training": None},
+            "regularization": None,
+            "dropout": {"rates": [], "fed": 0},
+            "candidates": {"tensors": [], "unread": [], "left_out": 0},
+            "trajectories": {},
+        }
+        if inputs is not None:
+            _record_function(manifest, w, legacy, arrays, on_path or set(), steps, loss, optimizer, learning_rate,
+                             from_logits, seed, say)
+    finally:
+        legacy.close()
+    manifest["arrays"] = sorted(w.arrays)
+    say("writing {}".format(out))
+    _write(out, manifest, w.arrays)
+    return Recording(out, manifest, w.arrays)
+
+
+def _record_function(manifest: Dict[str, Any], w: _Writer, legacy: Any, arrays: List[np.ndarray], on_path: set,
+                     steps: int, loss: str, optimizer: str, learning_rate: float, from_logits: bool, seed: int,
+                     say: Callable[[str], None]) -> None:
+    """The outputs, the dropout rates, the regularization loss, the
+    locator's tensors and the training steps, into the manifest."""
+    from compat_init.port._function import Update, labels_for
+
+    side = legacy.side(arrays)
+    say("running the legacy model on the batch")
+    inference = side.forward(False)
+    rates, fed = legacy.dropout_rates()
+    manifest["outputs"]["inference"] = [w.add("outputs/inference/{}".format(i), v) for i, v in enumerate(inference)]
+    if legacy.training is not None and not rates:
+        manifest["outputs"]["training"] = [w.add("outputs/training/{}".format(i), v)
+                                           for i, v in enumerate(side.forward(True))]
+    manifest["regularization"] = side.regularization()
+    manifest["dropout"] = {"rates": rates, "fed": fed}
+    candidates, unread = legacy.candidates_at(arrays)
+    kept: List[Dict[str, Any]] = []
+    left_out, size = 0, 0
+    for name in candidates:
+        value = np.asarray(candidates[name])
+        if size + value.nbytes > CANDIDATE_BUDGET:
+            left_out += 1
+            continue
+        size += value.nbytes
+        kept.append({"tensor": name, "array": w.add("candidates/{}".format(len(kept)), value),
+                     "activation": legacy.activation_after(name)})
+    manifest["candidates"] = {"tensors": kept, "unread": unread, "left_out": left_out}
+    if not steps:
+        return
+    if np.asarray(inference[0]).dtype.kind != "f":
+        raise UsageError("steps need a floating-point first output to build the loss on; received dtype {}".format(
+            np.asarray(inference[0]).dtype))
+    labels = labels_for(loss, tuple(np.asarray(inference[0]).shape), seed)
+    manifest["run"]["labels"] = w.add("labels", labels)
+    for mode in [False, True] if manifest["outputs"]["training"] is not None else [False]:
+        manifest["trajectories"]["training" if mode else "inference"] = _trajectory(
+            w, legacy, side, mode, steps, loss, from_logits, labels, optimizer, learning_rate, on_path, Update, say)
+
+
+def _trajectory(w: _Writer, legacy: Any, side: Any, training: bool, steps: int, loss: str, from_logits: bool,
+                labels: np.ndarray, optimizer: str, learning_rate: float, on_path: set, update_class: Any,
+                say: Callable[[str], None]) -> List[Dict[str, Any]]:
+    """``steps`` training steps from the recorded start, as the proof takes
+    them (its own optimizer arithmetic, on every trainable variable the
+    outputs read)."""
+    start = {v.index: v.value for v in legacy.vars}
+    side.write(start)
+    mode = "training" if training else "inference"
+    trainable = tuple(v.index for v in legacy.vars if v.trainable and v.name in on_path)
+    state = [v.index for v in legacy.vars if not v.trainable and v.name in on_path]
+    update = update_class(optimizer, learning_rate, [legacy.vars[i].shape for i in trainable])
+    entries = []
+    for step in range(1, steps + 1):
+        say("{}-mode training step {} of {}".format(mode, step, steps))
+        value, reg, grads, outputs = side.gradients(loss, from_logits, labels, trainable, training)
+        new = update(side.read(trainable), grads)
+        side.write(dict(zip(trainable, new)))
+        prefix = "steps/{}/{}/".format(mode, step)
+        entries.append({
+            "loss": float(value), "regularization": float(reg),
+            "grads": {str(i): w.add(prefix + "grad/{}".format(i), g) for i, g in zip(trainable, grads)},
+            "outputs": [w.add(prefix + "output/{}".format(k), o) for k, o in enumerate(outputs)],
+            "weights": {str(i): w.add(prefix + "weight/{}".format(i), x) for i, x in zip(trainable, new)},
+            "state": {str(i): w.add(prefix + "state/{}".format(i), x) for i, x in zip(state, side.read(state))},
+        })
+    side.write(start)
+    return entries
+
+
+def _versions() -> Dict[str, str]:
+    from compat_init import __version__
+
+    tf = _runtime.tf()
+    return {"compat_init": __version__, "tensorflow": tf.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "platform": sys.platform}
+
+
+def _write(out: str, manifest: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> None:
+    """The archive staged beside ``out`` and renamed into place: whole, or
+    nothing (a failure leaves ``out`` as it was)."""
+
+    def write(temporary: str) -> None:
+        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            # Infinite bounds and a diverged loss as Python's json writes and reads them (Infinity, NaN)
+            archive.writestr(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+            for key, array in arrays.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, array, allow_pickle=False)
+                archive.writestr("arrays/{}.npy".format(key), buffer.getvalue())
+
+    write_whole(out, write, ".rec.tmp")
