@@ -253,3 +253,18 @@ def test_cli_convert_refuses_what_needs_the_legacy_graph(tmp_path):
     result = cli("convert", "--migration", out, "tests.port_pairs:port_module", "--reverse", "--out",
                  str(tmp_path / "back.ckpt"))
     assert result.returncode == 2 and "--reverse runs the legacy graph itself" in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(_runtime.is_tf1(), reason="a graph TF 2 cannot import: the case a recording is for")
+def test_a_meta_graph_with_an_op_this_tensorflow_lacks_points_to_record(tmp_path):
+    tf = _runtime.tf()
+    meta = tf.compat.v1.MetaGraphDef()
+    node = meta.graph_def.node.add()
+    node.name, node.op = "layer_norm", "ContribOnlyLayerNorm"  # as a tf.contrib kernel appears to TF 2
+    path = tmp_path / "model.ckpt.meta"
+    path.write_bytes(meta.SerializeToString())
+    result = cli("parity", "--migration", str(path), "tests.port_pairs:port_module", "--outputs", "layer_norm:0",
+                 "--inputs", "8x20")
+    assert result.returncode == 2 and len(ours(result.stderr)) == 1, result.stderr
+    assert "uses the op ContribOnlyLayerNorm, which this TensorFlow" in result.stderr
+    assert "compat-init record" in result.stderr and "--migration LEGACY.rec" in result.stderr

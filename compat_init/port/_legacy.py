@@ -45,8 +45,10 @@ MOVED_MODULES = {
     "tf_slim": ("tf.contrib.slim left TensorFlow with TF 2.0; it is the tf-slim package",
                 "pip install tf-slim (and import tf_slim as slim)"),
     "tensorflow.contrib": ("tf.contrib left TensorFlow with TF 2.0",
-                           "run `compat-init migrate` on the legacy code, or prove from the checkpoint's .meta "
-                           "graph (--migration MODEL.ckpt.meta) where its ops exist"),
+                           "record the legacy model where it runs (`compat-init record LEGACY:BUILD --inputs ... "
+                           "--out LEGACY.rec` on TF 1.x) and prove from the recording (--migration LEGACY.rec), "
+                           "or prove from the checkpoint's .meta graph (--migration MODEL.ckpt.meta) where its "
+                           "ops exist"),
 }
 
 
@@ -468,7 +470,9 @@ def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
             op = re.search(r"Op type not registered '([^']+)'", str(error))
             if op:
                 raise UsageError("the legacy graph {} uses the op {}, which this TensorFlow {} lacks (a tf.contrib "
-                                 "or custom kernel): run the proof where it exists".format(
+                                 "or custom kernel): record the legacy side where it runs (compat-init record "
+                                 "LEGACY:BUILD --inputs ... --out LEGACY.rec, on TF 1.x) and prove from the "
+                                 "recording (--migration LEGACY.rec PORT:BUILD)".format(
                                      path, op.group(1), _runtime.tf_version())) from None
             raise UsageError("the legacy .meta graph {} cannot be imported: {}".format(path, text)) from None
         graph = tf.compat.v1.get_default_graph()
