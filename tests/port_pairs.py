@@ -78,6 +78,65 @@ def port_dropout_mlp_no_relu():
     return _mlp(activation=None)
 
 
+class IsTrainingMLP(keras.Model):
+    """A public TF2 port's shape: its call takes ``is_training``, not
+    ``training``, and passes it to its Dropout(0.5)."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = layers.Dense(16, activation="relu", kernel_initializer=ci.glorot_uniform(seed=1))
+        self.drop = layers.Dropout(0.5)
+        self.out = layers.Dense(4, activation="softmax", kernel_initializer=ci.glorot_uniform(seed=2))
+
+    def call(self, inputs, is_training=False):
+        return self.out(self.drop(self.hidden(inputs), training=is_training))
+
+
+def port_is_training():
+    return IsTrainingMLP()
+
+
+def port_serving_mlp():
+    """The port as converted to serve a model whose legacy graph was built for
+    inference: Dropout(0.5) and an L2 regularizer the inference graph cannot show."""
+    return keras.Sequential([
+        keras.Input((20,)),
+        layers.Dense(16, activation="relu", kernel_initializer=ci.glorot_uniform(seed=1),
+                     kernel_regularizer=keras.regularizers.l2(L2)),
+        layers.Dropout(0.5),
+        layers.Dense(4, activation="softmax", kernel_initializer=ci.glorot_uniform(seed=2)),
+    ])
+
+
+def port_mlp_in(precision):
+    """``legacy_mlp``'s port computing in float16 or bfloat16 (mixed
+    precision: float32 weights)."""
+    def build():
+        policy = "mixed_" + precision
+        return keras.Sequential([
+            keras.Input((20,)),
+            layers.Dense(16, activation="relu", kernel_initializer=ci.glorot_uniform(seed=1), dtype=policy),
+            layers.Dense(4, kernel_initializer=ci.glorot_uniform(seed=2), dtype=policy),
+            layers.Activation("softmax", dtype="float32"),
+        ])
+    return build
+
+
+def port_mlp_scaled(ulps):
+    """``legacy_mlp``'s port with its output scaled by (1 + ulps * eps): a
+    difference of a known size, in units of float32 rounding."""
+    factor = float(1.0 + ulps * 2.0 ** -23)
+
+    def build():
+        return keras.Sequential([
+            keras.Input((20,)),
+            layers.Dense(16, activation="relu", kernel_initializer=ci.glorot_uniform(seed=1)),
+            layers.Dense(4, activation="softmax", kernel_initializer=ci.glorot_uniform(seed=2)),
+            layers.Lambda(lambda x: x * factor),
+        ])
+    return build
+
+
 # 2. Batch normalization under a training placeholder
 
 
@@ -135,6 +194,20 @@ def legacy_keep_prob():
     h = v1.nn.dropout(tf.nn.relu(tf.matmul(x, kernel) + bias), keep_prob=keep_prob)
     kernel, bias = _dense_vars("out", (16, 4), 2)
     return tf.nn.softmax(tf.matmul(h, kernel) + bias)
+
+
+def legacy_with_labels():
+    """The shape of public TF1 tutorials' convnets: images, labels only the
+    loss reads (``Y``), and ``keep_prob``; returns the probabilities."""
+    x = v1.placeholder(tf.float32, (None, 20), name="X")
+    y = v1.placeholder(tf.float32, (None, 4), name="Y")
+    keep_prob = v1.placeholder(tf.float32, name="keep_prob")
+    kernel, bias = _dense_vars("hidden", (20, 16), 1)
+    h = v1.nn.dropout(tf.nn.relu(tf.matmul(x, kernel) + bias), keep_prob=keep_prob)
+    kernel, bias = _dense_vars("out", (16, 4), 2)
+    logits = tf.matmul(h, kernel) + bias
+    tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=y, logits=logits), name="loss")
+    return tf.nn.softmax(logits)
 
 
 # 4. The port as one custom Layer holding Keras layers (the guide's FullyNativeModel)
@@ -312,6 +385,24 @@ def port_two_heads(second_activation="sigmoid"):
 
 def port_two_heads_wrong():
     return port_two_heads(second_activation="relu")
+
+
+def legacy_query_key():
+    """Two inputs of one shape (a query and a key), scored by one dense layer."""
+    q = v1.placeholder(tf.float32, (None, 5), name="query")
+    k = v1.placeholder(tf.float32, (None, 5), name="key")
+    kernel, bias = _dense_vars("score", (10, 3), 12)
+    return tf.matmul(tf.concat([q, k], axis=1), kernel) + bias
+
+
+def port_query_key(swapped=False):
+    q, k = keras.Input((5,), name="query"), keras.Input((5,), name="key")
+    joined = layers.Concatenate()([k, q] if swapped else [q, k])
+    return keras.Model([q, k], layers.Dense(3, kernel_initializer=ci.glorot_uniform(seed=12))(joined))
+
+
+def port_query_key_swapped():
+    return port_query_key(swapped=True)
 
 
 # Raw tf.Variable legacy code, unseeded: its distribution is read from the graph

@@ -5,18 +5,20 @@ Each pattern has a correct port (pass) and a wrong one (fail, located), and
 nothing that proves nothing passes (inconclusive)."""
 import json
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from compat_init import port
+from compat_init import _runtime, port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from tests import port_pairs as P  # noqa: E402
 MLP = (8, 20)
+TF1 = _runtime.is_tf1()
 
 # (id, legacy, port, arguments, status, decided by)
 CASES = [
@@ -235,3 +237,112 @@ def test_a_shape_mismatch_prints_both_shapes():
     report = port.check_migration(P.legacy_orthogonal, P.port_orthogonal_transposed, inputs=MLP)
     assert report.status == "fail" and report.decided_by == "forward"
     assert "shapes differ: legacy 8x16 vs port 16x8: DIFFER" in str(report), str(report)
+
+
+def test_placeholders_the_outputs_do_not_read_are_neither_demanded_nor_fed():
+    """Issue 24, row 4: the labels ``Y`` only the loss reads."""
+    named = port.check_migration(P.legacy_with_labels, P.port_dropout_mlp, inputs=MLP, placeholders=["X"],
+                                 feeds={"keep_prob": 1.0}, steps=1)
+    assert named.status == "pass", str(named)
+    assert any("do not read, neither demanded nor fed: Y (float32 ?x4)" in n for n in named.function.notes), \
+        str(named)
+    found = port.check_migration(P.legacy_with_labels, P.port_dropout_mlp, inputs=MLP, feeds={"keep_prob": 1.0})
+    assert found.status == "pass" and found.function.inputs == {"X": MLP}, str(found)
+    with pytest.raises(ValueError) as caught:  # keep_prob is read: demanded as before
+        port.check_migration(P.legacy_with_labels, P.port_dropout_mlp, inputs=MLP, placeholders=["X"])
+    assert "keep_prob" in str(caught.value) and "Y" not in str(caught.value).split("placeholders that")[1]
+
+
+def test_a_dropout_the_call_never_activates_is_described_with_the_argument_to_pass():
+    """Issue 24, row 5: the port's call takes ``is_training``."""
+    report = port.check_migration(P.legacy_dropout_mlp, P.port_is_training, inputs=MLP)
+    assert report.status == "fail" and report.decided_by == "dropout rates", str(report)
+    assert re.search(r"^the port holds Dropout\(0\.5\) \(dropout(_\d+)?\) that the call the proof makes "
+                     r"\(training=True\) never activates: its call takes is_training; pass "
+                     r"training_argument='is_training' \(--training-arg is_training\) to switch it$",
+                     report.function.divergence), str(report)
+    switched = port.check_migration(P.legacy_dropout_mlp, P.port_is_training, inputs=MLP, steps=2,
+                                    training_argument="is_training")
+    assert switched.status == "pass" and switched.function.dropout_rates == ([0.5], [0.5]), str(switched)
+    with pytest.raises(ValueError) as caught:
+        port.check_migration(P.legacy_dropout_mlp, P.port_is_training, inputs=MLP, training_argument="train")
+    assert "training_argument must name an argument of the port's call (inputs, is_training)" in str(caught.value)
+
+
+def test_an_inference_graph_makes_regularization_not_comparable():
+    """Issue 24, row 5: a legacy graph built for inference (no dropout op, no
+    switch, no regularization loss) says nothing of the port's training parts."""
+    report = port.check_migration(P.legacy_mlp, P.port_serving_mlp, inputs=MLP)
+    assert report.status == "pass" and report.function.regularization is None, str(report)
+    notes = " ".join(report.function.notes)
+    assert "regularization not comparable: the legacy graph was built for inference" in notes
+    assert "dropout rates not comparable" in notes
+    assert port.check_migration(P.legacy_conv, P.port_wrapper_no_regularizer, inputs=(4, 6, 6, 2)).status == "fail"
+
+
+@pytest.mark.parametrize("wrong,what", [(P.port_dropout_mlp_no_dropout, "the dropout rates differ"),
+                                        (P.port_dropout_mlp_other_rate, "the dropout rates differ")])
+def test_forward_only_notes_training_time_differences(wrong, what):
+    """Issue 24, row 6: a port converted to serve."""
+    strict = port.check_migration(P.legacy_dropout_mlp, wrong, inputs=MLP)
+    assert strict.status == "fail", str(strict)
+    served = port.check_migration(P.legacy_dropout_mlp, wrong, inputs=MLP, forward_only=True)
+    assert served.status == "pass" and served.decided_by == "forward", str(served)
+    assert any(n.startswith("forward-only: " + what) for n in served.function.notes), str(served)
+    wrong_forward = port.check_migration(P.legacy_dropout_mlp, P.port_dropout_mlp_no_relu, inputs=MLP,
+                                         forward_only=True)
+    assert wrong_forward.status == "fail" and wrong_forward.decided_by == "forward"
+    with pytest.raises(ValueError) as caught:
+        port.check_migration(P.legacy_dropout_mlp, wrong, inputs=MLP, forward_only=True, steps=2)
+    assert "forward_only proves no training: leave steps out" in str(caught.value)
+
+
+def test_forward_only_regularization_and_cli(tmp_path):
+    served = port.check_migration(P.legacy_conv, P.port_wrapper_no_regularizer, inputs=(4, 6, 6, 2),
+                                  forward_only=True)
+    assert served.status == "pass", str(served)
+    assert any(n.startswith("forward-only: the regularization losses differ") for n in served.function.notes)
+    result = cli("--migration", "tests.port_pairs:legacy_dropout_mlp", "tests.port_pairs:port_dropout_mlp_no_dropout",
+                 "--inputs", "8x20", "--forward-only")
+    assert result.returncode == 0 and "note: forward-only: the dropout rates differ" in result.stdout, result.stdout
+    refused = cli("--migration", "tests.port_pairs:legacy_dropout_mlp", "tests.port_pairs:port_dropout_mlp",
+                  "--inputs", "8x20", "--forward-only", "--steps", "2")
+    assert refused.returncode == 2 and "forward_only proves no training" in refused.stderr
+
+
+@pytest.mark.skipif(TF1, reason="mixed precision ports are TF 2 Keras")
+@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+def test_a_lower_precision_port_fails_a_float32_proof_unless_asked_for(precision):
+    """Issue 24, row 2: the allowance is float32 rounding of this model, measured."""
+    report = port.check_migration(P.legacy_mlp, P.port_mlp_in(precision), inputs=MLP)
+    assert report.status == "fail" and report.decided_by == "forward", str(report)
+    assert report.function.noise and all(0 < x < 1e-5 for x in report.function.noise.values()), str(report)
+    asked = port.check_migration(P.legacy_mlp, P.port_mlp_in(precision), inputs=MLP, precision=precision)
+    assert asked.status == "pass", str(asked)
+    with pytest.raises(ValueError) as caught:
+        port.check_migration(P.legacy_mlp, P.port_mlp_in(precision), inputs=MLP, precision="float8")
+    assert "precision must be one of float32, float16, bfloat16; received precision='float8'" in str(caught.value)
+
+
+def test_the_allowance_is_the_measured_noise_times_its_factor():
+    """A port off by a few ulps passes; one off by 64 ulps fails, which the
+    formula it replaces (1e-4 relative: 840 ulps) let through."""
+    from compat_init.port._function import NOISE_FACTOR
+
+    close = port.check_migration(P.legacy_mlp, P.port_mlp_scaled(2), inputs=MLP)
+    assert close.status == "pass", str(close)
+    (noise,) = close.function.noise.values()
+    assert close.function.outputs[0].tolerance >= NOISE_FACTOR * noise > 0
+    far = port.check_migration(P.legacy_mlp, P.port_mlp_scaled(64), inputs=MLP)
+    assert far.status == "fail" and far.decided_by == "forward", str(far)
+    assert far.function.outputs[0].max_abs < 1e-4 * 0.5  # the old allowance at these outputs (< 1)
+    assert "8 x the measured rounding noise" in far.function.tolerance
+
+
+def test_inputs_fed_in_another_order_are_named_as_inputs():
+    """Issue 24, row 3: a swap is named as one, not blamed on a layer."""
+    good = port.check_migration(P.legacy_query_key, P.port_query_key, inputs=[(8, 5), (8, 5)])
+    assert good.status == "pass", str(good)
+    bad = port.check_migration(P.legacy_query_key, P.port_query_key_swapped, inputs=[(8, 5), (8, 5)])
+    assert bad.status == "fail" and bad.decided_by == "forward", str(bad)
+    assert bad.function.divergence.startswith("the inputs are swapped: fed as key -> "), str(bad)

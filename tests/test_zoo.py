@@ -152,10 +152,14 @@ def test_the_proof_from_the_meta_graph_passes_for_keras_hub():
     assert any("dropout rates not comparable" in n for n in report.function.notes), str(report)
 
 
-@pytest.mark.parametrize("wrong", ["swapped_inputs", "exact_gelu"])
-def test_the_proof_fails_for_wrong_ports(wrong):
+@pytest.mark.parametrize("wrong,where", [
+    ("swapped_inputs", "the inputs are swapped: fed as "),
+    ("exact_gelu", "the first layer whose output differs is feedforward_intermediate_dense (Dense, output 3x12x64)"),
+])
+def test_the_proof_fails_for_wrong_ports_and_says_where(wrong, where):
     report = prove(getattr(bert_ports, wrong))
     assert report.exit_code == 1 and report.decided_by == "forward", str(report)
+    assert report.function.divergence.startswith(where), str(report)
 
 
 def test_a_shape_for_token_ids_draws_ids_in_the_vocabulary():

@@ -129,11 +129,17 @@ def load_npz(path: str) -> dict:
     return arrays
 
 
+def recording_spec(spec: str) -> bool:
+    """The legacy side named on the command line is a file that is no .meta
+    graph: a recording (``legacy_builder`` reads and checks it)."""
+    return os.path.isfile(spec) and not spec.endswith(".meta")
+
+
 def legacy_builder(args: argparse.Namespace, spec: str, option: str) -> Any:
     """The legacy side: ``module:function``, a ``Saver``'s ``.meta`` graph
     with --outputs naming the tensors to compare, or a recording
     (``compat-init record``: read and checked here)."""
-    if not spec.endswith(".meta") and os.path.isfile(spec):
+    if recording_spec(spec):
         from compat_init.port._recording import is_recording, read_recording
 
         if is_recording(spec) or ":" not in spec:
@@ -259,6 +265,15 @@ def function_options(parser: argparse.ArgumentParser, port: bool = True) -> None
                         default=0.01, help="the training learning rate (default 0.01)")
     if not port:
         return
+    parser.add_argument("--forward-only", action="store_true",
+                        help="with --inputs: prove the weights and the forward function only (a port converted to "
+                             "serve): regularization and dropout differences are notes, not failures; no --steps")
+    parser.add_argument("--precision", choices=("float32", "float16", "bfloat16"), default="float32",
+                        help="with --inputs: the precision the port computes in (default float32); a float16 or "
+                             "bfloat16 port fails a float32 proof unless this says so")
+    parser.add_argument("--training-arg", metavar="NAME",
+                        help="the argument of the port's call that switches training, where it is not 'training' "
+                             "(is_training)")
     parser.add_argument("--input-map", action="append", metavar="LEGACY=PORT",
                         type=option_type("--input-map", map_value, "LEGACY=PORT (a legacy placeholder and the "
                                           "port's input it feeds)"),
@@ -378,7 +393,8 @@ def proof_options(args: argparse.Namespace) -> dict:
         inputs=inputs_of(args), input_map=dict(args.input_map) if getattr(args, "input_map", None) else None,
         steps=args.steps, loss=args.loss, optimizer=args.optimizer, learning_rate=args.learning_rate,
         placeholders=args.placeholders.split(",") if args.placeholders else None,
-        feeds=dict(args.feed) if args.feed else None, mapping=mapping_of(args), from_logits=args.from_logits)
+        feeds=dict(args.feed) if args.feed else None, mapping=mapping_of(args), from_logits=args.from_logits,
+        forward_only=args.forward_only, training_argument=args.training_arg, precision=args.precision)
 
 
 class Internal(Exception):

@@ -11,6 +11,7 @@ from compat_init._errors import UsageError
 from compat_init.commands._common import (
     alpha_value,
     read_files,
+    recording_spec,
     refuse_overwrites,
     check_output_path,
     function_options,
@@ -87,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     failed / was inconclusive (nothing written); 2 bad usage; 4 internal."""
     proof_only = [o for o, given in (("--steps", args.steps), ("--placeholders", args.placeholders),
                                      ("--feed", args.feed), ("--from-logits", args.from_logits),
-                                     ("--outputs", args.outputs)) if given]
+                                     ("--outputs", args.outputs), ("--forward-only", args.forward_only),
+                                     ("--training-arg", args.training_arg)) if given]
     if args.reverse:
         if not args.migration or args.checkpoint:
             raise UsageError("--reverse needs --migration (the legacy builder names the keys) and no --checkpoint "
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if args.port and proof_only:
         raise UsageError("{} apply only with --migration (the proof needs the legacy model); received {}".format(
             "/".join(proof_only), " ".join(proof_only)))
-    if args.steps and not args.inputs:
+    if args.steps and not args.inputs and not (args.migration and recording_spec(args.migration[0])):
         raise UsageError("--steps needs --inputs (both models train on that batch); received --steps={}".format(
             args.steps))
     if args.emit_mapping and not args.plan:

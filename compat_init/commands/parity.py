@@ -21,6 +21,7 @@ from compat_init.commands._common import (
     option_type,
     proof_options,
     read_files,
+    recording_spec,
     refuse_overwrites,
     require_tensorflow,
     shape_value,
@@ -97,11 +98,12 @@ def _check_parity_arguments(args: argparse.Namespace) -> None:
                                            ("--placeholders", args.placeholders), ("--feed", args.feed),
                                            ("--mapping", args.mapping), ("--from-logits", args.from_logits),
                                            ("--checkpoint", args.checkpoint), ("--input-map", args.input_map),
-                                           ("--outputs", args.outputs)) if given]
+                                           ("--outputs", args.outputs), ("--forward-only", args.forward_only),
+                                           ("--training-arg", args.training_arg)) if given]
     if function_options and not args.migration:
         raise UsageError("{} apply only with --migration; received {}".format(
             "/".join(function_options), " ".join(function_options)))
-    if args.steps and not args.inputs:
+    if args.steps and not args.inputs and not (args.migration and recording_spec(args.migration[0])):
         raise UsageError("--steps needs --inputs (both models train on that batch); received --steps={}".format(
             args.steps))
     if args.placeholders and len(args.placeholders.split(",")) != len(args.inputs or []):

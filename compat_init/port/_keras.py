@@ -111,15 +111,18 @@ class PortModel:
 
     def __init__(self, builder: Callable[[], Any], seed: int, arrays: Optional[Sequence[np.ndarray]],
                  read_values: bool = True, input_names: Optional[Sequence[str]] = None,
-                 named: bool = False) -> None:
+                 named: bool = False, training_argument: Optional[str] = None) -> None:
         """``read_values=False``: the weights' initial values are not read
         (a conversion overwrites them; a large model need not hold them twice).
         ``input_names``: the port's input for each array; the port is called
         with a dict of them where its inputs carry those names (a KerasHub
         backbone), else positionally.  ``named``: the names were given as the
-        port's (an input map): a port that lacks one is an error."""
+        port's (an input map): a port that lacks one is an error.
+        ``training_argument``: the argument of the port's call that switches
+        training (default ``training``; ``is_training`` in some ports)."""
         tf = _runtime.tf()
         self.tf = tf
+        self.training_argument = training_argument or "training"
         self.input_names = list(input_names) if input_names else None
         self.named = named
         self.by_name = False  #: the port is called with a dict (set once it is built)
@@ -130,6 +133,7 @@ class PortModel:
         if self.eager:
             tf.random.set_seed(seed)
             self.model = self._check(builder())
+            self.check_training_argument()
             self._name_inputs()
             if not self._weights() and self.arrays is not None:
                 try:
@@ -143,6 +147,7 @@ class PortModel:
             with self.graph.as_default():
                 tf.compat.v1.set_random_seed(seed)
                 self.model = self._check(builder())
+                self.check_training_argument()
                 self._name_inputs()
                 self.placeholders = [tf.compat.v1.placeholder(tf.as_dtype(x.dtype), (None,) + x.shape[1:])
                                      for x in (self.arrays or [])]
@@ -222,13 +227,49 @@ class PortModel:
         """Whether the port's call takes ``training`` (a Keras model or layer
         whose ``call`` names it or takes ``**kwargs``; a tf.Module's
         ``__call__`` likewise)."""
+        parameters = self._call_parameters()
+        if parameters is None:
+            return True
+        return any(p.name == self.training_argument or p.kind == p.VAR_KEYWORD for p in parameters)
+
+    def _call_parameters(self) -> Optional[List[Any]]:
+        """The parameters of the port's ``call`` (a tf.Module's ``__call__``),
+        or None where they cannot be read."""
         call = getattr(self.model, "call", None) or getattr(self.model, "__call__")
         call = inspect.unwrap(getattr(call, "__wrapped__", call))
         try:
-            parameters = inspect.signature(call).parameters.values()
+            return list(inspect.signature(call).parameters.values())
         except (TypeError, ValueError):
-            return True
-        return any(p.name == "training" or p.kind == p.VAR_KEYWORD for p in parameters)
+            return None
+
+    def check_training_argument(self) -> None:
+        """A ``training_argument`` other than ``training`` must be one the
+        port's call takes."""
+        parameters = self._call_parameters()
+        if self.training_argument != "training" and parameters is not None and not any(
+                p.name == self.training_argument or p.kind == p.VAR_KEYWORD for p in parameters):
+            raise UsageError("training_argument must name an argument of the port's call ({}); received "
+                             "training_argument={!r}".format(", ".join(p.name for p in parameters) or "none",
+                                                            self.training_argument))
+
+    def training_switches(self) -> List[str]:
+        """The arguments of the port's call that look like a training switch
+        (a name with "train" in it, or a boolean default) other than the one
+        the proof passes."""
+        found = []
+        for p in self._call_parameters() or []:
+            if p.name == self.training_argument or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            if "train" in p.name.lower() or isinstance(p.default, bool):
+                found.append(p.name)
+        return found
+
+    def dropout_layers(self) -> List[Tuple[str, float]]:
+        """(name, rate) of the port's dropout layers with a positive rate."""
+        if not hasattr(self.model, "trainable_weights"):
+            return []
+        return [(layer.name, round(float(getattr(layer, "rate", 0.0) or 0.0), 6)) for layer in layers_of(self.model)
+                if "Dropout" in type(layer).__name__ and float(getattr(layer, "rate", 0.0) or 0.0) > 0]
 
     def port_input_names(self) -> List[str]:
         """The names of a functional port's inputs ([] when it has none)."""
@@ -255,7 +296,7 @@ class PortModel:
         else:
             x = list(arrays) if len(arrays) > 1 else arrays[0]
         if self._takes_training():
-            return _outputs(self.model(x, training=training))
+            return _outputs(self.model(x, **{self.training_argument: training}))
         return _outputs(self.model(x))  # a tf.Module, or a layer whose call takes no training argument
 
     # Reading and writing weights ------------------------------------------------

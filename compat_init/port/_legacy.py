@@ -66,6 +66,53 @@ def moved_module_hint(error: BaseException) -> str:
     return ""
 
 
+def _upstream(roots: List[Any], kinds: set) -> set:
+    """The names of the ops of ``kinds`` that ``roots`` are computed from,
+    read backwards through the graph (inputs and control inputs)."""
+    stack = list(roots)
+    seen: set = set()
+    found: set = set()
+    while stack:
+        op = stack.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        if op.type in kinds:
+            found.add(op.name)
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return found
+
+
+#: Perturbed runs that measure a model's rounding noise (``rounding_noise``).
+NOISE_DRAWS = 4
+
+
+def last_bit(value: Any, rng: Any) -> Any:
+    """A float array moved by one unit in its last place, up or down at
+    random per element (other dtypes unchanged)."""
+    array = np.asarray(value)
+    if array.dtype.kind != "f":
+        return value
+    up = rng.randint(0, 2, size=array.shape).astype(bool)
+    return np.where(up, np.nextafter(array, np.inf), np.nextafter(array, -np.inf)).astype(array.dtype)
+
+
+def _max_change(a: Any, b: Any) -> float:
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    both = np.isfinite(a) & np.isfinite(b)
+    return float(np.max(np.abs(a - b)[both])) if both.any() else 0.0
+
+
+def _shape_text(tensor: Any) -> str:
+    """A static shape as 4x?x3 (? for an unknown dimension; "any shape"
+    when the rank is unknown), the same on every TensorFlow."""
+    if tensor.shape.ndims is None:
+        return "any shape"
+    return "x".join("?" if d is None else str(d) for d in tensor.shape.as_list()) or "scalar"
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return "{}: {}".format(type(error).__name__, text[0] if text else "")
@@ -162,6 +209,27 @@ class LegacyModel:
 
         return legacy_side(self, list(arrays))
 
+    def rounding_noise(self, arrays: Sequence[np.ndarray], training: bool = False, draws: int = NOISE_DRAWS,
+                       seed: int = 0) -> List[float]:
+        """How far float32 rounding moves this model's outputs on ``arrays``:
+        the largest change of each output (``training``: in training mode)
+        when every weight and float input is moved by one unit in its last
+        place, in ``draws`` random directions; the weights are put back."""
+        side = self.side(arrays)
+        base = side.forward(training)
+        indices = [v.index for v in self.vars]
+        start = side.read(indices)
+        rng = np.random.RandomState(seed + 7)
+        worst = [0.0] * len(base)
+        try:
+            for _ in range(draws):
+                side.write({i: last_bit(w, rng) for i, w in zip(indices, start) if np.asarray(w).dtype.kind == "f"})
+                moved = self.side([last_bit(x, rng) for x in arrays]).forward(training)
+                worst = [max(w, _max_change(a, b)) for w, a, b in zip(worst, moved, base)]
+        finally:
+            side.write(dict(zip(indices, start)))
+        return worst
+
     def candidates_at(self, arrays: Sequence[np.ndarray]) -> Tuple[Dict[str, np.ndarray], List[str]]:
         """``candidates`` on ``arrays`` at inference."""
         return self.candidates(self.run_feed(arrays, False), int(arrays[0].shape[0]))
@@ -173,20 +241,7 @@ class LegacyModel:
         if not self.outputs:
             return None
         variable_ops = {"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable"}
-        stack = [t.op for t in list(self.outputs) + list(self.regularization)]
-        seen: set = set()
-        found: set = set()
-        while stack:
-            op = stack.pop()
-            if op.name in seen:
-                continue
-            seen.add(op.name)
-            if op.type in variable_ops:
-                found.add(op.name)
-                continue
-            stack.extend(t.op for t in op.inputs)
-            stack.extend(op.control_inputs)
-        return found
+        return _upstream([t.op for t in list(self.outputs) + list(self.regularization)], variable_ops)
 
     def id_range(self, placeholder: Any) -> Tuple[int, str]:
         """How many ids an integer placeholder may hold: the rows of the
@@ -228,6 +283,9 @@ class LegacyModel:
         placeholders = {op.name: op.outputs[0] for op in ops if op.type == "Placeholder"}
         with_default = {op.name: op.outputs[0] for op in ops if op.type == "PlaceholderWithDefault"}
         self.feed: Dict[Any, Any] = {}
+        #: What the proof notes about the placeholders (those it leaves alone).
+        self.notes: List[str] = []
+        read = self._placeholders_read()
         for name, value in feeds.items():
             key = name.split(":")[0]
             tensor = placeholders.get(key, with_default.get(key))
@@ -244,9 +302,16 @@ class LegacyModel:
                 raise UsageError("feeds[{}] must have shape {}; received shape {}".format(
                     name, tensor.shape, array.shape))
             self.feed[tensor] = array
-        free = [t for n, t in placeholders.items() if t not in self.feed]
+        unread = sorted(n for n, t in placeholders.items() if read is not None and n not in read and t not in self.feed)
+        if unread:
+            # Labels only a loss reads, a learning rate: the compared outputs never see them.
+            self.notes.append("placeholder(s) the compared outputs do not read, neither demanded nor fed: {}".format(
+                ", ".join("{} ({} {})".format(n, placeholders[n].dtype.base_dtype.name, _shape_text(placeholders[n]))
+                          for n in unread)))
+        free = [t for n, t in placeholders.items() if t not in self.feed and n not in unread]
         switches = [t for t in free if t.dtype.base_dtype == tf.bool]
-        switches += [t for n, t in with_default.items() if t.dtype.base_dtype == tf.bool and t not in self.feed]
+        switches += [t for n, t in with_default.items() if t.dtype.base_dtype == tf.bool and t not in self.feed
+                     and (read is None or n in read)]
         #: The training switch: the one boolean placeholder nobody feeds.
         self.training = switches[0] if len(switches) == 1 else None
         if len(switches) > 1 and any(t.op.type == "Placeholder" for t in switches):
@@ -269,6 +334,17 @@ class LegacyModel:
                 "the legacy graph has placeholders that are neither inputs nor fed: {}; give each a value with "
                 "feeds={{name: value}} (--feed NAME=VALUE)".format(", ".join(
                     "{} ({} {})".format(t.op.name, t.dtype.base_dtype.name, t.shape) for t in unfed)))
+
+    def _placeholders_read(self) -> Optional[set]:
+        """The names of the placeholders the outputs, the regularization
+        losses and the update ops are computed from (read backwards through
+        the graph, a v2 cond's captured inputs included); None without
+        outputs (then every placeholder counts)."""
+        if not self.outputs:
+            return None
+        roots = [t.op for t in list(self.outputs) + list(self.regularization)]
+        roots += [u if hasattr(u, "type") else u.op for u in self.update_ops]
+        return _upstream(roots, {"Placeholder", "PlaceholderWithDefault"})
 
     def run_feed(self, arrays: Sequence[np.ndarray], training: bool = False) -> Dict[Any, Any]:
         feed = dict(self.feed)

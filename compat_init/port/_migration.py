@@ -28,7 +28,7 @@ from compat_init import _fans, _validate
 from compat_init._errors import UsageError
 from compat_init.parity._engine import TESTS_PER_KERNEL, side_stats, test_kernel
 from compat_init.parity._report import KernelReport, ParityReport
-from compat_init.port._function import LOSSES, OPTIMIZERS, check_function
+from compat_init.port._function import LOSSES, OPTIMIZERS, PRECISIONS, check_function
 from compat_init.port._inputs import fit_inputs, name_inputs, parse_inputs
 from compat_init.port._keras import PortModel
 from compat_init.port._legacy import LegacyModel
@@ -126,6 +126,9 @@ def check_migration(
     from_logits: bool = False,
     checkpoint: Optional[str] = None,
     input_map: Optional[Dict[str, str]] = None,
+    forward_only: bool = False,
+    training_argument: Optional[str] = None,
+    precision: str = "float32",
 ) -> MigrationReport:
     """Does a Keras port start from the same weights as its legacy model, and
     compute the same function?
@@ -170,6 +173,14 @@ def check_migration(
         them; the port's paired weights get the same tensors) instead of
         their initial values: the same forward and training comparison at
         the trained weights.
+      forward_only: Prove the weights and the forward function only (for a
+        port converted to serve): regularization and dropout differences are
+        notes, not failures; no training steps.
+      precision: ``"float32"``, or ``"float16"``/``"bfloat16"`` for a port
+        that computes in less: the outputs' allowance grows by the ratio of
+        the machine epsilons (a float16 port fails a float32 proof otherwise).
+      training_argument: The argument of the port's call that switches
+        training, where it is not ``training`` (``is_training``).
       feeds: ``{placeholder name: value}`` for the legacy graph's other
         placeholders (``keep_prob``, a learning rate); a boolean placeholder
         nobody feeds is the training switch (False; True for training-mode
@@ -186,6 +197,20 @@ def check_migration(
     from compat_init.port._recording import Recording
 
     alpha = _validate.alpha(alpha)
+    if not isinstance(forward_only, bool):
+        raise UsageError("forward_only must be True or False; received forward_only={!r}".format(forward_only))
+    if training_argument is not None and not (isinstance(training_argument, str)
+                                              and training_argument.isidentifier()):
+        raise UsageError("training_argument must be the name of an argument of the port's call; received "
+                         "training_argument={!r}".format(training_argument))
+    if forward_only and steps:
+        raise UsageError("forward_only proves no training: leave steps out; received steps={!r} with "
+                         "forward_only=True".format(steps))
+    if precision not in PRECISIONS:
+        raise UsageError("precision must be one of {}; received precision={!r}".format(", ".join(PRECISIONS),
+                                                                                      precision))
+    port_options: Dict[str, Any] = {"forward_only": forward_only, "training_argument": training_argument,
+                                    "precision": precision}
     if steps and inputs is None and not isinstance(v1_builder, Recording):
         raise UsageError("steps needs inputs: training equivalence runs both models on a batch; received "
                          "steps={!r} without inputs".format(steps))
@@ -209,19 +234,21 @@ def check_migration(
         return _prove(v1_builder.model(), v2_builder, arrays, replayed + list(
             v1_builder.manifest["input_notes"]), port_names, input_map is not None, mapping, alpha, seed, steps,
             loss, optimizer, learning_rate, from_logits,
-            v1_builder.checkpoint["prefix"] if v1_builder.checkpoint else None, recorded_checkpoint=True)
+            v1_builder.checkpoint["prefix"] if v1_builder.checkpoint else None, recorded_checkpoint=True,
+            **port_options)
     inputs, placeholders, port_names = name_inputs(inputs, placeholders, input_map)
     arrays = parse_inputs(inputs, seed) if inputs is not None else None
     legacy = LegacyModel(v1_builder, seed, need_outputs=arrays is not None, feeds=feeds, placeholders=placeholders)
-    notes: List[str] = []
+    notes: List[str] = list(legacy.notes)
     if arrays is not None:
         try:
-            arrays, notes = fit_inputs(arrays, legacy)
+            arrays, fitted = fit_inputs(arrays, legacy)
         except BaseException:
             legacy.close()
             raise
+        notes += fitted
     return _prove(legacy, v2_builder, arrays, notes, port_names, input_map is not None, mapping, alpha, seed, steps,
-                  loss, optimizer, learning_rate, from_logits, checkpoint)
+                  loss, optimizer, learning_rate, from_logits, checkpoint, **port_options)
 
 
 def run_options(seed: Any, steps: Any, learning_rate: Any, loss: Any, optimizer: Any) -> Tuple[int, int, float]:
@@ -246,12 +273,14 @@ def run_options(seed: Any, steps: Any, learning_rate: Any, loss: Any, optimizer:
 def _prove(legacy: Any, v2_builder: Callable[[], Any], arrays: Optional[List[np.ndarray]], notes: List[str],
            port_names: Optional[List[str]], named: bool, mapping: Any, alpha: float, seed: int, steps: int,
            loss: str, optimizer: str, learning_rate: float, from_logits: bool, checkpoint: Optional[str], *,
-           recorded_checkpoint: bool = False) -> MigrationReport:
+           recorded_checkpoint: bool = False, forward_only: bool = False,
+           training_argument: Optional[str] = None, precision: str = "float32") -> MigrationReport:
     """The proof on a legacy side (live, a .meta graph or a recording) and
     the port ``v2_builder()`` returns."""
     port = None
     try:
-        port = PortModel(v2_builder, seed, arrays, input_names=port_names, named=named)
+        port = PortModel(v2_builder, seed, arrays, input_names=port_names, named=named,
+                         training_argument=training_argument)
         feeding = legacy.feeding_variables() if arrays is not None else None
         # Legacy variables the compared outputs never read (an auxiliary or
         # pretraining head) have no part in the proof: listed, not paired.
@@ -267,7 +296,8 @@ def _prove(legacy: Any, v2_builder: Callable[[], Any], arrays: Optional[List[np.
         if arrays is not None:
             report.function = check_function(legacy, port, pairs, arrays, seed=seed, steps=steps, loss=loss,
                                               optimizer=optimizer, learning_rate=learning_rate,
-                                              from_logits=from_logits)
+                                              from_logits=from_logits, forward_only=forward_only,
+                                              precision=precision)
             report.function.notes[:0] = [_inputs_paired(legacy, port)] + notes
         return report
     finally:

@@ -47,6 +47,9 @@ from compat_init.port._pairing import Var
 FORMAT = "compat_init recording"
 VERSION = 1
 MANIFEST = "recording.json"
+#: What every manifest holds.
+REQUIRED = ("made_with", "legacy", "checkpoint", "run", "inputs", "named_inputs", "input_notes", "feeds", "switch",
+            "variables", "outputs", "regularization", "noise", "dropout", "candidates", "trajectories", "arrays")
 #: The locator's intermediate tensors are recorded up to this many bytes.
 CANDIDATE_BUDGET = 256 * 2 ** 20
 #: The options a recording fixes, with check_migration's defaults: an argument
@@ -213,6 +216,9 @@ def read_recording(path: str) -> Recording:
             if not isinstance(manifest.get("version"), int) or manifest["version"] > VERSION:
                 raise bad("format version {!r}, newer than this compat_init reads ({}): upgrade compat_init".format(
                     manifest.get("version"), VERSION))
+            absent = [key for key in REQUIRED if key not in manifest]
+            if absent:
+                raise bad("its manifest lacks {}".format(", ".join(absent)))
             arrays = {}
             for key in manifest.get("arrays", []):
                 member = "arrays/{}.npy".format(key)
@@ -270,6 +276,15 @@ class RecordedModel:
     def dropout_rates(self) -> Tuple[List[float], int]:
         dropout = self.recording.manifest["dropout"]
         return list(dropout["rates"]), int(dropout["fed"])
+
+    def rounding_noise(self, arrays: Sequence[np.ndarray], training: bool = False, draws: int = 0,
+                       seed: int = 0) -> List[float]:
+        """As measured when the recording was made."""
+        noise = self.recording.manifest["noise"]["training" if training else "inference"]
+        if noise is None:
+            raise UsageError("the recording {} holds no {}-mode rounding noise".format(
+                self.recording.path, "training" if training else "inference"))
+        return [float(x) for x in noise]
 
     def candidates_at(self, arrays: Sequence[np.ndarray]) -> Tuple[Dict[str, np.ndarray], List[str]]:
         m = self.recording.manifest
@@ -459,9 +474,10 @@ def record(v1_builder: Callable[[], Any], out: str, *, inputs: Any = None, check
     legacy = LegacyModel(v1_builder, seed, need_outputs=inputs is not None, feeds=feeds, placeholders=placeholders)
     w = _Writer()
     try:
-        notes: List[str] = []
+        notes: List[str] = list(legacy.notes)
         if inputs is not None:
-            arrays, notes = fit_inputs(arrays, legacy)
+            arrays, fitted = fit_inputs(arrays, legacy)
+            notes += fitted
         ckpt = None
         if checkpoint is not None:
             say("reading the checkpoint")
@@ -492,6 +508,7 @@ def record(v1_builder: Callable[[], Any], out: str, *, inputs: Any = None, check
             "variables": variables,
             "outputs": {"names": list(legacy.output_names), "inference": None, "training": None},
             "regularization": None,
+            "noise": {"inference": None, "training": None},
             "dropout": {"rates": [], "fed": 0},
             "candidates": {"tensors": [], "unread": [], "left_out": 0},
             "trajectories": {},
@@ -522,6 +539,10 @@ def _record_function(manifest: Dict[str, Any], w: _Writer, legacy: Any, arrays: 
     if legacy.training is not None and not rates:
         manifest["outputs"]["training"] = [w.add("outputs/training/{}".format(i), v)
                                            for i, v in enumerate(side.forward(True))]
+    say("measuring the outputs' rounding noise")
+    manifest["noise"] = {"inference": legacy.rounding_noise(arrays, False, seed=seed), "training": None}
+    if manifest["outputs"]["training"] is not None:
+        manifest["noise"]["training"] = legacy.rounding_noise(arrays, True, seed=seed)
     manifest["regularization"] = side.regularization()
     manifest["dropout"] = {"rates": rates, "fed": fed}
     candidates, unread = legacy.candidates_at(arrays)
