@@ -230,6 +230,15 @@ class LegacyModel:
             side.write(dict(zip(indices, start)))
         return worst
 
+    def training_noise(self, arrays: Sequence[np.ndarray], trainable: Sequence[int], state: Sequence[int],
+                       steps: int, loss: str, from_logits: bool, labels: np.ndarray, optimizer: str,
+                       learning_rate: float, training: bool, seed: int) -> List[Dict[str, Any]]:
+        """The training run's rounding noise, per step (``_function.training_noise``)."""
+        from compat_init.port._function import training_noise
+
+        return training_noise(self, arrays, trainable, state, steps, loss, from_logits, labels, optimizer,
+                              learning_rate, training, seed)
+
     def candidates_at(self, arrays: Sequence[np.ndarray]) -> Tuple[Dict[str, np.ndarray], List[str]]:
         """``candidates`` on ``arrays`` at inference."""
         return self.candidates(self.run_feed(arrays, False), int(arrays[0].shape[0]))

@@ -49,7 +49,8 @@ VERSION = 1
 MANIFEST = "recording.json"
 #: What every manifest holds.
 REQUIRED = ("made_with", "legacy", "checkpoint", "run", "inputs", "named_inputs", "input_notes", "feeds", "switch",
-            "variables", "outputs", "regularization", "noise", "dropout", "candidates", "trajectories", "arrays")
+            "variables", "outputs", "regularization", "noise", "training_noise", "dropout", "candidates",
+            "trajectories", "arrays")
 #: The locator's intermediate tensors are recorded up to this many bytes.
 CANDIDATE_BUDGET = 256 * 2 ** 20
 #: The options a recording fixes, with check_migration's defaults: an argument
@@ -286,6 +287,17 @@ class RecordedModel:
                 self.recording.path, "training" if training else "inference"))
         return [float(x) for x in noise]
 
+    def training_noise(self, arrays: Sequence[np.ndarray], trainable: Sequence[int], state: Sequence[int],
+                       steps: int, loss: str, from_logits: bool, labels: np.ndarray, optimizer: str,
+                       learning_rate: float, training: bool, seed: int) -> List[Dict[str, Any]]:
+        """As measured when the recording was made (its first ``steps``)."""
+        mode = "training" if training else "inference"
+        noise = (self.recording.manifest["training_noise"] or {}).get(mode)
+        if not noise or len(noise) < steps:
+            raise UsageError("the recording {} holds the rounding noise of {} {}-mode step(s); the proof asked for "
+                             "{}".format(self.recording.path, len(noise or []), mode, steps))
+        return noise[:steps]
+
     def candidates_at(self, arrays: Sequence[np.ndarray]) -> Tuple[Dict[str, np.ndarray], List[str]]:
         m = self.recording.manifest
         values = {c["tensor"]: self.recording.arrays[c["array"]] for c in m["candidates"]["tensors"]}
@@ -509,6 +521,7 @@ def record(v1_builder: Callable[[], Any], out: str, *, inputs: Any = None, check
             "outputs": {"names": list(legacy.output_names), "inference": None, "training": None},
             "regularization": None,
             "noise": {"inference": None, "training": None},
+            "training_noise": None,
             "dropout": {"rates": [], "fed": 0},
             "candidates": {"tensors": [], "unread": [], "left_out": 0},
             "trajectories": {},
@@ -564,9 +577,16 @@ def _record_function(manifest: Dict[str, Any], w: _Writer, legacy: Any, arrays: 
             np.asarray(inference[0]).dtype))
     labels = labels_for(loss, tuple(np.asarray(inference[0]).shape), seed)
     manifest["run"]["labels"] = w.add("labels", labels)
+    manifest["training_noise"] = {}
     for mode in [False, True] if manifest["outputs"]["training"] is not None else [False]:
-        manifest["trajectories"]["training" if mode else "inference"] = _trajectory(
+        name = "training" if mode else "inference"
+        manifest["trajectories"][name] = _trajectory(
             w, legacy, side, mode, steps, loss, from_logits, labels, optimizer, learning_rate, on_path, Update, say)
+        say("measuring the {}-mode training run's rounding noise".format(name))
+        manifest["training_noise"][name] = legacy.training_noise(
+            arrays, [v.index for v in legacy.vars if v.trainable and v.name in on_path],
+            [v.index for v in legacy.vars if not v.trainable and v.name in on_path], steps, loss, from_logits,
+            labels, optimizer, learning_rate, mode, seed)
 
 
 def _trajectory(w: _Writer, legacy: Any, side: Any, training: bool, steps: int, loss: str, from_logits: bool,
