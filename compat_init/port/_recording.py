@@ -449,13 +449,20 @@ def record(v1_builder: Callable[[], Any], out: str, *, inputs: Any = None, check
       v1_builder: The legacy model's builder (as ``check_migration`` takes
         it), or ``port.meta_graph(...)``.
       out: The file to write (whole, or nothing; never over an input).
-      inputs, placeholders, feeds, seed: As ``check_migration``: the batch
-        the outputs are recorded on.
+      inputs: The batch the outputs are recorded on (as ``check_migration``
+        takes it: an array, a shape, a list, or a dict by placeholder).
       checkpoint: Record at this checkpoint's tensors (its digest is kept:
         the proof refuses another checkpoint).
-      steps, loss, optimizer, learning_rate, from_logits: With ``steps``,
-        record that many training steps (each step's loss, gradients,
-        outputs, and the weights after it).
+      steps: Record that many training steps (each step's loss, gradients,
+        outputs, and the weights after it) with ``loss``, ``optimizer``,
+        ``learning_rate`` and ``from_logits`` (as ``check_migration``).
+      loss: As ``check_migration``.
+      optimizer: As ``check_migration``.
+      learning_rate: As ``check_migration``.
+      from_logits: As ``check_migration``.
+      seed: The build's seed, and the drawn batch's and the labels'.
+      placeholders: As ``check_migration``.
+      feeds: As ``check_migration``: fixed in the recording.
       progress: Called with a line of text at each stage.
 
     Returns:
