@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
-from typing import Callable
+from typing import Callable, Optional
 
 
 def default_mode() -> int:
@@ -29,3 +30,23 @@ def write_whole(path: str, write: Callable[[str], None], suffix: str = ".tmp") -
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def not_regular(path: str) -> Optional[str]:
+    """What ``path`` is when it exists and is not a regular file ("a FIFO",
+    "a character device", ...; links followed), else None.  Opening a FIFO
+    or a device would block, read forever or write into a device."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    for test, words in _KINDS:
+        if test(mode):
+            return words
+    return "not a regular file"

@@ -137,6 +137,25 @@ def port_mlp_scaled(ulps):
     return build
 
 
+def legacy_stateless():
+    """No variable at all: a preprocessing function."""
+    x = v1.placeholder(tf.float32, (None, 3), name="x")
+    return tf.nn.relu(x)
+
+
+def port_stateless():
+    return keras.Sequential([keras.Input((3,)), layers.ReLU()])
+
+
+def port_mlp_narrow():
+    """``legacy_mlp``'s port with 8 hidden units where the legacy model has 16."""
+    return keras.Sequential([
+        keras.Input((20,)),
+        layers.Dense(8, activation="relu", kernel_initializer=ci.glorot_uniform(seed=1)),
+        layers.Dense(4, activation="softmax", kernel_initializer=ci.glorot_uniform(seed=2)),
+    ])
+
+
 # 2. Batch normalization under a training placeholder
 
 
@@ -507,3 +526,24 @@ def port_orthogonal():
 
 def port_orthogonal_transposed():
     return OrthogonalPort(transpose=True)
+
+
+def write_mlp_checkpoint(prefix, scale=1.0, poison=None):
+    """A name-based checkpoint of ``legacy_mlp``'s variables, as its Saver
+    writes one (random values times ``scale``); ``poison``: a key whose first
+    two values become NaN and inf.  Returns ``prefix``."""
+    import numpy as np
+
+    with tf.Graph().as_default():
+        legacy_mlp()
+        variables = v1.global_variables()
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
+            rng = np.random.RandomState(3)
+            for v in variables:
+                value = scale * rng.normal(0, 0.3, v.shape.as_list()).astype(np.float32)
+                if v.op.name == poison:
+                    value.flat[0], value.flat[1] = np.nan, np.inf
+                v.load(value, session)
+            v1.train.Saver(variables).save(session, prefix, write_state=False)
+    return prefix

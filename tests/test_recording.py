@@ -210,18 +210,9 @@ def test_a_recording_from_another_checkpoint_is_refused(tmp_path):
 
 
 def _save_legacy_checkpoint(tf, prefix, scale=1.0):
-    """A name-based checkpoint of tests.port_pairs.legacy_mlp's variables, as its Saver writes one."""
     from tests import port_pairs as P
 
-    with tf.Graph().as_default():
-        P.legacy_mlp()
-        variables = tf.compat.v1.global_variables()
-        with tf.compat.v1.Session() as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            rng = np.random.RandomState(3)
-            for v in variables:
-                v.load(scale * rng.normal(0, 0.3, v.shape.as_list()).astype(np.float32), session)
-            tf.compat.v1.train.Saver(variables).save(session, prefix, write_state=False)
+    P.write_mlp_checkpoint(prefix, scale=scale)
 
 
 def test_cli_record_never_writes_over_an_input_and_is_all_or_nothing(tmp_path):

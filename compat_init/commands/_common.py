@@ -117,6 +117,7 @@ def inputs_of(args: argparse.Namespace) -> Any:
 def load_npz(path: str) -> dict:
     import numpy as np
 
+    _readable_file(path, "--inputs")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -357,9 +358,19 @@ def load_callable(spec: str, option: str) -> Callable[[], Any]:
     return call
 
 
+def _readable_file(path: str, option: str) -> None:
+    """A file the command reads is a regular file (a FIFO would block)."""
+    from compat_init._files import not_regular
+
+    kind = not_regular(path)
+    if kind:
+        raise UsageError("{} must be a regular file; received {}={}, which is {}".format(option, option, path, kind))
+
+
 def load_npy(path: str) -> Any:
     import numpy as np
 
+    _readable_file(path, "--inputs")
     try:
         return np.load(path, allow_pickle=False)
     except Exception as error:  # noqa: BLE001 - any unreadable file is bad usage
@@ -462,14 +473,23 @@ def refuse_overwrites(outputs: Sequence[Tuple[str, str, Sequence[str]]],
     ``outputs``: (option, value, the files it writes); ``inputs``: (what it
     is, the files it reads).  Paths are compared resolved and by inode, so a
     link to an input is that input."""
+    from compat_init._files import not_regular
+
     read: dict = {}
     for what, paths in inputs:
         for path in paths:
+            kind = not_regular(path)
+            if kind:  # opening it would block (a FIFO) or read a device
+                raise UsageError("{} must be regular files; received {}, which is {}".format(what, path, kind))
             for key in {_identity(path), ("path", os.path.realpath(path))}:
                 read.setdefault(key, (what, path))
     written: dict = {}
     for option, value, paths in outputs:
         for path in paths:
+            kind = not_regular(path)
+            if kind:  # never written into a device, a FIFO or over a folder
+                raise UsageError("{} must be a regular file or a new path; received {}={}, where {} is {}".format(
+                    option, option, value, path, kind))
             keys = {_identity(path), ("path", os.path.realpath(path))}
             for key in keys:
                 if key in read:
@@ -487,7 +507,11 @@ def refuse_overwrites(outputs: Sequence[Tuple[str, str, Sequence[str]]],
 def write_atomically(path: str, text: str) -> None:
     """``text`` into ``path`` through a temporary file beside it, renamed into
     place: a failure leaves no partial file and the old one as it was."""
-    from compat_init._files import write_whole
+    from compat_init._files import not_regular, write_whole
+
+    kind = not_regular(path)
+    if kind:
+        raise UsageError("cannot write {}: it is {}, not a regular file".format(path, kind))
 
     def write(temporary: str) -> None:
         with open(temporary, "w") as f:

@@ -196,6 +196,8 @@ def _sides(args: argparse.Namespace) -> Tuple[Any, Any, Any, dict]:
         checkpoint.check_output(args.out)
     specs = args.migration or [None, args.port]
     old = legacy_builder(args, specs[0], "--migration") if specs[0] else None
+    new = load_callable(specs[1], "--migration" if args.migration else "--port")
+    _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
     options = proof_options(args)
     if old is not None and not callable(old):  # a recording
         for option, given in (("--reverse", args.reverse), ("--optimizer-state", args.optimizer_state)):
@@ -205,8 +207,6 @@ def _sides(args: argparse.Namespace) -> Tuple[Any, Any, Any, dict]:
                                      option, option, specs[0]))
         if options["inputs"] is None and old.manifest["inputs"]:  # the port is built and proven on its batch
             options["inputs"] = {i["name"]: old.arrays[i["array"]] for i in old.manifest["inputs"]}
-    new = load_callable(specs[1], "--migration" if args.migration else "--port")
-    _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
     return checkpoint, old, new, options
 
 

@@ -192,7 +192,13 @@ class ParityReport:
             lines.append("  {} ({}): not tested: {}".format(
                 u["kernel"], "x".join(map(str, u["shape"])), u["reason"]))
         if not self.kernels:
-            lines.append("nothing was checked: no kernel to compare, so the report does not pass")
+            if self.function is None:
+                lines.append("nothing was checked: no kernel to compare, so the report does not pass")
+            elif not getattr(self, "pairs", True):
+                lines.append("no kernel was compared: neither model has a weight, so the proof is inconclusive "
+                             "whatever the function does")
+            else:
+                lines.append("no kernel's initial values were compared (see 'not tested')")
         if self.function is not None:
             lines.append(str(self.function))
         drawn = ("{} values per side per kernel".format(self.samples) if self.samples

@@ -14,6 +14,7 @@ then atomically.
 from __future__ import annotations
 
 import glob
+import math
 import os
 import re
 import shutil
@@ -125,33 +126,79 @@ def resolve(path: str) -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise CheckpointError("checkpoint must be a path; received {!r}".format(path))
     path = os.fspath(path)
-    if os.path.isdir(path) or os.path.basename(path) == "checkpoint" and os.path.isfile(path):
+    from compat_init._files import not_regular
+
+    if os.path.isdir(path) or os.path.basename(path) == "checkpoint" and os.path.lexists(path):
         folder = path if os.path.isdir(path) else os.path.dirname(path)
+        state = os.path.join(folder, "checkpoint")
+        if not_regular(state):  # TensorFlow would block reading a FIFO
+            raise CheckpointError("checkpoint {}: its `checkpoint` state file must be a regular file; it is {}".format(
+                path, not_regular(state)))
         try:
             latest = tf.train.latest_checkpoint(folder)
         except Exception as error:  # noqa: BLE001 - a state file TF cannot parse
             raise CheckpointError("checkpoint {}: its `checkpoint` state file cannot be read ({})".format(
                 path, str(error).splitlines()[0])) from None
         if not latest:
+            named = None
+            if os.path.isfile(state):
+                try:
+                    named = tf.train.get_checkpoint_state(folder).model_checkpoint_path
+                except Exception:  # noqa: BLE001 - unparseable: said as having no checkpoint
+                    named = None
+            if named:
+                raise CheckpointError("checkpoint {}: its `checkpoint` state file names {}, which does not exist (no "
+                                      "{}.index); pass an existing prefix".format(path, named, named))
             raise CheckpointError("checkpoint {} is a folder without a checkpoint (no `checkpoint` state file naming "
                                   "one); pass the prefix (e.g. {})".format(path, os.path.join(path, "model.ckpt-1000")))
         path = latest
     if path.endswith(".index"):
         path = path[:-len(".index")]
+    if not_regular(path + ".index"):
+        raise CheckpointError("checkpoint {}: {}.index must be a regular file; it is {}".format(
+            path, path, not_regular(path + ".index")))
     if os.path.isfile(path + ".index"):
-        shards = glob.glob(glob.escape(path) + ".data-?????-of-?????")
+        shards = _shards(path)
         if not shards:
             raise CheckpointError("checkpoint {}: {}.index has no data shard ({}.data-00000-of-0000N is "
                                   "missing)".format(path, path, path))
-        count = int(shards[0][-5:])
+        counts = sorted(set(int(s[-5:]) for s in shards))
+        if len(counts) > 1:
+            raise CheckpointError("checkpoint {}: data shards of {} different counts lie beside it ({}): remove "
+                                  "the stray ones".format(path, len(counts), ", ".join(
+                                      os.path.basename(s) for s in sorted(shards))))
+        count = counts[0]
         missing = ["{}.data-{:05d}-of-{:05d}".format(path, i, count) for i in range(count)
                    if "{}.data-{:05d}-of-{:05d}".format(path, i, count) not in shards]
         if missing:
             raise CheckpointError("checkpoint {}: data shard(s) missing: {}".format(path, ", ".join(missing)))
+        _regular(path)
         return path
     if os.path.isfile(path):  # the V1 format: one file
         return path
+    if not_regular(path) and not os.path.isdir(path):
+        raise CheckpointError("checkpoint {} must be a regular file; it is {}".format(path, not_regular(path)))
     raise CheckpointError("checkpoint {} does not exist (no {}.index, no such file or folder)".format(path, path))
+
+
+_SHARD = re.compile(r"\.data-(\d{5})-of-(\d{5})$")
+
+
+def _shards(prefix: str) -> List[str]:
+    """The data shards beside ``prefix``: ``PREFIX.data-NNNNN-of-MMMMM``
+    (other names that merely look alike are not shards)."""
+    return sorted(p for p in glob.glob(glob.escape(prefix) + ".data-*-of-*") if _SHARD.search(p[len(prefix):]))
+
+
+def _regular(prefix: str) -> None:
+    """Every file of the checkpoint is a regular file: a FIFO shard would
+    block the read."""
+    from compat_init._files import not_regular
+
+    for path in files_of(prefix):
+        kind = not_regular(path)
+        if kind:
+            raise CheckpointError("checkpoint {}: {} must be a regular file; it is {}".format(prefix, path, kind))
 
 
 def files_of(prefix: str) -> List[str]:
@@ -160,7 +207,7 @@ def files_of(prefix: str) -> List[str]:
     ``checkpoint`` state file; the one file of the V1 format."""
     found = [prefix] if os.path.isfile(prefix) else []
     found += [p for p in (prefix + ".index", prefix + ".meta") if os.path.isfile(p)]
-    found += sorted(glob.glob(glob.escape(prefix) + ".data-*-of-*"))
+    found += _shards(prefix)
     state = os.path.join(os.path.dirname(os.path.abspath(prefix)), "checkpoint")
     if os.path.isfile(state):
         found.append(state)
@@ -255,8 +302,11 @@ def read(path: str) -> Checkpoint:
         shapes = {k: tuple(int(d) for d in v) for k, v in reader.get_variable_to_shape_map().items()}
         dtypes = {k: v.name for k, v in reader.get_variable_to_dtype_map().items()}
     except Exception as error:  # noqa: BLE001 - DataLossError, NotFoundError, ...: the file is not a checkpoint
-        raise CheckpointError("checkpoint {} cannot be read: {}".format(
-            prefix, _message(error))) from None
+        glob_words = ("; TensorFlow reads a checkpoint prefix as a glob pattern, and this one holds {}: rename the "
+                      "files or move them to a path without them".format(" ".join(sorted(set("[]*?") & set(prefix))))
+                      if set("[]*?") & set(prefix) else "")
+        raise CheckpointError("checkpoint {} cannot be read: {}{}".format(
+            prefix, _message(error), glob_words)) from None
     skipped: Dict[str, str] = {}
     keys: Dict[str, str] = {}
     variables: List[Var] = []
@@ -437,27 +487,51 @@ def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
     pairs, report, ambiguous = _plan(ckpt, port, mapping, legacy)
     if report.missing:
         unloaded = [e.key for e in report.entries if e.status == "skipped" and e.key not in ckpt.skipped]
+        shapes = {v.name: v.shape for v in port.vars}
         raise CheckpointError("checkpoint {} leaves {} port weight(s) unfilled: {}; the keys not loaded: {}{}; pass "
                               "mapping= (--mapping CHECKPOINT_KEY=PORT_WEIGHT, or a rules file; convert --plan "
                               "prints the whole pairing table)".format(
-                                  ckpt.prefix, len(report.missing), cut(report.missing), cut(unloaded) or "none",
+                                  ckpt.prefix, len(report.missing),
+                                  cut(["{} {}".format(n, _shape_words(shapes.get(n, ()))) for n in report.missing]),
+                                  cut(["{} {}".format(k, _shape_words(ckpt.shapes[k])) for k in unloaded]) or "none",
                                   "; ambiguous: " + "; ".join(ambiguous[:4]) if ambiguous else ""))
     values: Dict[int, np.ndarray] = {}
+    nonfinite: List[str] = []
     for p in pairs:
         if write is not None and _runtime.can_evaluate_eagerly():
             # Straight from the file into a tensor, then one copy into the weight.
             tensor = ckpt.restore(p.legacy.name, p.port.dtype)
+            _count_nonfinite(ckpt.keys[p.legacy.name], tensor, nonfinite)
             if p.transpose:
                 tensor = _runtime.tf().transpose(tensor, p.transpose)
             write({p.port.index: _runtime.tf().reshape(tensor, p.port.shape) if p.reshaped else tensor})
             continue
         value = p.to_port(ckpt.tensor(p.legacy.name))
+        _count_nonfinite(ckpt.keys[p.legacy.name], value, nonfinite)
         value = value.astype(p.port.dtype) if value.dtype.name != p.port.dtype else value
         if write is not None:
             write({p.port.index: value})
         else:
             values[p.port.index] = value
+    if nonfinite:
+        report.notes.append("non-finite values loaded as they are (the legacy training diverged?): {}".format(
+            cut(nonfinite)))
     return values, report
+
+
+def _shape_words(shape: Any) -> str:
+    return "(" + ("x".join(str(int(d)) for d in shape) or "scalar") + ")"
+
+
+def _count_nonfinite(key: str, value: Any, found: List[str]) -> None:
+    """``found`` gets "KEY (N NaN or infinite of M)" when ``value`` (a float
+    array or tensor) holds any."""
+    array = np.asarray(value)
+    if array.dtype.kind != "f" or not array.size:
+        return
+    bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        found.append("{} ({} NaN or infinite of {})".format(key, bad, array.size))
 
 
 def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]] = None, *,
@@ -713,10 +787,28 @@ def load_optimizer_state(checkpoint: Any, optimizer: Any, variables: List[Any], 
     if missing:
         raise CheckpointError("checkpoint {} has no {} state for: {} (was the legacy model trained with {}?)".format(
             ckpt.prefix, kind, ", ".join(missing[:6]), "AdamOptimizer" if kind == "adam" else "MomentumOptimizer"))
+    for key in keys:  # every slot has its variable's shape and finite values
+        for name in names:
+            slot = "{}/{}".format(key, name)
+            if tuple(ckpt.shapes[slot]) != tuple(ckpt.shapes.get(key, ckpt.shapes[slot])):
+                raise CheckpointError("checkpoint {}: the optimizer slot {} has shape {} and its variable {} has shape "
+                                      "{}".format(ckpt.prefix, slot, ckpt.shapes[slot], key, ckpt.shapes[key]))
+            bad = int(np.size(ckpt.reader.get_tensor(slot)) - np.count_nonzero(np.isfinite(
+                ckpt.reader.get_tensor(slot))))
+            if bad:
+                raise CheckpointError("checkpoint {}: the optimizer slot {} holds {} NaN or infinite value(s): its "
+                                      "training diverged; resume from an earlier checkpoint".format(
+                                          ckpt.prefix, slot, bad))
     optimizer.build(variables)
     notes = []
     if kind == "adam":
-        power = float(np.asarray(ckpt.reader.get_tensor("beta1_power")))
+        if "beta1_power" not in ckpt.shapes:
+            raise CheckpointError("checkpoint {} has Adam slots but no beta1_power (the step count TF 1's "
+                                  "AdamOptimizer keeps); it cannot be resumed".format(ckpt.prefix))
+        power = float(np.asarray(ckpt.reader.get_tensor("beta1_power")).ravel()[0])
+        if not (math.isfinite(power) and 0 < power <= beta_1):
+            raise CheckpointError("checkpoint {}: beta1_power must be beta_1 ** (step + 1), in (0, {}]; it is {!r}, "
+                                  "which gives no step count".format(ckpt.prefix, beta_1, power))
         steps = int(round(np.log(power) / np.log(beta_1))) - 1
         for variable, key, shaped in zip(variables, keys, transforms or [_same] * len(keys)):
             _slot(optimizer, "_momentums", variable).assign(shaped(ckpt.reader.get_tensor(key + "/Adam")))

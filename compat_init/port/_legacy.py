@@ -146,6 +146,8 @@ class LegacyModel:
                  feeds: Optional[Dict[str, Any]] = None, placeholders: Optional[Sequence[str]] = None) -> None:
         tf = _runtime.tf()
         self.tf = tf
+        #: Checkpoint keys with NaN or infinite values, once a checkpoint is loaded.
+        self.nonfinite: List[str] = []
         self.graph = tf.Graph()
         with self.graph.as_default():
             tf.compat.v1.set_random_seed(seed)

@@ -47,11 +47,17 @@ class MigrationReport(ParityReport):
     unpaired: List[str] = field(default_factory=list)
     #: Both models started from this checkpoint's tensors (no initial table).
     checkpoint: str = ""
+    #: Checkpoint keys holding NaN or infinite values: "KEY (N ... of M)".
+    nonfinite: List[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
+        if self.nonfinite:  # outputs of NaN weights prove nothing either way: not compared
+            return "inconclusive"
         if any(not k.passed for k in self.kernels) or (self.function is not None and self.function.failed):
             return "fail"
+        if not self.pairs:  # no weight on either side: the proof of a migration's weights has nothing to hold
+            return "inconclusive"
         if self.function is not None:
             return self.function.status
         return "pass" if self.kernels and not self.checkpoint else "inconclusive"
@@ -68,6 +74,10 @@ class MigrationReport(ParityReport):
     def decided_by(self) -> str:
         if any(not k.passed for k in self.kernels):
             return "initial distributions"
+        if self.nonfinite:
+            return "checkpoint (non-finite values)"
+        if not self.pairs and not (self.function is not None and self.function.failed):
+            return "pairing (no weight on either side)"
         if self.function is not None:
             return self.function.decided_by
         return "initial distributions"
@@ -75,7 +85,7 @@ class MigrationReport(ParityReport):
     def to_dict(self) -> Dict[str, Any]:
         data = super().to_dict()
         data.update(status=self.status, exit_code=self.exit_code, decided_by=self.decided_by, pairs=self.pairs,
-                    unpaired=self.unpaired, checkpoint=self.checkpoint)
+                    unpaired=self.unpaired, checkpoint=self.checkpoint, nonfinite=self.nonfinite)
         return data
 
     def __str__(self) -> str:
@@ -83,7 +93,7 @@ class MigrationReport(ParityReport):
             lines = ["both models start from the {} tensors of checkpoint {}".format(len(self.pairs), self.checkpoint)]
             if self.function is not None:
                 lines.append(str(self.function))
-            else:
+            elif not self.nonfinite:
                 lines.append("nothing was compared: pass inputs to compare the functions at these weights")
         else:
             lines = [super().__str__()]
@@ -93,6 +103,9 @@ class MigrationReport(ParityReport):
                 "{} ({})".format(how, sum(1 for p in self.pairs if p["how"] == how)) for how in made)))
         for name in self.unpaired:
             lines.append("  not compared: {}".format(name))
+        if self.nonfinite:
+            lines.append("inconclusive: the checkpoint holds NaN or infinite values, and outputs computed from them "
+                         "prove nothing (the functions were not compared): {}".format(", ".join(self.nonfinite[:8])))
         lines.append("verdict: {} (decided by the {})".format(
             {"pass": "the port agrees", "fail": "the port DIFFERS", "inconclusive": "INCONCLUSIVE"}[self.status],
             self.decided_by))
@@ -293,7 +306,7 @@ def _prove(legacy: Any, v2_builder: Callable[[], Any], arrays: Optional[List[np.
         report.unpaired = ["legacy {} (skipped: not on the path to the outputs)".format(v.name) for v in off_path] + [
             "legacy {} (no port weight of that name and shape)".format(v.name) for v in left_old] + [
             "port {} (no legacy variable of that name and shape)".format(v.name) for v in left_new]
-        if arrays is not None:
+        if arrays is not None and not report.nonfinite:
             report.function = check_function(legacy, port, pairs, arrays, seed=seed, steps=steps, loss=loss,
                                               optimizer=optimizer, learning_rate=learning_rate,
                                               from_logits=from_logits, forward_only=forward_only,
@@ -319,9 +332,10 @@ def _inputs_paired(legacy: LegacyModel, port: PortModel) -> str:
 def checkpoint_values(path: str, legacy: Any) -> str:
     """The legacy variables set to the checkpoint's tensors (by their names:
     a Saver's keys), in their ``value`` and in the graph; returns the prefix."""
-    from compat_init.port._checkpoint import CheckpointError, read
+    from compat_init.port._checkpoint import CheckpointError, _count_nonfinite, read
 
     ckpt = read(path)
+    legacy.nonfinite = []
     absent = [v.name for v in legacy.vars if v.name not in ckpt.keys]
     if absent:
         raise CheckpointError("checkpoint {} has no key for the legacy variable(s) {} (its keys: {})".format(
@@ -329,6 +343,7 @@ def checkpoint_values(path: str, legacy: Any) -> str:
     values = {}
     for var in legacy.vars:
         value = ckpt.tensor(var.name)
+        _count_nonfinite(var.name, value, legacy.nonfinite)
         if tuple(value.shape) != tuple(var.shape):
             raise CheckpointError("checkpoint {}: key {} has shape {} and the legacy variable has shape {}".format(
                 ckpt.prefix, var.name, value.shape, var.shape))
@@ -346,6 +361,7 @@ def _from_checkpoint(path: str, pairs: List[Pair], legacy: Any, alpha: float, se
     prefix = path + " (recorded)" if recorded else checkpoint_values(path, legacy)
     report = MigrationReport(kernels=[], alpha=float(alpha), seed=seed, samples=0, threshold=float(alpha),
                              checkpoint=prefix)
+    report.nonfinite = list(getattr(legacy, "nonfinite", []))
     report.pairs = [{"legacy": p.legacy.name, "port": p.port.name, "how": p.how,
                      "as": p.describe()} for p in pairs]
     return report

@@ -263,6 +263,8 @@ class RecordedModel:
         self.output_names = list(m["outputs"]["names"])
         self.training = m["switch"]  #: the switch's name, or None
         self.switch_name = m["switch"]
+        #: Checkpoint keys with NaN or infinite values when it was recorded.
+        self.nonfinite = list(m.get("nonfinite", []))
 
     def feeding_variables(self) -> Optional[set]:
         return set(self._on_path)
@@ -516,6 +518,7 @@ def record(v1_builder: Callable[[], Any], out: str, *, inputs: Any = None, check
             "legacy": getattr(v1_builder, "spec", "") or "{}:{}".format(
                 getattr(v1_builder, "__module__", "?"), getattr(v1_builder, "__qualname__", type(v1_builder).__name__)),
             "checkpoint": ckpt,
+            "nonfinite": list(legacy.nonfinite),
             "run": {"seed": seed, "steps": steps, "loss": loss, "optimizer": optimizer,
                     "learning_rate": learning_rate, "from_logits": bool(from_logits), "labels": None},
             "inputs": [{"name": name, "array": w.add("inputs/{}".format(i), a), "dtype": a.dtype.name,

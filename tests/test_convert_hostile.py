@@ -1,0 +1,220 @@
+"""Hostile input to the checkpoint commands (issue 25, rows 2 and 4), each in
+a real process with a time limit: nothing blocks (a FIFO or a device where a
+file is read or written is one line, exit 2, nothing written), stray shard
+names and malformed optimizer state are one line, exit 2, never an internal
+error."""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from compat_init import _runtime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TF115 = os.path.join(ROOT, "tests", "fixtures", "tf115")
+PORT = "examples_v2.cnn_pair:build"
+LEGACY = "examples_v1.cnn_pair:build"
+KERAS3 = _runtime.keras_flavour() == "keras3"
+EAGER = _runtime.can_evaluate_eagerly()
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+
+
+def run(*args, timeout=240):
+    """The command, in its own process; a hang is a failure (the time limit), never a wait."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    try:
+        return subprocess.run([sys.executable, "-m", "compat_init"] + list(args), cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail("compat-init {} hung (no answer in {} s)".format(" ".join(args), timeout))
+
+
+def ours(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("compat-init")]
+
+
+def refused(result, words):
+    lines = ours(result.stderr)
+    assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-3000:])
+    assert len(lines) == 1 and words in lines[0], result.stderr[-3000:]
+
+
+def out_name():
+    return "port.weights.h5" if KERAS3 else "port.h5"
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    shutil.copytree(os.path.join(TF115, "cnn_sgd"), str(tmp_path / "ckpt"))
+    return tmp_path
+
+
+@needs_fifo
+@pytest.mark.parametrize("which,words", [
+    ("model.ckpt-3.data-00000-of-00001", "must be a regular file; it is a FIFO"),
+    ("model.ckpt-3.index", "model.ckpt-3.index must be a regular file; it is a FIFO"),
+    ("checkpoint", "its `checkpoint` state file must be a regular file; it is a FIFO"),
+])
+def test_a_checkpoint_file_that_is_a_fifo_is_refused_not_read(ckpt, which, words):
+    path = ckpt / "ckpt" / which
+    path.unlink()
+    os.mkfifo(str(path))
+    target = str(ckpt / "ckpt") if which == "checkpoint" else str(ckpt / "ckpt" / "model.ckpt-3")
+    refused(run("convert", "--port", PORT, "--checkpoint", target, "--out", str(ckpt / out_name())), words)
+    assert not (ckpt / out_name()).exists()
+
+
+@needs_fifo
+def test_inputs_weights_and_outputs_that_are_fifos_or_devices_are_refused(ckpt):
+    fifo = ckpt / "pipe.npy"
+    os.mkfifo(str(fifo))
+    prefix = str(ckpt / "ckpt" / "model.ckpt-3")
+    out = str(ckpt / out_name())
+    refused(run("convert", "--migration", LEGACY, PORT, "--checkpoint", prefix, "--out", out, "--inputs", str(fifo)),
+            "--inputs must be a shape (positive integers joined by 'x'), an existing .npy or .npz file")
+    refused(run("convert", "--port", PORT, "--checkpoint", prefix, "--out", out, "--json", str(fifo)),
+            "--json must be a regular file or a new path; received --json={}".format(fifo))
+    refused(run("convert", "--port", PORT, "--checkpoint", prefix, "--out", out, "--json", os.devnull),
+            "is a character device")
+    refused(run("parity", "--migration", LEGACY, PORT, "--json", os.devnull), "is a character device")
+    refused(run("record", LEGACY, "--out", str(fifo)), "--out must be a regular file or a new path")
+    assert sorted(os.listdir(str(ckpt))) == ["ckpt", "pipe.npy"]  # nothing written, no temporary left
+    refused(run("convert", "--migration", LEGACY, PORT, "--reverse", "--weights", str(fifo), "--out",
+                str(ckpt / "back" / "model.ckpt")), "must be")
+
+
+@pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
+def test_stray_files_that_look_like_shards(ckpt):
+    folder = ckpt / "ckpt"
+    (folder / "model.ckpt-3.data-0000x-of-0000y").write_text("not a shard")
+    done = run("convert", "--port", PORT, "--checkpoint", str(folder / "model.ckpt-3"), "--out",
+               str(ckpt / out_name()))
+    assert done.returncode == 0, done.stderr[-3000:]  # not a shard's name: not one
+    (folder / "model.ckpt-3.data-00000-of-00002").write_text("another run's shard")
+    refused(run("convert", "--port", PORT, "--checkpoint", str(folder / "model.ckpt-3"), "--out",
+                str(ckpt / ("again." + out_name()))), "data shards of 2 different counts lie beside it")
+
+
+@pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
+def test_a_prefix_tensorflow_reads_as_a_glob_pattern_is_named_as_such(tmp_path):
+    folder = tmp_path / "run[1]"
+    shutil.copytree(os.path.join(TF115, "cnn_sgd"), str(folder))
+    result = run("convert", "--port", PORT, "--checkpoint", str(folder / "model.ckpt-3"), "--out",
+                 str(tmp_path / out_name()))
+    if result.returncode == 0:
+        pytest.skip("this TensorFlow reads the prefix literally")
+    refused(result, "TensorFlow reads a checkpoint prefix as a glob pattern, and this one holds [ ]")
+
+
+# --- malformed optimizer state ---------------------------------------------------------------------
+
+
+def rewrite(source, target, change):
+    """A copy of the name-based checkpoint ``source`` at ``target`` with
+    ``change`` applied: {key: new value, or None to drop the key}."""
+    tf = _runtime.tf()
+    reader = tf.train.load_checkpoint(source)
+    with tf.Graph().as_default():
+        variables = {}
+        for key in reader.get_variable_to_shape_map():
+            if key in change and change[key] is None:
+                continue
+            value = change[key] if key in change else reader.get_tensor(key)
+            variables[key] = tf.compat.v1.Variable(np.asarray(value), name=key.replace("/", "_"))
+        saver = tf.compat.v1.train.Saver(variables)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            saver.save(session, target, write_meta_graph=False, write_state=False)
+
+
+ATTENTION = os.path.join(TF115, "attention_adam")
+
+
+@pytest.mark.skipif(not EAGER or not hasattr(_runtime.tf().keras.layers, "MultiHeadAttention"),
+                    reason="resuming loads a TF 2 port; MultiHeadAttention exists from TF 2.4")
+@pytest.mark.parametrize("change,words", [
+    ({"beta1_power": np.float32(0.0)}, "beta1_power must be beta_1 ** (step + 1), in (0, 0.9]; it is 0.0"),
+    ({"beta1_power": np.float32(np.nan)}, "beta1_power must be beta_1 ** (step + 1), in (0, 0.9]; it is nan"),
+    ({"beta1_power": np.float32(2.0)}, "it is 2.0, which gives no step count"),
+    ({"beta1_power": None}, "has Adam slots but no beta1_power"),
+    ({"query/kernel/Adam": np.zeros((3, 3), np.float32)}, "the optimizer slot query/kernel/Adam has shape (3, 3)"),
+    ({"query/kernel/Adam_1": "nan"}, "the optimizer slot query/kernel/Adam_1 holds"),
+])
+def test_malformed_adam_state_is_one_line_exit_2(tmp_path, change, words):
+    tf = _runtime.tf()
+    source = os.path.join(ATTENTION, "model.ckpt-2")
+    if "query/kernel/Adam_1" in change:
+        value = np.array(tf.train.load_checkpoint(source).get_tensor("query/kernel/Adam_1"))
+        value.flat[0] = np.nan
+        change = {"query/kernel/Adam_1": value}
+    target = str(tmp_path / "model.ckpt-2")
+    rewrite(source, target, change)
+    result = run("convert", "--migration", "examples_v1.attention_pair:build", "examples_v2.attention_pair:build",
+                 "--checkpoint", target, "--out", str(tmp_path / out_name()), "--inputs",
+                 os.path.join(ATTENTION, "batch.npy"), "--optimizer", "adam", "--learning-rate", "0.01",
+                 "--optimizer-state", "--dense-gradients")
+    refused(result, words)
+    assert not (tmp_path / out_name()).exists()
+
+
+# --- verdicts (row 5) -----------------------------------------------------------------------------------
+
+
+def mlp_checkpoint(folder, poison=None):
+    sys.path.insert(0, ROOT)
+    from tests import port_pairs as P
+
+    return P.write_mlp_checkpoint(os.path.join(str(folder), "model.ckpt"), poison=poison)
+
+
+def test_a_pair_without_weights_is_inconclusive():
+    sys.path.insert(0, ROOT)
+    from compat_init import port
+    from tests import port_pairs as P
+
+    report = port.check_migration(P.legacy_stateless, P.port_stateless, inputs=(4, 3))
+    assert report.status == "inconclusive" and report.exit_code == 3, str(report)
+    assert "neither model has a weight" in str(report) and "does not pass" not in str(report)
+
+
+def test_non_finite_checkpoint_values_are_named_and_make_the_proof_inconclusive(tmp_path):
+    sys.path.insert(0, ROOT)
+    from compat_init import port
+    from tests import port_pairs as P
+
+    prefix = mlp_checkpoint(tmp_path, poison="hidden/kernel")
+    report = port.check_migration(P.legacy_mlp, P.port_module, checkpoint=prefix, inputs=(8, 20))
+    assert report.status == "inconclusive" and report.decided_by == "checkpoint (non-finite values)", str(report)
+    assert "hidden/kernel (2 NaN or infinite of 320)" in str(report) and "DIFFERS" not in str(report)
+    if EAGER:
+        from compat_init import checkpoint
+
+        _, converted = checkpoint.convert(prefix, P.port_module)
+        assert any("hidden/kernel (2 NaN or infinite of 320)" in n for n in converted.notes), converted.notes
+
+
+@pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
+def test_a_shape_mismatch_with_port_alone_names_both_shapes(tmp_path):
+    sys.path.insert(0, ROOT)
+    from compat_init import checkpoint
+    from compat_init._errors import UsageError
+    from tests import port_pairs as P
+
+    prefix = mlp_checkpoint(tmp_path)
+    with pytest.raises(UsageError) as caught:
+        checkpoint.convert(prefix, P.port_mlp_narrow)
+    message = str(caught.value)
+    assert "kernel (20x8)" in message and "hidden/kernel (20x16)" in message, message
+
+
+@pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
+def test_a_state_file_naming_a_missing_prefix_says_so_once(ckpt):
+    folder = ckpt / "ckpt"
+    (folder / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-9"\n')
+    result = run("convert", "--port", PORT, "--checkpoint", str(folder), "--out", str(ckpt / out_name()))
+    refused(result, "its `checkpoint` state file names ")
+    assert "model.ckpt-9, which does not exist" in result.stderr and "without a checkpoint" not in result.stderr
