@@ -218,6 +218,9 @@ def partition(shard: Tuple[int, ...], full: Tuple[int, ...], offset: Any, name: 
 #: below it comes out zeros (or denormals).
 FLOAT_TINY = {"float16": 6.103515625e-05, "bfloat16": 1.1754943508222875e-38,
               "float32": 1.1754943508222875e-38, "float64": 2.2250738585072014e-308}
+#: Machine epsilon of each float dtype: a spread below it times the mean is
+#: lost to the mean's last place.
+FLOAT_EPS = {"float16": 2.0 ** -10, "bfloat16": 2.0 ** -7, "float32": 2.0 ** -23, "float64": 2.0 ** -52}
 #: Largest finite value of each float dtype.
 FLOAT_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,
              "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
@@ -244,6 +247,15 @@ def representable(spec: Any, dtype_name: str, config: dict, shape: Tuple[int, ..
             "{} give a spread of {:.4g} at shape={}, below {}'s smallest normal value {:.4g}: the draw would "
             "be zeros; use larger arguments or a wider dtype".format(
                 arguments, spread, _show(shape), dtype_name, FLOAT_TINY[dtype_name]))
+    center = {"uniform": (spec.low + spec.high) / 2.0, "orthogonal": 0.0}.get(kind, spec.loc)
+    if 0.0 < spread < FLOAT_EPS[dtype_name] * abs(center) and math.isfinite(center):
+        arguments = ", ".join("{}={!r}".format(k, v) for k, v in config.items()
+                              if k not in ("input_axes", "output_axes"))
+        raise ValueError(
+            "{} give a spread of {:.4g} next to a mean of {:.4g} at shape={}, below {}'s resolution there (one "
+            "unit in the last place is {:.4g}): the draw would be constant; use a smaller mean, a larger spread "
+            "or a wider dtype".format(arguments, spread, center, _show(shape), dtype_name,
+                                      FLOAT_EPS[dtype_name] * abs(center)))
     for what, value in checks:
         if not math.isfinite(value) or value > largest:
             arguments = ", ".join("{}={!r}".format(k, v) for k, v in config.items()

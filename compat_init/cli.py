@@ -67,13 +67,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     except Internal:
         return 4
+    except KeyboardInterrupt:
+        # Ctrl-C, or SIGTERM (entrypoint): every write is staged, and the
+        # staging is undone on the way out; no partial output stands.
+        print("compat-init: interrupted: no partial output was left (an output is renamed into place only "
+              "when whole)", file=sys.stderr)
+        return 130
     parser.print_help()
     return 2
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: the staged writes are undone on the way out."""
+    raise KeyboardInterrupt
 
 
 def entrypoint() -> None:
     # TensorFlow's C++ INFO/WARNING lines would bury a one-line error.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     code = main()
     # The work is done and every file is closed.  Python's last garbage
     # collections would now walk TensorFlow's whole object graph (0.6-0.7 s

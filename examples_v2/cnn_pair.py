@@ -11,8 +11,8 @@ import compat_init as ci
 def build():
     layers = tf.keras.layers
     return tf.keras.Sequential([
-        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1),
-                      kernel_initializer=ci.glorot_uniform(seed=1)),
+        tf.keras.Input((28, 28, 1)),
+        layers.Conv2D(32, (3, 3), activation="relu", kernel_initializer=ci.glorot_uniform(seed=1)),
         layers.MaxPooling2D((2, 2)),
         layers.Flatten(),
         layers.Dense(10, activation="softmax", kernel_initializer=ci.glorot_uniform(seed=2)),

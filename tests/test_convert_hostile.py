@@ -218,3 +218,135 @@ def test_a_state_file_naming_a_missing_prefix_says_so_once(ckpt):
     result = run("convert", "--port", PORT, "--checkpoint", str(folder), "--out", str(ckpt / out_name()))
     refused(result, "its `checkpoint` state file names ")
     assert "model.ckpt-9, which does not exist" in result.stderr and "without a checkpoint" not in result.stderr
+
+
+# --- all or nothing (row 3) -------------------------------------------------------------------------------
+
+
+def leftovers(folder):
+    return sorted(n for n in os.listdir(str(folder)) if n.startswith(".compat-init-"))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB tmpfs (root only): a full disk for real."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if made.returncode != 0:
+        pytest.skip("a tmpfs needs root: {}".format(made.stderr.strip()))
+    yield mount
+    subprocess.run(["umount", str(mount)])
+
+
+@pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
+def test_a_full_disk_is_one_line_and_leaves_nothing(ckpt, small_disk):
+    (small_disk / "old.weights.h5").write_bytes(b"x" * 1000)
+    out = small_disk / out_name()
+    result = run("convert", "--port", PORT, "--checkpoint", str(ckpt / "ckpt" / "model.ckpt-3"), "--out", str(out))
+    refused(result, "not enough space")  # the CNN's weights are about 215 KiB
+    assert sorted(os.listdir(str(small_disk))) == ["old.weights.h5"]
+
+
+@pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
+def test_stale_temporaries_of_a_killed_run_are_removed_by_the_next(ckpt):
+    stale = ckpt / ".compat-init-999999999-abc.weights.h5"  # no such process
+    stale.write_bytes(b"half a file")
+    mine = ckpt / ".compat-init-{}-abc.weights.h5".format(os.getpid())  # a live process's: kept
+    mine.write_bytes(b"in progress")
+    done = run("convert", "--port", PORT, "--checkpoint", str(ckpt / "ckpt" / "model.ckpt-3"), "--out",
+               str(ckpt / out_name()))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert leftovers(ckpt) == [mine.name]
+
+
+@pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
+@pytest.mark.parametrize("delay", [2.0, 4.0, 6.0, 8.0])
+def test_a_terminated_run_leaves_no_partial_output(ckpt, delay):
+    """SIGTERM at several moments of a run: it ends in time, either whole
+    (exit 0, a loadable --out) or interrupted (exit 130, one line, no --out),
+    and never leaves a temporary."""
+    import signal
+    import time
+
+    out = ckpt / out_name()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.Popen([sys.executable, "-m", "compat_init", "convert", "--migration", LEGACY, PORT,
+                                "--checkpoint", str(ckpt / "ckpt" / "model.ckpt-3"), "--inputs", "4x28x28x1",
+                                "--out", str(out), "--json", str(ckpt / "report.json")],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=True)
+    time.sleep(delay)
+    process.send_signal(signal.SIGTERM)
+    try:
+        stdout, stderr = process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("the run did not end after SIGTERM")
+    assert leftovers(ckpt) == [], leftovers(ckpt)
+    if process.returncode == 0:
+        assert out.exists() and (ckpt / "report.json").exists()
+    else:
+        assert process.returncode in (130, -signal.SIGTERM), (process.returncode, stderr[-2000:])
+        assert not out.exists() and not (ckpt / "report.json").exists()
+        if process.returncode == 130:
+            assert ours(stderr)[-1].startswith("compat-init: interrupted"), stderr[-2000:]
+
+
+@pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
+def test_json_to_a_closed_pipe_writes_nothing(ckpt):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    out = ckpt / out_name()
+    process = subprocess.Popen([sys.executable, "-m", "compat_init", "convert", "--port", PORT, "--checkpoint",
+                                str(ckpt / "ckpt" / "model.ckpt-3"), "--out", str(out), "--json", "-"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=True)
+    process.stdout.close()  # the reader goes away before the run writes anything
+    stderr = process.stderr.read()
+    process.wait(timeout=240)
+    assert process.returncode == 2, stderr[-2000:]
+    assert "stdout, whose reader has closed the pipe" in stderr and not out.exists()
+
+
+def test_an_optimizer_state_target_that_is_a_folder_is_refused_first(ckpt):
+    (ckpt / (out_name() + ".optimizer.npz")).mkdir()
+    result = run("convert", "--migration", "examples_v1.attention_pair:build", "examples_v2.attention_pair:build",
+                 "--checkpoint", os.path.join(ATTENTION, "model.ckpt-2"), "--out", str(ckpt / out_name()),
+                 "--inputs", os.path.join(ATTENTION, "batch.npy"), "--optimizer", "adam", "--optimizer-state")
+    refused(result, "must be a regular file or a new path")
+    assert not (ckpt / out_name()).exists() and leftovers(ckpt) == []
+
+
+# --- the project's own examples (row 8) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", ["examples_v2.cnn_pair", "examples_v2.attention_pair"])
+def test_the_example_ports_build_without_warnings(module):
+    """Keras 3 warns about ``input_shape=`` on a layer; the examples a user
+    copies must not teach it."""
+    import importlib
+    import warnings
+
+    sys.path.insert(0, ROOT)
+    if module.endswith("attention_pair") and not hasattr(_runtime.tf().keras.layers, "MultiHeadAttention"):
+        pytest.skip("MultiHeadAttention exists from TF 2.4")
+    build = importlib.import_module(module).build
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build()
+    ours = [str(w.message) for w in caught if "keras" in str(w.filename).lower() or "input_shape" in str(w.message)]
+    assert ours == [], ours
+
+
+def test_an_array_in_an_error_is_summarized_on_one_line():
+    """Row 4: a legacy builder that returns a numpy array."""
+    sys.path.insert(0, ROOT)
+    from compat_init import port
+    from compat_init._errors import UsageError
+    from tests import port_pairs as P
+
+    with pytest.raises(UsageError) as caught:
+        port.check_migration(lambda: np.zeros((30, 30), np.float32), P.port_module, inputs=(8, 20))
+    message = str(caught.value)
+    assert "received a ndarray of shape (30, 30) and dtype float32" in message and "\n" not in message, message

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import compat_init as ci
+from compat_init import _runtime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,6 +57,27 @@ def test_parameters_that_underflow_are_refused_like_overflow(scale):
     with pytest.raises(ValueError, match="below float32's smallest normal value .*: the draw would be zeros"):
         ci.variance_scaling(scale=scale, api="v1")((3, 3))
     ci.variance_scaling(scale=1e-30, api="v1")  # sqrt(1e-30 / 3) is a normal float32: accepted
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+@pytest.mark.parametrize("make", [
+    lambda api: ci.truncated_normal(mean=1e30, stddev=1.0, seed=1, api=api),
+    lambda api: ci.random_normal(mean=1.0, stddev=1e-8, seed=1, api=api),
+    lambda api: ci.random_uniform(minval=1e30, maxval=1e30 + 1e20, seed=1, api=api),
+], ids=["truncated_normal", "random_normal", "random_uniform"])
+def test_a_spread_lost_next_to_the_mean_is_refused(make, api):
+    """Issue 25, row 7: ``truncated_normal(mean=1e30, stddev=1)`` would be a constant kernel."""
+    import tensorflow as tf
+
+    if api == "v2" and not _runtime.can_evaluate_eagerly():
+        pytest.skip("v2 draws eagerly")
+    with pytest.raises(ValueError, match="below float32's resolution there .*: the draw would be constant"):
+        if api == "v1":
+            with tf.Graph().as_default():
+                make(api)((3, 3))
+        else:
+            make(api)((3, 3))
+    ci.random_normal(mean=1.0, stddev=1e-6, seed=1, api="v1")  # a spread of 8 ulps: accepted
 
 
 def run(*args):

@@ -131,7 +131,8 @@ def test_a_closed_pipe_and_a_full_disk_end_with_one_line(tmp_path):
         full = run("--report", "/dev/full", "m0.py", cwd=tmp_path)
         lines = [line for line in text(full.stderr).splitlines() if line.startswith("compat-init")]
         assert full.returncode == 2 and lines == [
-            "compat-init: error: --report /dev/full cannot be written: No space left on device"], text(full.stderr)
+            "compat-init: error: --report must be a regular file or a new path; received --report=/dev/full, where "
+            "/dev/full is a character device"], text(full.stderr)  # issue 25 row 2: never written into a device
 
 
 def test_compat_init_calls_are_never_reported(tmp_path):
@@ -241,6 +242,7 @@ DEEP = {
     "nots": "x = " + "not " * 20000 + "1\n",
     "sum": "x = " + "+".join(["1"] * 100000) + "\n",
     "attributes": "x = a" + ".b" * 50000 + "\n",
+    "literals": "x = (" + " ".join('"a"' for _ in range(3001)) + ")\n",  # issue 25 row 7: was "Syntax Error"
 }
 
 
@@ -262,7 +264,8 @@ def test_code_nested_too_deep_is_skipped_and_the_run_completes(tmp_path, jobs):
     "if x == 0:\n    pass\n" + "".join("elif x == {}:\n    pass\n".format(i) for i in range(1, 400)),
     "x = " + "+".join(["1"] * 400) + "\n",
     "x = " + " + ".join("'{}'".format(i) for i in range(400)) + "\n",
-], ids=["nested-139", "elif-400", "plus-400", "joined-literals-400"])
+    "x = (" + " ".join('"a"' for _ in range(3000)) + ")\n",
+], ids=["nested-139", "elif-400", "plus-400", "joined-literals-400", "adjacent-literals-3000"])
 def test_valid_deep_code_is_migrated(tmp_path, body):
     try:
         compile(body, "m.py", "exec")  # Python runs it

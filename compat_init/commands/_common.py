@@ -520,18 +520,38 @@ def write_atomically(path: str, text: str) -> None:
     write_whole(path, write)
 
 
-def emit_report(args: argparse.Namespace, report: Any) -> Any:
+def json_text(report: Any) -> str:
+    """The report as strict JSON (NaN and infinities as null)."""
+    return json.dumps(json_safe(report.to_dict()), indent=2, allow_nan=False) + "\n"
+
+
+def check_stdout() -> None:
+    """Stdout can take the JSON (``--json -``): not a pipe whose reader has
+    gone, which would fail only after the work (and any write) is done."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or no real stdout: nothing to tell
+        return
+    if any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events):
+        raise UsageError("--json - writes to stdout, whose reader has closed the pipe; received --json=-")
+
+
+def emit_report(args: argparse.Namespace, report: Any, json_written: bool = False) -> Any:
     """The report as a table (stdout; stderr when the JSON goes to stdout)
     unless --quiet, and as JSON with --json (``-``: stdout; a file: written
-    atomically).  Returns the stream the table went to."""
+    atomically, unless ``json_written``: staged and committed with the run's
+    other outputs).  Returns the stream the table went to."""
     to_stdout = args.json == "-"
     stream = sys.stderr if to_stdout else sys.stdout
     if not args.quiet:
         print(report, file=stream)
     if args.json:
-        text = json.dumps(json_safe(report.to_dict()), indent=2, allow_nan=False)
         if to_stdout:
-            print(text)
-        else:
-            write_atomically(args.json, text + "\n")
+            print(json_text(report), end="")
+        elif not json_written:
+            write_atomically(args.json, json_text(report))
     return stream

@@ -14,10 +14,12 @@ from compat_init.commands._common import (
     recording_spec,
     refuse_overwrites,
     check_output_path,
+    check_stdout,
     function_options,
     emit_report,
     guarded,
     int_in,
+    json_text,
     legacy_builder,
     load_callable,
     option_type,
@@ -161,25 +163,60 @@ def run(args: argparse.Namespace) -> int:
                         "loaded", "the Keras {} optimizer's state".format(type(state).__name__), "optimizer state", "")
             if not all(s["passed"] for s in steps):
                 return report, 1
-        report.written = checkpoint.save(model, args.out)
-        if state is not None:
-            import numpy as np
+        return _write_all(args, checkpoint, model, state, report), 0
 
-            state_path = args.out + ".optimizer.npz"
-            temporary = state_path + ".compat-init-tmp.npz"
-            np.savez(temporary, *[np.asarray(v) for v in state.variables])
-            os.replace(temporary, state_path)
-            report.notes.append("optimizer state ({} variables, {} order) written to {}".format(
-                len(state.variables), type(state).__name__, state_path))
-        return report, 0
-
+    if args.json == "-":
+        check_stdout()
     report, code = guarded(args, work)
-    emit_report(args, report)
+    emit_report(args, report, json_written=code == 0 and not args.reverse)
     if code:
         print("compat-init: nothing written: the {} {}".format(
             "resumed training" if args.optimizer_state else "migration proof at the trained weights",
             "found a difference" if code == 1 else "was inconclusive"), file=sys.stderr)
     return code
+
+
+def _write_all(args: argparse.Namespace, checkpoint: Any, model: Any, state: Any, report: Any) -> Any:
+    """The weights, the optimizer state and the JSON report, all or none:
+    the state and the report are staged beside their targets first, the
+    weights written (atomically), then the staged files renamed into place;
+    a failure at any point removes what was staged."""
+    import numpy as np
+
+    from compat_init._files import stage
+    from compat_init.port._checkpoint import is_preset_path
+
+    def write_state(temporary: str) -> None:
+        with open(temporary, "wb") as f:
+            np.savez(f, *[np.asarray(v) for v in state.variables])
+
+    staged = []  # (temporary, target)
+    try:
+        if state is not None:
+            state_path = args.out + ".optimizer.npz"
+            staged.append((stage(state_path, write_state), state_path))
+            report.notes.append("optimizer state ({} variables, {} order) written to {}".format(
+                len(state.variables), type(state).__name__, state_path))
+        report.written = args.out.rstrip("/" + os.sep) if is_preset_path(args.out) else args.out
+        if args.json and args.json != "-":
+            text = json_text(report)
+
+            def write_json(temporary: str) -> None:
+                with open(temporary, "w") as f:
+                    f.write(text)
+
+            staged.append((stage(args.json, write_json), args.json))
+        report.written = checkpoint.save(model, args.out)
+        for temporary, target in staged:
+            os.replace(temporary, target)
+        staged = []
+    except OSError as error:  # a full disk while staging: one line, nothing written
+        raise UsageError("cannot write the outputs: {}; nothing written".format(error)) from None
+    finally:
+        for temporary, _ in staged:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+    return report
 
 
 def _sides(args: argparse.Namespace) -> Tuple[Any, Any, Any, dict]:

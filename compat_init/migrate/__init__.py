@@ -27,6 +27,7 @@ import tempfile
 from typing import IO, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from compat_init._errors import UsageError
+from compat_init._files import TEMP_PREFIX, temp_prefix
 from compat_init.migrate import _pool
 from compat_init.migrate._rules import RULES, describe
 from compat_init.migrate._transform import TRIGGERS, FileResult, migrate_source
@@ -35,7 +36,6 @@ __all__ = ["migrate_source", "migrate_paths", "run", "describe", "RULES", "FileR
            "DEFAULT_MAX_FILE_SIZE", "show"]
 
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".nox", ".tox", "__pycache__", "node_modules", "build", "dist"}
-TEMP_PREFIX = ".compat-init-"
 #: Files larger than this are skipped (``--max-file-size``): no Python module
 #: of real code is near it, and reading a huge file would stall the run.
 DEFAULT_MAX_FILE_SIZE = 10 * 2 ** 20
@@ -256,7 +256,7 @@ def write_file(path: str, data: bytes) -> None:
     """
     info = os.stat(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

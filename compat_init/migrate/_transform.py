@@ -508,6 +508,9 @@ def _decode(data: bytes) -> str:
 #: before libcst runs.
 MAX_BRACKETS = 1000
 MAX_CHAIN = 5000
+#: libcst's native parser takes at most 3,000 adjacent string literals
+#: (implicit concatenation; measured: 3,001 is its syntax error).
+MAX_STRINGS = 3000
 _PARSE_STACK = 512 * 2 ** 20
 _DEEP_LOCK = threading.Lock()
 _PARSE_RECURSION = 100000
@@ -515,14 +518,21 @@ _CHAIN_OPS = {"+", "-", "*", "/", "//", "%", "@", "**", "<<", ">>", "&", "|", "^
               "<=", ">=", "and", "or", "not", "~", "if", "else", "in", "is"}
 
 
-def nesting(text: str) -> Tuple[int, int]:
+def nesting(text: str) -> Tuple[int, int, int]:
     """(deepest bracket nesting, longest operator chain in one logical line
-    or run of ``elif``s), read with the tokenizer (no recursion)."""
+    or run of ``elif``s, longest run of adjacent string literals), read with
+    the tokenizer (no recursion)."""
     import io
 
-    brackets = depth = chain = longest = elifs = 0
+    brackets = depth = chain = longest = elifs = strings = run = 0
+    between = {tokenize.NL, tokenize.COMMENT}
     for token in tokenize.generate_tokens(io.StringIO(text).readline):
         kind, string = token.type, token.string
+        if kind == tokenize.STRING:
+            run += 1
+            strings = max(strings, run)
+        elif kind not in between:
+            run = 0
         if kind == tokenize.OP and string in "([{":
             depth += 1
             brackets = max(brackets, depth)
@@ -539,7 +549,7 @@ def nesting(text: str) -> Tuple[int, int]:
             elifs = 0
         if kind == tokenize.NEWLINE:
             chain = 0
-    return brackets, longest
+    return brackets, longest, strings
 
 
 def _deep(function: Any, *args: Any) -> Any:
@@ -643,13 +653,16 @@ def migrate_source(source: Union[str, bytes], path: str = "<string>") -> FileRes
     if not any(t in text for t in TRIGGERS):
         return FileResult(path, text, text, [], [], None)
     try:
-        brackets, chain = nesting(text)
+        brackets, chain, strings = nesting(text)
     except (SyntaxError, tokenize.TokenError) as error:
         message = str(error.args[0] if error.args else error)
         if "too many nested parentheses" in message:  # Python 3.12+'s own tokenizer: 200 levels
             return FileResult(path, text, text, [], [], "too deeply nested to parse (more than 200 nested "
                               "brackets, Python's own limit)")
         return FileResult(path, text, text, [], [], "cannot parse: {}".format(message))
+    if strings > MAX_STRINGS:
+        return FileResult(path, text, text, [], [], "too deeply nested to parse ({} adjacent string literals; "
+                          "compat_init parses up to {} in one implicit concatenation)".format(strings, MAX_STRINGS))
     if brackets > MAX_BRACKETS or chain > MAX_CHAIN:
         return FileResult(path, text, text, [], [], "too deeply nested to parse ({} levels; compat_init parses up "
                           "to {} nested brackets and {} chained operators or elifs)".format(

@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from compat_init import _runtime
+from compat_init._files import temp_prefix
 from compat_init._errors import UsageError
 from compat_init.port._inputs import fit_inputs, name_inputs, parse_inputs
 from compat_init.port._pairing import Var, cut, pair
@@ -622,7 +623,7 @@ def save_preset(model: Any, path: str) -> str:
                          "save_to_preset; name a .weights.h5 file instead; received --out={}".format(
                              type(model).__name__, path))
     target = path.rstrip("/" + os.sep)
-    staging = tempfile.mkdtemp(prefix=".compat-init-", dir=os.path.dirname(os.path.abspath(target)))
+    staging = tempfile.mkdtemp(prefix=temp_prefix(), dir=os.path.dirname(os.path.abspath(target)))
     try:
         model.save_to_preset(os.path.join(staging, "preset"))
         os.rename(os.path.join(staging, "preset"), target)  # fails, rather than merges, if target appeared
@@ -637,13 +638,32 @@ def save(model: Any, path: str) -> str:
     Keras 3: ``.weights.h5``, or a KerasHub model's preset folder
     (``is_preset_path``); Keras 2: ``.h5`` (HDF5) or a TF checkpoint prefix;
     a ``tf.Module``: a ``tf.train.Checkpoint`` prefix."""
+    from compat_init._files import NoSpace, check_space, clean_stale
+
+    folder = os.path.dirname(os.path.abspath(path.rstrip("/" + os.sep)))
+    clean_stale(folder)  # what a killed run left here
+    variables = list(getattr(model, "weights", None) or getattr(model, "variables", None) or [])
+    try:
+        check_space(folder, sum(int(np.prod(v.shape)) * np.dtype(v.dtype.name if hasattr(v.dtype, "name")
+                                                                    else v.dtype).itemsize for v in variables),
+                    "writing the port's weights")
+        return _save(model, path)
+    except (UsageError, KeyboardInterrupt):
+        raise
+    except NoSpace as error:
+        raise UsageError("--out {}: not enough space: {}; nothing written".format(path, error)) from None
+    except Exception as error:  # noqa: BLE001 - a full disk mid-write, a folder gone: the writer's error
+        raise UsageError("--out {} cannot be written: {}; nothing written".format(path, _message(error))) from None
+
+
+def _save(model: Any, path: str) -> str:
     tf = _runtime.tf()
     if is_preset_path(path):
         return save_preset(model, path)
     folder = os.path.dirname(os.path.abspath(path))
     if path.endswith(".h5") and hasattr(model, "save_weights"):
         suffix = ".weights.h5" if path.endswith(".weights.h5") else ".h5"
-        handle, temporary = tempfile.mkstemp(prefix=".compat-init-", suffix=suffix, dir=folder)
+        handle, temporary = tempfile.mkstemp(prefix=temp_prefix(), suffix=suffix, dir=folder)
         os.close(handle)
         os.remove(temporary)  # Keras writes it anew
         try:
@@ -665,7 +685,7 @@ def _staged(path: str, write: Callable[[str], Any]) -> None:
     temporary folder beside ``path``, then moved next to it, the index last:
     no partial checkpoint ever stands at ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
-    staging = tempfile.mkdtemp(prefix=".compat-init-", dir=folder)
+    staging = tempfile.mkdtemp(prefix=temp_prefix(), dir=folder)
     try:
         write(os.path.join(staging, os.path.basename(path)))
         for produced in sorted(os.listdir(staging), key=lambda f: f.endswith(".index")):  # the index last

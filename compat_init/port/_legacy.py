@@ -521,7 +521,10 @@ def _describe_value(value: Any) -> str:
     if callable(value) and not hasattr(value, "dtype"):
         return "a {} ({!r}); did you return the function instead of calling it?".format(
             type(value).__name__, getattr(value, "__name__", value))
-    text = repr(value)
+    if hasattr(value, "shape") and hasattr(value, "dtype"):  # an array: summarized, never printed
+        return "a {} of shape {} and dtype {} (not a tensor of the legacy graph)".format(
+            type(value).__name__, tuple(value.shape), getattr(value.dtype, "name", value.dtype))
+    text = " ".join(repr(value).split())
     return "a {} ({})".format(type(value).__name__, text if len(text) <= 80 else text[:77] + "...")
 
 
