@@ -547,3 +547,22 @@ def write_mlp_checkpoint(prefix, scale=1.0, poison=None):
                 v.load(value, session)
             v1.train.Saver(variables).save(session, prefix, write_state=False)
     return prefix
+
+
+class RefusingInitializer:
+    """An initializer that refuses to draw: a port built with it can still
+    be converted, whose weights the checkpoint fills (no draw is made)."""
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        raise RuntimeError("this initializer was asked to draw a {} weight".format(shape))
+
+    def get_config(self):
+        return {}
+
+
+def port_mlp_refusing_initializers():
+    return keras.Sequential([
+        keras.Input((20,)),
+        layers.Dense(16, activation="relu", kernel_initializer=RefusingInitializer()),
+        layers.Dense(4, activation="softmax", kernel_initializer=RefusingInitializer()),
+    ])

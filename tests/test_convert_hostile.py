@@ -350,3 +350,24 @@ def test_an_array_in_an_error_is_summarized_on_one_line():
         port.check_migration(lambda: np.zeros((30, 30), np.float32), P.port_module, inputs=(8, 20))
     message = str(caught.value)
     assert "received a ndarray of shape (30, 30) and dtype float32" in message and "\n" not in message, message
+
+
+# --- memory (row 6) ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
+def test_conversion_builds_the_port_without_drawing_its_initializers(tmp_path):
+    """The checkpoint fills every weight: the port's own draws (3.1x a 2 GiB
+    kernel's memory with glorot_uniform, measured) are never made
+    (benchmarks/bench_convert_memory.py measures the peak)."""
+    sys.path.insert(0, ROOT)
+    from compat_init import checkpoint
+    from tests import port_pairs as P
+
+    prefix = mlp_checkpoint(tmp_path)
+    model, report = checkpoint.convert(prefix, P.port_mlp_refusing_initializers)
+    assert report.counts()["loaded"] == 4, str(report)
+    kernel = _runtime.tf().train.load_checkpoint(prefix).get_tensor("hidden/kernel")
+    assert np.array_equal(np.asarray(model.weights[0].numpy()), kernel)
+    with pytest.raises(RuntimeError, match="asked to draw"):
+        P.port_mlp_refusing_initializers()  # built anywhere else, it draws
