@@ -323,3 +323,12 @@ def test_timeout_per_file_is_checked():
     with pytest.raises(ValueError, match=r"timeout_per_file must be a number of seconds > 0 or None; "
                                          r"received timeout_per_file=-1"):
         migrate.run(["."], timeout_per_file=-1, err=io.StringIO(), out=io.StringIO())
+
+
+def test_a_diff_with_non_ascii_lines_on_an_ascii_stdout(tmp_path):
+    """Issue 25: PYTHONIOENCODING=ascii and a non-ASCII line was a UnicodeEncodeError traceback."""
+    (tmp_path / "m.py").write_bytes(("import tensorflow as tf\n# caf\u00e9 \u2713\n"
+                                     "w = tf.glorot_uniform_initializer(seed=1)  # na\u00efve\n").encode("utf-8"))
+    result = run("m.py", cwd=tmp_path, env={"PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0 and "Traceback" not in text(result.stderr), text(result.stderr)[-2000:]
+    assert "+w = compat_init.glorot_uniform(seed=1)  # na\u00efve\n".encode("utf-8") in result.stdout

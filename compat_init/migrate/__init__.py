@@ -283,6 +283,22 @@ def write_file(path: str, data: bytes) -> None:
         raise
 
 
+def _write_text(out: IO[str], text: str) -> None:
+    """``text`` to ``out``; where the stream's encoding cannot hold it
+    (PYTHONIOENCODING=ascii and a non-ASCII line), its UTF-8 bytes go to the
+    stream's binary buffer: a diff keeps the file's characters."""
+    try:
+        out.write(text)
+    except UnicodeEncodeError:
+        buffer = getattr(out, "buffer", None)
+        if buffer is None:
+            out.write(text.encode("ascii", "backslashreplace").decode("ascii"))
+            return
+        out.flush()
+        buffer.write(text.encode("utf-8"))
+        buffer.flush()
+
+
 def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
         report: Optional[str] = None, jobs: Optional[int] = None, quiet: bool = False,
         force: bool = False, out: Optional[IO[str]] = None, err: Optional[IO[str]] = None,
@@ -386,9 +402,9 @@ def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
                 continue
         counts["changed"] += 1
         if not write and not check:
-            out.writelines(difflib.unified_diff(
+            _write_text(out, "".join(difflib.unified_diff(
                 result.source.splitlines(True), result.new_source.splitlines(True),
-                _diff_header("a/", result.path), _diff_header("b/", result.path)))
+                _diff_header("a/", result.path), _diff_header("b/", result.path))))
     if bar is not None:
         bar.close()
     found = counts["rewritten"] + counts["left_alone"] + counts["unresolved"]
