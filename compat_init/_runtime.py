@@ -117,6 +117,27 @@ def keras_flavour() -> str:
 
 
 @functools.lru_cache(maxsize=None)
+def keras3_weights_store() -> Any:
+    """Keras 3's ``.weights.h5`` writer as the port's weights file saver can
+    reuse it (``saving_lib._save_state`` walking the model into an
+    ``H5IOStore`` that is its own entry and creates the h5py groups, as
+    recent Keras 3 releases do), or ``None`` where the layout differs (then
+    ``save_weights`` writes)."""
+    if keras_flavour() != "keras3":
+        return None
+    try:
+        saving_lib = importlib.import_module("keras.src.saving.saving_lib")
+    except ImportError:
+        return None
+    store = getattr(saving_lib, "H5IOStore", None)
+    wanted = ("_create_h5_group", "make", "close")
+    if store is None or not callable(getattr(saving_lib, "_save_state", None)) or not all(
+            hasattr(store, name) for name in wanted):
+        return None
+    return saving_lib
+
+
+@functools.lru_cache(maxsize=None)
 def keras_version() -> Version:
     """The version of the Keras that ``tf.keras`` resolves to."""
     if is_tf1():

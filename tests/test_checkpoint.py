@@ -480,3 +480,85 @@ def test_cli_parity_migration_at_a_checkpoint():
                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              universal_newlines=True)
     assert refused.returncode == 2 and "--checkpoint apply only with --migration" in refused.stderr
+
+
+# The weights file, written without copies (issue 25, row 6) ------------------------------------
+
+KERAS3 = EAGER and _runtime.keras_flavour() == "keras3"
+needs_keras3 = pytest.mark.skipif(not KERAS3, reason="the .weights.h5 writer of Keras 3")
+
+
+def _mixed_model():
+    """Weights of several kinds: trainable and not (batch-norm moments), an
+    embedding, a bfloat16 layer (Keras stores it with a dtype attribute)."""
+    keras = tf.keras
+    inputs = keras.Input((6,), dtype="int32")
+    x = keras.layers.Embedding(11, 8, name="embed")(inputs)
+    x = keras.layers.BatchNormalization(name="norm")(x)
+    x = keras.layers.Dense(5, name="dense")(x)
+    x = keras.layers.Dense(3, dtype="bfloat16", name="half")(x)
+    model = keras.Model(inputs, x)
+    rng = np.random.RandomState(3)
+    for weight in model.weights:
+        weight.assign(rng.standard_normal(tuple(weight.shape)).astype(weight.dtype))
+    return model
+
+
+def _h5_tree(path):
+    import h5py
+
+    found = {}
+
+    def visit(name, item):
+        attrs = {k: str(v) for k, v in item.attrs.items()}
+        found[name] = (attrs, item[()].tobytes() if isinstance(item, h5py.Dataset) else None,
+                       str(item.dtype) if isinstance(item, h5py.Dataset) else None)
+
+    with h5py.File(path, "r") as f:
+        found["/"] = ({k: str(v) for k, v in f.attrs.items()}, None, None)
+        f.visititems(visit)
+    return found
+
+
+@needs_keras3
+def test_the_weights_file_is_the_one_keras_writes(tmp_path):
+    from compat_init import checkpoint
+
+    model = _mixed_model()
+    ours, theirs = str(tmp_path / "ours.weights.h5"), str(tmp_path / "keras.weights.h5")
+    checkpoint.save(model, ours)
+    model.save_weights(theirs)
+    assert _h5_tree(ours) == _h5_tree(theirs)
+    again = _mixed_model()
+    for weight in again.weights:
+        weight.assign(tf.zeros_like(weight))
+    again.load_weights(ours)
+    for a, b in zip(model.weights, again.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@needs_keras3
+def test_the_weights_file_is_written_from_views_not_copies(tmp_path):
+    """numpy's allocations are traced: Keras' own writer copies a weight
+    twice at its peak (``numpy()``, then ``np.array``); ours hands h5py a view
+    of the variable's buffer."""
+    import tracemalloc
+
+    from compat_init import checkpoint
+
+    rows, columns = 1024, 4096  # a 16 MiB kernel
+    model = tf.keras.Sequential([tf.keras.Input((rows,)), tf.keras.layers.Dense(columns)])
+    size = rows * columns * 4
+
+    def peak(write, path):
+        tracemalloc.start()
+        try:
+            write(model, str(tmp_path / path))
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    native = peak(lambda m, p: m.save_weights(p), "keras.weights.h5")
+    ours = peak(checkpoint.save, "ours.weights.h5")
+    assert native >= 1.9 * size, "the measurement does not see Keras' copies: {} for {}".format(native, size)
+    assert ours < 0.1 * size, "the writer copied the kernel: {} bytes traced for a {}-byte kernel".format(ours, size)

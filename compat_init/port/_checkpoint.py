@@ -524,13 +524,20 @@ def _shape_words(shape: Any) -> str:
     return "(" + ("x".join(str(int(d)) for d in shape) or "scalar") + ")"
 
 
+#: Elements per slice where a whole tensor is scanned (16 MiB of float32).
+_SLICE = 1 << 22
+
+
 def _count_nonfinite(key: str, value: Any, found: List[str]) -> None:
     """``found`` gets "KEY (N NaN or infinite of M)" when ``value`` (a float
     array or tensor) holds any."""
-    array = np.asarray(value)
+    array = np.asarray(value).reshape(-1)
     if array.dtype.kind != "f" or not array.size:
         return
-    bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+    # In slices: a mask of the whole tensor would be a quarter of a float32
+    # kernel's size more at the conversion's peak.
+    bad = sum(int(part.size - np.count_nonzero(np.isfinite(part)))
+              for part in (array[start:start + _SLICE] for start in range(0, array.size, _SLICE)))
     if bad:
         found.append("{} ({} NaN or infinite of {})".format(key, bad, array.size))
 
@@ -667,7 +674,7 @@ def _save(model: Any, path: str) -> str:
         os.close(handle)
         os.remove(temporary)  # Keras writes it anew
         try:
-            model.save_weights(temporary)
+            _save_weights(model, temporary)
             os.replace(temporary, path)
         finally:
             if os.path.exists(temporary):
@@ -678,6 +685,58 @@ def _save(model: Any, path: str) -> str:
     else:
         _staged(path, tf.train.Checkpoint(model=model).write)
     return path
+
+
+def _save_weights(model: Any, path: str) -> None:
+    """``model.save_weights(path)``; for a Keras 3 ``.weights.h5``, the same
+    file written by Keras' own walk of the model with each weight handed to
+    h5py as a read-only view of the variable's buffer: Keras' writer converts
+    each weight with ``np.array(variable)``, two full copies at its peak
+    (``numpy()``, then ``np.array``), which a 2 GiB kernel cannot spare."""
+    saving_lib = _runtime.keras3_weights_store() if path.endswith(".weights.h5") else None
+    if saving_lib is None or not getattr(model, "built", False):
+        model.save_weights(path)
+        return
+    store = _view_store(saving_lib)(path, mode="w")
+    try:
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
+                               visited_saveables=set())
+    finally:
+        store.close()
+
+
+def _view_store(saving_lib: Any) -> type:
+    """``saving_lib.H5IOStore`` whose ``store[key] = weight`` writes the weight
+    from a view of its buffer (a copy only where no view exists)."""
+    from keras import backend  # Keras 3 only: keras3_weights_store() said so
+
+    class _ViewStore(saving_lib.H5IOStore):  # type: ignore[misc, name-defined]
+        def __setitem__(self, key: str, value: Any) -> None:
+            if self.mode not in ("w", "a"):
+                raise ValueError("Setting a value is only allowed in write mode.")
+            if not self._h5_entry_initialized:
+                self._create_h5_group(self._h5_entry_path)
+            array = _buffer_view(value)
+            if backend.standardize_dtype(array.dtype) == "bfloat16":
+                dataset = self._h5_entry_group.create_dataset(key, data=array)
+                dataset.attrs["dtype"] = "bfloat16"
+            else:
+                self._h5_entry_group[key] = array
+
+    return _ViewStore
+
+
+def _buffer_view(value: Any) -> np.ndarray:
+    """A weight's values without a copy where the backend allows it: a Keras
+    variable on the TensorFlow backend is read into a tensor that shares the
+    variable's buffer, and numpy views that."""
+    from keras import ops
+
+    native = getattr(value, "value", None)
+    tf = _runtime.tf()
+    if isinstance(native, tf.Variable):
+        return np.asarray(tf.convert_to_tensor(native))
+    return np.asarray(ops.convert_to_numpy(value))
 
 
 def _staged(path: str, write: Callable[[str], Any]) -> None:
