@@ -114,3 +114,124 @@ def test_no_argument_list_ends_in_a_traceback_or_a_hang(playground, argv):
     if result.returncode == 2:
         ours = [line for line in err.splitlines() if line.startswith("compat-init")]
         assert len(ours) == 1, err[-3000:]
+
+
+# `convert` and `--reverse` on a real checkpoint (issue 25) --------------------------------------
+#
+# The same rule, with the values a conversion meets: a real TF 1.15 checkpoint
+# and paths to every kind of file where one is read or written (FIFOs,
+# devices, folders, the checkpoint's own files as outputs).  And one more:
+# whatever a run does, the checkpoint and the port weights it reads are
+# byte-identical afterwards, and no temporary is left behind.
+
+CONVERT_RUNS = int(os.environ.get("COMPAT_INIT_FUZZ_CONVERT_RUNS", "12"))
+CNN_CKPT = os.path.join(ROOT, "tests", "fixtures", "tf115", "cnn_sgd")
+PORT, LEGACY_CNN = "examples_v2.cnn_pair:build", "examples_v1.cnn_pair:build"
+PREFIX = "{TMP}/ckpt/model.ckpt-3"
+CONVERT_VALUES = {
+    "side": [["--port", PORT], ["--migration", LEGACY_CNN, PORT], ["--migration", LEGACY_CNN, "nope:nothing"],
+             ["--migration", "{TMP}/legacy.py", PORT]],
+    "--checkpoint": [PREFIX, "{TMP}/ckpt", "{TMP}/ckpt/checkpoint", PREFIX + ".index", "{TMP}/missing",
+                     "{TMP}/pipe", "/dev/null", "{TMP}/ckpt/model.ckpt-[3"],
+    "--out": ["{TMP}/new.weights.h5", "{TMP}/new.h5", "{WEIGHTS}", "{TMP}/new/model.ckpt", PREFIX, PREFIX + ".index",
+              "{TMP}/ckpt/checkpoint", "/dev/full", "/dev/null", "{TMP}/pipe", "{TMP}", "{TMP}/port.weights.h5x"],
+    "--json": ["-", "/dev/full", "/dev/null", "{TMP}/pipe", "{TMP}/report.json", PREFIX + ".index", "{TMP}"],
+    "--mapping": ["conv/kernel=conv2d/kernel", "{TMP}/mapping.json", "/dev/zero", "{TMP}/pipe", "{TMP}/missing",
+                  "a=b=c", "="],
+    "--weights": ["{WEIGHTS}", "{TMP}/missing.weights.h5", "{TMP}/pipe", "/dev/zero", PREFIX + ".index"],
+    "--inputs": ["{TMP}/ckpt/batch.npy", "4x28x28x1", "0x3", "{TMP}/pipe", "{TMP}/empty.npy"],
+    "--steps": ["1", "0", "-1", "nan"],
+    "--seed": ["0", "-1", "99999999999999999999"],
+    "--emit-mapping": ["{TMP}/rules.txt", "{TMP}/ckpt/checkpoint", "{TMP}/pipe"],
+}
+CONVERT_FLAGS = ["--reverse", "--optimizer-state", "--plan", "--dense-gradients", "--forward-only", "--quiet"]
+
+
+def _convert_case(rng):
+    """Mostly well-formed (so that runs reach the reading, the proof and the
+    writing), with one or two hostile values among them."""
+    def pick(option, good):
+        return rng.choice(good) if rng.random() < 0.6 else rng.choice(CONVERT_VALUES[option])
+
+    if rng.random() < 0.85:
+        side = rng.choice([["--port", PORT], ["--migration", LEGACY_CNN, PORT]])
+    else:
+        side = rng.choice(CONVERT_VALUES["side"])
+    argv = ["convert"] + side
+    if rng.random() < 0.3:
+        argv += ["--reverse", "--weights", pick("--weights", ["{WEIGHTS}"]),
+                 "--out", pick("--out", ["{TMP}/back/model.ckpt"])]
+    else:
+        if rng.random() < 0.95:
+            argv += ["--checkpoint", pick("--checkpoint", [PREFIX, "{TMP}/ckpt"])]
+        if rng.random() < 0.9:
+            argv += ["--out", pick("--out", ["{OUT}"])]
+    good = {"--json": ["-", "{TMP}/report.json"], "--inputs": ["{TMP}/ckpt/batch.npy"], "--steps": ["1"],
+            "--seed": ["0", "7"], "--mapping": ["{TMP}/mapping.json"], "--emit-mapping": ["{TMP}/rules.txt"]}
+    for option in rng.sample(sorted(good), rng.randint(0, 2)):
+        argv += [option, pick(option, good[option])]
+    argv += [flag for flag in CONVERT_FLAGS if flag != "--reverse" and rng.random() < 0.1]
+    return argv
+
+
+def _digest(paths):
+    import hashlib
+
+    found = {}
+    for path in paths:
+        for folder, _, files in os.walk(path) if os.path.isdir(path) else [(os.path.dirname(path), [],
+                                                                              [os.path.basename(path)])]:
+            for name in files:
+                full = os.path.join(folder, name)
+                with open(full, "rb") as f:
+                    found[full] = hashlib.sha256(f.read()).hexdigest()
+    return found
+
+
+@pytest.fixture(scope="module")
+def conversions(tmp_path_factory):
+    import shutil
+
+    import numpy as np
+
+    from compat_init import _runtime
+
+    tmp = tmp_path_factory.mktemp("fuzz_convert")
+    shutil.copytree(CNN_CKPT, str(tmp / "ckpt"))
+    (tmp / "legacy.py").write_text(LEGACY)
+    (tmp / "mapping.json").write_text('{"conv/kernel": "conv2d/kernel"}')
+    np.save(str(tmp / "empty.npy"), np.zeros((0, 3), np.float32))
+    os.mkfifo(str(tmp / "pipe"))
+    # The port's own weights for --reverse, written by a conversion (TF 2 only).
+    weights = str(tmp / ("port.weights.h5" if _runtime.keras_flavour() == "keras3" else "port.h5"))
+    if _runtime.can_evaluate_eagerly():
+        subprocess.run([sys.executable, "-m", "compat_init", "convert", "--port", PORT, "--checkpoint",
+                        str(tmp / "ckpt" / "model.ckpt-3"), "--out", weights, "--quiet"], cwd=ROOT, check=True,
+                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=300)
+    return tmp, weights
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+@pytest.mark.parametrize("argv", [_convert_case(random.Random(SEED * 1000 + i)) for i in range(CONVERT_RUNS)],
+                         ids=lambda argv: " ".join(argv)[:100])
+def test_no_conversion_ends_in_a_traceback_a_hang_or_a_changed_input(conversions, argv):
+    tmp, weights = conversions
+    out = "{TMP}/new" + weights[len(str(tmp / "port")):]  # the suffix this Keras writes
+    argv = [a.replace("{WEIGHTS}", weights).replace("{OUT}", out).replace("{TMP}", str(tmp)) for a in argv]
+    owned = [str(tmp / "ckpt"), str(tmp / "mapping.json")] + ([weights] if os.path.exists(weights) else [])
+    before = _digest(owned)
+    try:
+        result = subprocess.run([sys.executable, "-m", "compat_init"] + argv, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300,
+                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    except subprocess.TimeoutExpired:
+        pytest.fail("compat-init {} did not end within 300 s".format(" ".join(argv)))
+    err = result.stderr.decode("utf-8", "backslashreplace")
+    assert "Traceback" not in err, err[-3000:]
+    assert result.returncode in (0, 1, 2, 3), (result.returncode, err[-3000:])
+    if result.returncode == 2:
+        assert len([line for line in err.splitlines() if line.startswith("compat-init")]) == 1, err[-3000:]
+    assert _digest(owned) == before, "an input changed: compat-init {}".format(" ".join(argv))
+    leftovers = [os.path.join(folder, name) for folder, _, names in os.walk(str(tmp)) for name in names
+                 if name.startswith(".compat-init-")]
+    assert not leftovers, leftovers
