@@ -15,6 +15,8 @@ $(BIN)/.installed: setup.cfg setup.py pyproject.toml noxfile.py Makefile
 	# KerasHub for the model-zoo tests, as noxfile.py's leg 3 installs it (without tensorflow-text)
 	$(BIN)/python -m pip install -q absl-py regex rich kagglehub "kagglesdk==0.1.28" sentencepiece tokenizers
 	$(BIN)/python -m pip install -q --no-deps "keras-hub==0.32.0"
+	# Keras 3's other backends, as noxfile.py's leg 3 installs them
+	$(BIN)/python -m pip install -q "jax==0.10.2" "torch==2.13.0"
 	touch $@
 
 ## demo: the main job: the parity report (v1 Session vs v2 eager) with a picture

@@ -73,6 +73,10 @@ LEGS = {
 KERAS_HUB = ["keras-hub==0.32.0"]
 KERAS_HUB_DEPS = ["absl-py", "regex", "rich", "kagglehub", "kagglesdk==0.1.28", "sentencepiece", "tokenizers"]
 ZOO_LEGS = ("tf221",)
+#: Keras 3's other backends, for tests/test_backends.py on leg 3 (each test
+#: runs them in a fresh process with KERAS_BACKEND set).  torch 2.13.0 is a
+#: CPU build.
+BACKENDS = ["jax==0.10.2", "torch==2.13.0"]
 
 
 def _leg(name, python, requirements, extra_env):
@@ -84,6 +88,7 @@ def _leg(name, python, requirements, extra_env):
         if name in ZOO_LEGS:
             session.install(*KERAS_HUB_DEPS)
             session.install("--no-deps", *KERAS_HUB)
+            session.install(*BACKENDS)
         os.makedirs("reports", exist_ok=True)
         session.run(
             "python", "-m", "pytest", "--junitxml=reports/{}.xml".format(name),

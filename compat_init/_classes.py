@@ -25,7 +25,7 @@ import inspect
 import threading
 from typing import Any, Dict, Tuple
 
-from compat_init import _fans, _registry, _runtime, _sampling, _validate
+from compat_init import _fans, _native, _registry, _runtime, _sampling, _validate
 
 # Keyword arguments Keras 2 passes to `__call__` besides shape and dtype.
 _PARTITION_KWARGS = ("partition_shape", "partition_offset")
@@ -173,8 +173,11 @@ class _CompatInitializer:
         elif (seed is None and full_shape is not None and self._ci_member.kind == "orthogonal"):
             seed = _sampling.shard_seed(_runtime.tf(), self, full_shape, offset or [])
 
-        def make() -> Any:
+        def make(seed: Any = seed) -> Any:
             return _sampling.draw(spec, shape, dtype, seed, full_shape=full_shape, offset=offset)
+
+        if self._ci_api == "v2" and _runtime.keras_backend() != "tensorflow":
+            make = functools.partial(_native.draw, make, seed, shape, dtype)
 
         layout = kwargs.get("layout")
         if layout is not None:

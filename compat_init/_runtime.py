@@ -347,10 +347,39 @@ def is_keras_seed_object(seed: Any) -> bool:
 
 
 def keras_seed_tensor(seed: Any) -> Any:
-    """The ``[2]`` int32 seed Keras 3 draws from a ``SeedGenerator`` for one
-    call (``keras/src/backend/tensorflow/random.py``: ``_cast_seed(draw_seed(seed))``)."""
-    random = importlib.import_module("keras.src.backend.tensorflow.random")
-    return random._cast_seed(random.draw_seed(seed))
+    """The ``[2]`` seed Keras 3 draws from a ``SeedGenerator`` for one call
+    (advancing it once): on the TensorFlow backend the int32 tensor TF's
+    stateless ops take (``keras/src/backend/tensorflow/random.py``:
+    ``_cast_seed(draw_seed(seed))``); on another backend the backend's own
+    array (a JAX tracer inside ``jax.jit``), for :func:`tf_seed` where
+    TensorFlow draws."""
+    drawn = importlib.import_module("keras.src.random.seed_generator").draw_seed(seed)
+    return tf_seed(drawn) if keras_backend() == "tensorflow" else drawn
+
+
+def tf_seed(values: Any) -> Any:
+    """A drawn Keras seed (a tensor or array of two integers, in any
+    backend's seed dtype: int64, uint32, int32) as
+    the int32 tensor Keras' TensorFlow backend draws with: the same pair of
+    numbers gives the same tensor whichever backend's generator drew it."""
+    if not tf().is_tensor(values):
+        import numpy as np
+
+        # As the TF backend holds it (int64): the same numbers, whatever the
+        # backend's seed dtype (JAX's uint32, PyTorch's int32), give the
+        # same int32 seed below.
+        values = tf().constant(np.asarray(values).astype(np.int64))
+    return importlib.import_module("keras.src.backend.tensorflow.random")._cast_seed(values)
+
+
+@functools.lru_cache(maxsize=None)
+def keras_backend() -> str:
+    """Keras 3's backend (``keras.backend.backend()``: ``"tensorflow"``,
+    ``"jax"``, ``"torch"``, ``"numpy"``, ...); ``"tensorflow"`` for TF 1.x,
+    Keras 2 and tf_keras, which have no other."""
+    if keras_flavour() != "keras3":
+        return "tensorflow"
+    return str(importlib.import_module("keras").backend.backend())
 
 
 def quiet_deprecations() -> Any:
