@@ -136,5 +136,26 @@ def without_tensorflow():
         print(json.dumps({"error": None}))
 
 
+def outputs_of(weights, batch):
+    """The example CNN port with ``weights`` loaded, on ``batch``: its
+    weights' digests and its outputs."""
+    import keras
+    import numpy as np
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from examples_v2 import cnn_pair
+
+    model = cnn_pair.build()
+    model.load_weights(weights)
+    out = keras.ops.convert_to_numpy(model(np.load(batch)))
+    print(json.dumps({"backend": keras.backend.backend(), "weights": [digest(w) for w in model.weights],
+                      "outputs": np.asarray(out, np.float64).tolist()}))
+
+
 if __name__ == "__main__":
-    without_tensorflow() if sys.argv[1:] == ["no-tf"] else main()
+    if sys.argv[1:2] == ["no-tf"]:
+        without_tensorflow()
+    elif sys.argv[1:2] == ["load"]:
+        outputs_of(*sys.argv[2:4])
+    else:
+        main()

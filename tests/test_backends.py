@@ -84,3 +84,82 @@ def test_without_tensorflow_the_error_names_what_to_install():
     installed("jax")
     error = probe("jax", "no-tf")["error"]
     assert error is not None and "compat_init needs TensorFlow" in error and "tensorflow-cpu" in error, error
+
+
+# Checkpoints into a port on JAX or PyTorch, and the proof there (rows 2, 3) ----------------------
+
+CNN_CKPT = os.path.join(ROOT, "tests", "fixtures", "tf115", "cnn_sgd")
+OTHER_BACKENDS = ["jax", "torch"]
+
+
+def compat_init(backend, *args):
+    """``compat-init ARGS`` under ``KERAS_BACKEND=backend``: (exit code, stdout, our stderr lines)."""
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    done = subprocess.run([sys.executable, "-m", "compat_init"] + list(args), cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=600)
+    return done.returncode, done.stdout, [line for line in done.stderr.splitlines() if line.startswith("compat-init")]
+
+
+@needs_keras3
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_a_checkpoint_converted_on_a_backend_loads_alike_on_every_backend(tmp_path, backend):
+    installed(backend)
+    out = str(tmp_path / "port.weights.h5")
+    code, stdout, errors = compat_init(backend, "convert", "--port", "examples_v2.cnn_pair:build", "--checkpoint",
+                                       os.path.join(CNN_CKPT, "model.ckpt-3"), "--out", out)
+    assert code == 0 and not errors, (code, stdout[-2000:], errors)
+    loaded = {b: probe(b, "load", out, os.path.join(CNN_CKPT, "batch.npy"))
+              for b in ["tensorflow"] + [b for b in OTHER_BACKENDS if importlib.util.find_spec(b)]}
+    import numpy as np
+
+    reference = loaded["tensorflow"]
+    for name, result in loaded.items():
+        assert result["weights"] == reference["weights"], name  # the very same tensors
+        # Each backend's own convolution and softmax: the same function, rounded its way.
+        np.testing.assert_allclose(result["outputs"], reference["outputs"], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+PROOFS = [
+    # (legacy, port, exit code): a correct port, a port without its ReLU
+    ("tests.port_pairs:legacy_dropout_mlp", "tests.port_pairs:port_dropout_mlp", 0),
+    ("tests.port_pairs:legacy_dropout_mlp", "tests.port_pairs:port_dropout_mlp_no_relu", 1),
+    ("tests.port_pairs:legacy_mlp", "tests.port_pairs:port_module", 0),  # a tf.Module runs on TensorFlow
+]
+
+
+@needs_keras3
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+@pytest.mark.parametrize("legacy,port,expected", PROOFS, ids=lambda v: str(v).split(":")[-1])
+def test_the_proof_with_training_steps_runs_the_port_on_its_backend(backend, legacy, port, expected):
+    installed(backend)
+    code, stdout, errors = compat_init(backend, "parity", "--migration", legacy, port, "--inputs", "8x20",
+                                       "--steps", "2")
+    assert code == expected, (code, stdout[-3000:], errors)
+    assert not errors
+    if expected == 0:
+        assert "step 2 (" in stdout  # the training steps ran, with that backend's gradients
+    else:
+        assert "DIFFER" in stdout and "is dense's activation missing?" in stdout  # the locator, on that backend
+
+
+@needs_keras3
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_convert_with_the_proof_on_a_backend(tmp_path, backend):
+    installed(backend)
+    out = str(tmp_path / "port.weights.h5")
+    code, stdout, errors = compat_init(backend, "convert", "--migration", "examples_v1.cnn_pair:build",
+                                       "examples_v2.cnn_pair:build", "--checkpoint",
+                                       os.path.join(CNN_CKPT, "model.ckpt-3"), "--inputs",
+                                       os.path.join(CNN_CKPT, "batch.npy"), "--steps", "2", "--out", out)
+    assert code == 0 and not errors, (code, stdout[-3000:], errors)
+    assert "verdict: the port agrees" in stdout and os.path.exists(out)
+
+
+@needs_keras3
+def test_a_port_calling_tensorflow_on_jax_is_one_line_naming_the_backend():
+    installed("jax")
+    code, _, errors = compat_init("jax", "parity", "--migration", "tests.port_pairs:legacy_mlp",
+                                  "tests.port_pairs:port_bias_first", "--inputs", "8x20")
+    assert code == 2 and len(errors) == 1, (code, errors)
+    assert "Keras' jax backend" in errors[0] and "KERAS_BACKEND=tensorflow" in errors[0], errors

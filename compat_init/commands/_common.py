@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any, Callable, Optional, Sequence, Tuple
 
-from compat_init import _validate  # pure Python: no TensorFlow
+from compat_init import _runtime, _validate  # pure Python: no TensorFlow (_runtime imports it on first use)
 from compat_init._errors import UsageError
 
 
@@ -317,9 +317,10 @@ def require_tensorflow() -> None:
         raise UsageError(str(error)) from None
 
 
-def load_callable(spec: str, option: str) -> Callable[[], Any]:
+def load_callable(spec: str, option: str, port: bool = False) -> Callable[[], Any]:
     """``module:function`` imported and checked callable; the result calls it
-    and turns whatever it raises into a one-line UsageError."""
+    and turns whatever it raises into a one-line UsageError (for a ``port``'s
+    builder, naming the Keras backend where it is not TensorFlow)."""
     import importlib
 
     module_name, _, function = spec.partition(":")
@@ -350,12 +351,47 @@ def load_callable(spec: str, option: str) -> Callable[[], Any]:
                 from compat_init.port._legacy import moved_module_hint
 
                 hint = moved_module_hint(error)
-            raise UsageError("{} {} raised {}: {}{}".format(option, spec, type(error).__name__, error,
+            elif port:
+                hint = _backend_hint(error)
+            raise UsageError("{} {} raised {}: {}{}".format(option, spec, type(error).__name__, _one_line(error),
                                                            " ({})".format(hint) if hint else "")) from None
 
     call.source = getattr(module, "__file__", None) or ""  # type: ignore[attr-defined]
     call.spec = spec  # type: ignore[attr-defined]
     return call
+
+
+def _one_line(error: BaseException) -> str:
+    """An exception's message on one line (Keras wraps a layer's failure in
+    several, with terminal colours)."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    return " ".join(text.split())
+
+
+def _backend_hint(error: BaseException) -> str:
+    """Where Keras runs on another backend than TensorFlow: the likely cause
+    of a builder's failure, a layer calling tf.* on that backend's arrays
+    (certain when TensorFlow's own code is in the traceback; Keras filters
+    its tracebacks, so often only likely); "" on the TensorFlow backend."""
+    import traceback
+
+    if _runtime.keras_flavour() != "keras3" or _runtime.keras_backend() == "tensorflow":
+        return ""
+    backend = _runtime.keras_backend()
+    chain: list = []
+    seen: Optional[BaseException] = error
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    inside = any("{0}tensorflow{0}".format(os.sep) in frame.filename
+                 for e in chain for frame in traceback.extract_tb(e.__traceback__))
+    if inside:
+        return ("the port runs on Keras' {} backend and this failure is inside TensorFlow: a port whose layers call "
+                "tf.* runs on the TensorFlow backend only (KERAS_BACKEND=tensorflow)".format(backend))
+    return ("the port runs on Keras' {} backend: if its layers call tf.*, it runs on the TensorFlow backend only "
+            "(KERAS_BACKEND=tensorflow)".format(backend))
 
 
 def _readable_file(path: str, option: str) -> None:

@@ -233,7 +233,7 @@ def _sides(args: argparse.Namespace) -> Tuple[Any, Any, Any, dict]:
         checkpoint.check_output(args.out)
     specs = args.migration or [None, args.port]
     old = legacy_builder(args, specs[0], "--migration") if specs[0] else None
-    new = load_callable(specs[1], "--migration" if args.migration else "--port")
+    new = load_callable(specs[1], "--migration" if args.migration else "--port", port=True)
     _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
     options = proof_options(args)
     if old is not None and not callable(old):  # a recording

@@ -174,7 +174,7 @@ def _migration(args: argparse.Namespace) -> int:
     """``parity --migration``: exit 0 same, 1 different, 3 inconclusive, 4
     internal error (one line; ``--traceback`` for the whole of it)."""
     old = legacy_builder(args, args.migration[0], "--migration")
-    new = load_callable(args.migration[1], "--migration")
+    new = load_callable(args.migration[1], "--migration", port=True)
     from compat_init import checkpoint, port
 
     inputs = read_files(args, (old, new))

@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from compat_init import _runtime
 from compat_init._errors import UsageError
 from compat_init.port._legacy import LegacyModel, _first_line
 from compat_init.port._keras import PortModel
@@ -422,6 +423,100 @@ class _EagerSide:
         pass
 
 
+class _BackendSide(_EagerSide):
+    """The port on Keras 3's JAX or PyTorch backend: the same reads, writes
+    and formulas, with that backend's gradients (``jax.value_and_grad`` over
+    a stateless call, PyTorch's autograd)."""
+
+    def __init__(self, tf: Any, port: PortModel, arrays: List[np.ndarray]) -> None:
+        super().__init__(tf, port, arrays)
+        from keras import ops
+
+        self.ops = ops
+        self.backend = _runtime.keras_backend()
+
+    def read(self, indices: Sequence[int]) -> List[np.ndarray]:
+        return [np.asarray(self.ops.convert_to_numpy(self.port.weights[i])) for i in indices]
+
+    def forward(self, training: bool) -> List[np.ndarray]:
+        return [self._numpy(o) for o in self.port._call(self.arrays, training)]
+
+    def _numpy(self, value: Any) -> np.ndarray:
+        if self.backend == "torch" and hasattr(value, "detach"):
+            value = value.detach()
+        return np.asarray(self.ops.convert_to_numpy(value))
+
+    def _total(self, loss: str, from_logits: bool, labels: np.ndarray, training: bool) -> Tuple[Any, Any, List[Any]]:
+        outputs = self.port._call(self.arrays, training)
+        data = loss_value_ops(self.ops, loss, self.ops.convert_to_tensor(labels), outputs[0], from_logits)
+        regs = self._losses()
+        reg = sum((self.ops.cast(r, "float32") for r in regs[1:]), self.ops.cast(regs[0], "float32")) if regs \
+            else self.ops.convert_to_tensor(0.0)
+        return data + reg, reg, outputs
+
+    def gradients(self, loss: str, from_logits: bool, labels: np.ndarray, trainable: Tuple[int, ...],
+                  training: bool) -> Tuple[float, float, List[np.ndarray], List[np.ndarray]]:
+        variables = [self.port.weights[i] for i in trainable]
+        if self.backend == "jax":
+            return self._jax_gradients(loss, from_logits, labels, variables, training)
+        if self.backend != "torch":
+            raise UsageError("the proof's training steps run the port on the TensorFlow, JAX or PyTorch backend; "
+                             "this Keras runs on {}: prove with --steps 0 or KERAS_BACKEND=tensorflow".format(
+                                 self.backend))
+        for variable in variables:
+            variable.value.grad = None
+        total, reg, outputs = self._total(loss, from_logits, labels, training)
+        total.backward()
+        grads = [np.zeros(tuple(v.shape), v.dtype) if v.value.grad is None else self._numpy(v.value.grad)
+                 for v in variables]
+        return float(self._numpy(total)), float(self._numpy(reg)), grads, [self._numpy(o) for o in outputs]
+
+    def _jax_gradients(self, loss: str, from_logits: bool, labels: np.ndarray, variables: List[Any],
+                       training: bool) -> Tuple[float, float, List[np.ndarray], List[np.ndarray]]:
+        import jax
+        import keras
+
+        model_variables = list(self.port.weights)
+        others = [v for v in model_variables if all(v is not t for t in variables)]
+
+        def total(values: List[Any]) -> Tuple[Any, Tuple[Any, List[Any], List[Any]]]:
+            mapping = list(zip(variables, values)) + [(v, v.value) for v in others]
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                value, reg, outputs = self._total(loss, from_logits, labels, training)
+                # A training call's own updates (batch-norm moments), applied below as Keras applies them.
+                updated = [scope.get_current_value(v) for v in others]
+            return value, (reg, outputs, updated)
+
+        (value, (reg, outputs, updated)), grads = jax.value_and_grad(total, has_aux=True)(
+            [v.value for v in variables])
+        for variable, new in zip(others, updated):
+            if new is not None:
+                variable.assign(new)
+        return (float(value), float(reg), [self._numpy(g) for g in grads], [self._numpy(o) for o in outputs])
+
+    def regularization(self) -> Optional[float]:
+        self.port._call(self.arrays, False)
+        regs = self._losses()
+        if not regs:
+            return None
+        return float(sum(float(np.sum(self._numpy(r))) for r in regs))
+
+
+def loss_value_ops(ops: Any, loss: str, labels: Any, output: Any, from_logits: bool = False) -> Any:
+    """:func:`loss_value`'s formulas in ``keras.ops`` (any Keras 3 backend)."""
+    output = ops.cast(output, "float32")
+    if loss == "mse":
+        return ops.mean(ops.square(output - labels))
+    if loss == "sparse_categorical_crossentropy":
+        labels = ops.one_hot(ops.cast(labels, "int32"), ops.shape(output)[-1], dtype=output.dtype)
+    if from_logits:
+        return ops.mean(-ops.sum(labels * ops.log_softmax(output, axis=-1), axis=-1))
+    epsilon = 1e-7
+    probabilities = output / ops.sum(output, axis=-1, keepdims=True)
+    probabilities = ops.clip(probabilities, epsilon, 1.0 - epsilon)
+    return ops.mean(-ops.sum(labels * ops.log(probabilities), axis=-1))
+
+
 def legacy_side(legacy: LegacyModel, arrays: List[np.ndarray]) -> _GraphSide:
     return _GraphSide(legacy.tf, legacy.graph, legacy.session, legacy.variables,
                       lambda training: legacy.run_feed(arrays, training),
@@ -430,6 +525,14 @@ def legacy_side(legacy: LegacyModel, arrays: List[np.ndarray]) -> _GraphSide:
 
 
 def port_side(port: PortModel, arrays: List[np.ndarray]) -> Any:
+    if port.eager and _runtime.keras_backend() != "tensorflow":
+        kinds = {isinstance(w, port.tf.Variable) for w in port.weights}
+        if kinds == {False}:
+            return _BackendSide(port.tf, port, arrays)
+        if kinds == {True, False}:
+            raise UsageError("the port holds TensorFlow variables beside Keras' {} ones: it runs on the TensorFlow "
+                             "backend only (KERAS_BACKEND=tensorflow)".format(_runtime.keras_backend()))
+        # Only tf.Variables (a tf.Module): a TensorFlow program, whatever Keras' backend.
     if port.eager:
         return _EagerSide(port.tf, port, arrays)
     tf = port.tf
@@ -659,7 +762,7 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
                             "checked".format(reg_new))
     elif reg_old is not None or reg_new is not None:
         report.regularization = compare("total", np.float64(reg_new or 0.0), np.float64(reg_old or 0.0))
-    idle = _idle_dropouts(port, rates[1])
+    idle = "" if untraced else _idle_dropouts(port, rates[1])  # untraced: no rates to miss
     if idle:
         report.notes.append(idle)
     if untraced:

@@ -350,6 +350,10 @@ class PortModel:
         arrays = self.arrays or []
         if not arrays:
             return [], "no inputs to trace the port with"
+        backend = _runtime.keras_backend()
+        if backend != "tensorflow":
+            return [], "the port runs on Keras' {} backend and the rates are read from a TensorFlow trace of its " \
+                       "training-mode call".format(backend)
         try:
             if self.eager:
                 specs = [tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.as_dtype(x.dtype)) for x in arrays]
@@ -432,7 +436,7 @@ class PortModel:
         for layer, out in values:
             for i, value in enumerate(_outputs(out)):
                 try:
-                    array = np.asarray(value)
+                    array = _to_numpy(value)
                 except Exception:  # noqa: BLE001 - not an array (a state tuple)
                     continue
                 if array.dtype.kind == "f":
@@ -445,3 +449,11 @@ class PortModel:
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    """A layer's output as numpy on any backend (a PyTorch tensor that
+    requires grad is detached first)."""
+    if hasattr(value, "detach") and _runtime.keras_backend() == "torch":
+        value = value.detach()
+    return np.asarray(value)
