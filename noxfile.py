@@ -125,6 +125,7 @@ def docs(session):
     shown); `nox -s docs -- serve` serves it instead.  The pages' Python
     blocks run in every leg's pytest (Sybil, conftest.py)."""
     session.install("tensorflow-cpu==2.21.0", *DOCS_TOOLS, "-e", ".[test]")
+    session.install(BACKENDS[0])  # JAX: the how-to page on Keras 3 with JAX runs its commands
     env = dict(ENV, NO_MKDOCS_2_WARNING="1")
     if session.posargs[:1] == ["serve"]:
         session.run("mkdocs", "serve", *session.posargs[1:], env=env)
