@@ -176,7 +176,10 @@ class _CompatInitializer:
         def make(seed: Any = seed) -> Any:
             return _sampling.draw(spec, shape, dtype, seed, full_shape=full_shape, offset=offset)
 
-        if self._ci_api == "v2" and _runtime.keras_backend() != "tensorflow":
+        if (self._ci_api == "v2" and _runtime.keras_backend() != "tensorflow"
+                and _runtime.tf().executing_eagerly()):
+            # Keras on JAX or PyTorch takes the backend's tensor; inside a
+            # tf.function, TensorFlow is the caller and keeps its own.
             make = functools.partial(_native.draw, make, seed, shape, dtype)
 
         layout = kwargs.get("layout")

@@ -78,6 +78,10 @@ def checks(ci, keras):
 
     backend = keras.backend.backend()
     done = {"type": kind(ci.glorot_uniform(seed=1)((3, 3)))}
+    import tensorflow as tf
+
+    inside = tf.function(lambda: ci.glorot_uniform(seed=1)((3, 3)))()  # TensorFlow's caller keeps a TF tensor
+    done["tf_function"] = [kind(inside), digest(inside) == digest(ci.glorot_uniform(seed=1)((3, 3)))]
     layer = keras.layers.Dense(4, kernel_initializer=ci.he_uniform(seed=3))
     layer.build((None, 6))
     done["layer"] = digest(keras.ops.convert_to_numpy(layer.kernel)) == digest(ci.he_uniform(seed=3)((6, 4)))

@@ -65,6 +65,7 @@ def test_one_seed_one_tensor_on_every_backend(tensorflow_backend, backend):
     assert not different, "differ from the TensorFlow backend on {}: {}".format(backend, different)
     assert other["checks"]["type"] == backend, other["checks"]
     assert other["checks"]["layer"] is True
+    assert other["checks"]["tf_function"] == ["tensorflow", True]
     assert other["checks"]["serialized"] == ["keras", True, True, True]
 
 
