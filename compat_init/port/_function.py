@@ -439,7 +439,17 @@ class _BackendSide(_EagerSide):
         return [np.asarray(self.ops.convert_to_numpy(self.port.weights[i])) for i in indices]
 
     def forward(self, training: bool) -> List[np.ndarray]:
-        return [self._numpy(o) for o in self.port._call(self.arrays, training)]
+        return [self._numpy(o) for o in self._outputs(training)]
+
+    def _outputs(self, training: bool) -> List[Any]:
+        """The port's call, whose outputs must be the backend's own: TensorFlow
+        tensors mean its layers call tf.* (no gradient reaches the weights)."""
+        outputs = self.port._call(self.arrays, training)
+        if any(self.tf.is_tensor(o) for o in outputs):
+            raise UsageError("the port's call returns TensorFlow tensors on Keras' {} backend: its layers call "
+                             "tf.*, so it runs on the TensorFlow backend only (KERAS_BACKEND=tensorflow)".format(
+                                 self.backend))
+        return outputs
 
     def _numpy(self, value: Any) -> np.ndarray:
         if self.backend == "torch" and hasattr(value, "detach"):
@@ -447,7 +457,7 @@ class _BackendSide(_EagerSide):
         return np.asarray(self.ops.convert_to_numpy(value))
 
     def _total(self, loss: str, from_logits: bool, labels: np.ndarray, training: bool) -> Tuple[Any, Any, List[Any]]:
-        outputs = self.port._call(self.arrays, training)
+        outputs = self._outputs(training)
         data = loss_value_ops(self.ops, loss, self.ops.convert_to_tensor(labels), outputs[0], from_logits)
         regs = self._losses()
         reg = sum((self.ops.cast(r, "float32") for r in regs[1:]), self.ops.cast(regs[0], "float32")) if regs \
@@ -736,6 +746,8 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
                          "vocabulary, shapes the placeholders take)".format(_first_line(error))) from None
     try:
         after = new.forward(False)
+    except UsageError:
+        raise
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
         raise UsageError("the port cannot run on the inputs ({}): {}".format(
             ", ".join("shape {} {}".format(x.shape, x.dtype) for x in arrays), _first_line(error))) from None
