@@ -15,3 +15,11 @@ class UsageError(ValueError):
 class DrawError(UsageError):
     """An initializer drew something that cannot be tested (wrong shape or
     dtype, NaN/inf): a bug in that initializer, not a disagreement."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is, as Ctrl-C raises
+    ``KeyboardInterrupt``: the staged writes are undone on the way out.  Not a
+    ``KeyboardInterrupt`` itself: CPython remembers one that crossed a C-level
+    run of Python code and then ends the process by SIGINT (exit -2) instead
+    of the command's exit code 130."""

@@ -18,7 +18,7 @@ import sys
 from typing import Optional, Sequence
 
 import compat_init
-from compat_init._errors import UsageError
+from compat_init._errors import Terminated, UsageError
 from compat_init.commands import COMMANDS
 from compat_init.commands._common import Internal
 from compat_init.commands.parity import DEFAULT_INITIALIZERS, DEFAULT_SHAPES
@@ -67,7 +67,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     except Internal:
         return 4
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         # Ctrl-C, or SIGTERM (entrypoint): every write is staged, and the
         # staging is undone on the way out; no partial output stands.
         print("compat-init: interrupted: no partial output was left (an output is renamed into place only "
@@ -79,7 +79,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM as Ctrl-C: the staged writes are undone on the way out."""
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 def entrypoint() -> None:
