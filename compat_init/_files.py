@@ -3,12 +3,13 @@ never into a FIFO or a device, with room for them checked first; the
 temporary files of a run that was killed are removed by the next one."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import stat
 import tempfile
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 #: Every temporary file or folder compat_init makes starts with this, then
 #: the writing process's id: ``.compat-init-<pid>-...``.
@@ -77,6 +78,28 @@ def default_mode() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+#: Whether SIGTERM is held back: the command's outputs are being committed.
+_COMMITTING = [False]
+
+
+@contextlib.contextmanager
+def committing() -> Iterator[None]:
+    """While the outputs are written and renamed into place, SIGTERM does not
+    interrupt (the command line's handler asks :func:`terminable`): a
+    signal between two renames would leave some outputs without the others.
+    The run then ends whole, with its usual exit code."""
+    _COMMITTING[0] = True
+    try:
+        yield
+    finally:
+        _COMMITTING[0] = False
+
+
+def terminable() -> bool:
+    """False while :func:`committing`: SIGTERM is ignored then."""
+    return not _COMMITTING[0]
 
 
 def stage(path: str, write: Callable[[str], None], suffix: str = ".tmp") -> str:

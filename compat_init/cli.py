@@ -78,8 +78,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM as Ctrl-C: the staged writes are undone on the way out."""
-    raise Terminated
+    """SIGTERM as Ctrl-C: the staged writes are undone on the way out; while
+    the outputs are being committed, the run ends whole instead."""
+    from compat_init._files import terminable
+
+    if terminable():
+        raise Terminated
 
 
 def entrypoint() -> None:

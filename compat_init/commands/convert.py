@@ -183,7 +183,7 @@ def _write_all(args: argparse.Namespace, checkpoint: Any, model: Any, state: Any
     a failure at any point removes what was staged."""
     import numpy as np
 
-    from compat_init._files import stage
+    from compat_init._files import committing, stage
     from compat_init.port._checkpoint import is_preset_path
 
     def write_state(temporary: str) -> None:
@@ -206,10 +206,11 @@ def _write_all(args: argparse.Namespace, checkpoint: Any, model: Any, state: Any
                     f.write(text)
 
             staged.append((stage(args.json, write_json), args.json))
-        report.written = checkpoint.save(model, args.out)
-        for temporary, target in staged:
-            os.replace(temporary, target)
-        staged = []
+        with committing():  # SIGTERM from here on: the run ends whole (all or nothing)
+            report.written = checkpoint.save(model, args.out)
+            for temporary, target in staged:
+                os.replace(temporary, target)
+            staged = []
     except OSError as error:  # a full disk while staging: one line, nothing written
         raise UsageError("cannot write the outputs: {}; nothing written".format(error)) from None
     finally:
