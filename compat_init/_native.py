@@ -20,6 +20,12 @@ def draw(make: Callable[[Any], Any], seed: Any, shape: Tuple[int, ...], dtype: A
     ``dtype`` (a ``tf.DType``).  ``seed``: an int, None, or a seed Keras
     drew from a ``SeedGenerator`` on this backend (a JAX tracer inside
     ``jax.jit``)."""
+    if _runtime.keras_backend() == "torch":
+        return _torch_eager()(make, seed, shape, dtype)
+    return _draw(make, seed, shape, dtype)
+
+
+def _draw(make: Callable[[Any], Any], seed: Any, shape: Tuple[int, ...], dtype: Any) -> Any:
     import numpy as np
     from keras import ops
 
@@ -33,6 +39,21 @@ def draw(make: Callable[[Any], Any], seed: Any, shape: Tuple[int, ...], dtype: A
 
         return jax.pure_callback(host, jax.ShapeDtypeStruct(tuple(shape), np.dtype(dtype.as_numpy_dtype)), seed)
     return ops.convert_to_tensor(host(ops.convert_to_numpy(seed)), dtype=dtype.name)
+
+
+_TORCH_EAGER: Any = None
+
+
+def _torch_eager() -> Any:
+    """:func:`_draw` kept out of ``torch.compile``'s tracing (TorchDynamo
+    cannot trace TensorFlow): a compiled function runs the draw eagerly, as
+    a graph break, and compiles the rest."""
+    global _TORCH_EAGER
+    if _TORCH_EAGER is None:
+        import torch
+
+        _TORCH_EAGER = torch.compiler.disable(_draw, recursive=True)
+    return _TORCH_EAGER
 
 
 def _traced(value: Any) -> bool:

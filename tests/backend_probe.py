@@ -111,6 +111,18 @@ def checks(ci, keras):
         out, state = stateless(traced.state.value)
         done["jit_generator"] = [digest(out) == digest(ci.he_normal(seed=eager)((4, 6))),
                                  np.asarray(state).tolist() == np.asarray(eager.state.value).tolist()]
+    if backend == "torch":
+        import torch
+
+        # torch.compile as Keras uses it (no fullgraph): the draw runs eagerly
+        # (TorchDynamo cannot trace TensorFlow), the rest compiles.
+        compiled = torch.compile(lambda: ci.glorot_uniform(seed=1)((3, 3)) * 2.0)()
+        done["compile"] = [kind(compiled), digest(compiled) == digest(ci.glorot_uniform(seed=1)((3, 3)) * 2.0)]
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, kernel_initializer=ci.glorot_uniform(seed=2))])
+        model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+        history = model.fit(np.ones((8, 4), "float32"), np.zeros((8, 3), "float32"), epochs=2, verbose=0)
+        losses = history.history["loss"]
+        done["compiled_fit"] = [len(losses) == 2 and losses[1] < losses[0]]
     return done
 
 

@@ -7,6 +7,7 @@ Each backend runs in a fresh process (``tests/backend_probe.py``): Keras reads
 ``KERAS_BACKEND`` once.  A backend that is not installed is skipped with the
 reason.
 """
+import functools
 import importlib.util
 import json
 import os
@@ -21,6 +22,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = os.path.join(ROOT, "tests", "backend_probe.py")
 KERAS3 = _runtime.tf_version().major >= 2 and _runtime.keras_flavour() == "keras3"
 needs_keras3 = pytest.mark.skipif(not KERAS3, reason="Keras 3 backends (TF >= 2.16, no TF_USE_LEGACY_KERAS)")
+
+
+@functools.lru_cache(maxsize=None)
+def _probe(backend, args, extra_env):
+    return probe(backend, *args, **dict(extra_env))
+
+
+def cached_probe(backend, *args, **extra_env):
+    """:func:`probe`, run once per arguments in this session."""
+    return _probe(backend, args, tuple(sorted(extra_env.items())))
 
 
 def probe(backend, *args, **extra_env):
@@ -55,7 +66,8 @@ def test_the_tensorflow_backend_equals_the_v1_session(tensorflow_backend):
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_one_seed_one_tensor_on_every_backend(tensorflow_backend, backend):
     installed(backend)
-    other = probe(backend, JAX_ENABLE_X64="1")  # float64 exists on JAX only then (as for Keras' own)
+    # float64 exists on JAX only with x64 (as for Keras' own)
+    other = cached_probe(backend, **({"JAX_ENABLE_X64": "1"} if backend == "jax" else {}))
     assert other["backend"] == backend
     refused = {k for k, v in other["v2"].items() if v.startswith("Keras refuses")}
     edges = {k for k in tensorflow_backend["v2"] if k.startswith("he_uniform/generator/")}
@@ -78,6 +90,14 @@ def test_jax_jit_over_an_initializer_and_a_seed_generator():
     # Without x64, JAX has no float64: the dtype Keras' own initializer gives
     # for float64 there, ours gives too.
     assert checks["float64"][0] == checks["float64"][1], checks["float64"]
+
+
+@needs_keras3
+def test_torch_compile_over_an_initializer_and_a_jit_compiled_fit():
+    installed("torch")
+    checks = cached_probe("torch")["checks"]
+    assert checks["compile"] == ["torch", True]
+    assert checks["compiled_fit"] == [True]
 
 
 @needs_keras3
