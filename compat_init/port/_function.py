@@ -28,7 +28,7 @@ import numpy as np
 from compat_init import _runtime
 from compat_init._errors import UsageError
 from compat_init.port._legacy import LegacyModel, _first_line
-from compat_init.port._keras import PortModel
+from compat_init.port._keras import PortModel, to_numpy
 from compat_init.port._pairing import Pair
 
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "mse")
@@ -243,19 +243,40 @@ def labels_for(loss: str, output_shape: Tuple[int, ...], seed: int) -> np.ndarra
     return np.eye(classes, dtype=np.float32)[index]
 
 
-def loss_value(tf: Any, loss: str, labels: Any, output: Any, from_logits: bool = False) -> Any:
-    """The same formula on both sides (Keras' definitions)."""
-    output = tf.cast(output, tf.float32)
+#: The loss formulas' operations in each vocabulary: TensorFlow's (a TF
+#: side) and ``keras.ops`` (a port on Keras 3's JAX or PyTorch backend).
+_LOSS_OPS = {
+    "cast": ("cast", "cast"), "mean": ("reduce_mean", "mean"), "sum": ("reduce_sum", "sum"),
+    "square": ("square", "square"), "shape": ("shape", "shape"), "one_hot": ("one_hot", "one_hot"),
+    "log_softmax": ("nn.log_softmax", "log_softmax"), "clip": ("clip_by_value", "clip"), "log": ("math.log", "log"),
+}
+
+
+def _loss_op(namespace: Any, name: str) -> Any:
+    """``name`` from ``namespace`` (the ``tensorflow`` module or ``keras.ops``)."""
+    found = namespace
+    for part in _LOSS_OPS[name][0 if hasattr(namespace, "reduce_mean") else 1].split("."):
+        found = getattr(found, part)
+    return found
+
+
+def loss_value(namespace: Any, loss: str, labels: Any, output: Any, from_logits: bool = False) -> Any:
+    """The same formula on both sides (Keras' definitions), in TensorFlow
+    (``namespace`` is ``tf``) or in ``keras.ops``."""
+    def op(name: str) -> Any:
+        return _loss_op(namespace, name)
+
+    output = op("cast")(output, "float32")
     if loss == "mse":
-        return tf.reduce_mean(tf.square(output - labels))
+        return op("mean")(op("square")(output - labels))
     if loss == "sparse_categorical_crossentropy":
-        labels = tf.one_hot(tf.cast(labels, tf.int32), tf.shape(output)[-1], dtype=output.dtype)
+        labels = op("one_hot")(op("cast")(labels, "int32"), op("shape")(output)[-1], dtype=output.dtype)
     if from_logits:
-        return tf.reduce_mean(-tf.reduce_sum(labels * tf.nn.log_softmax(output, axis=-1), axis=-1))
+        return op("mean")(-op("sum")(labels * op("log_softmax")(output, axis=-1), axis=-1))
     epsilon = 1e-7
-    probabilities = output / tf.reduce_sum(output, axis=-1, keepdims=True)
-    probabilities = tf.clip_by_value(probabilities, epsilon, 1.0 - epsilon)
-    return tf.reduce_mean(-tf.reduce_sum(labels * tf.math.log(probabilities), axis=-1))
+    probabilities = output / op("sum")(output, axis=-1, keepdims=True)
+    probabilities = op("clip")(probabilities, epsilon, 1.0 - epsilon)
+    return op("mean")(-op("sum")(labels * op("log")(probabilities), axis=-1))
 
 
 def regularization_sum(tf: Any, losses: Sequence[Any]) -> Any:
@@ -436,10 +457,10 @@ class _BackendSide(_EagerSide):
         self.backend = _runtime.keras_backend()
 
     def read(self, indices: Sequence[int]) -> List[np.ndarray]:
-        return [np.asarray(self.ops.convert_to_numpy(self.port.weights[i])) for i in indices]
+        return [to_numpy(self.port.weights[i]) for i in indices]
 
     def forward(self, training: bool) -> List[np.ndarray]:
-        return [self._numpy(o) for o in self._outputs(training)]
+        return [to_numpy(o) for o in self._outputs(training)]
 
     def _outputs(self, training: bool) -> List[Any]:
         """The port's call, whose outputs must be the backend's own: TensorFlow
@@ -451,14 +472,9 @@ class _BackendSide(_EagerSide):
                                  self.backend))
         return outputs
 
-    def _numpy(self, value: Any) -> np.ndarray:
-        if self.backend == "torch" and hasattr(value, "detach"):
-            value = value.detach()
-        return np.asarray(self.ops.convert_to_numpy(value))
-
     def _total(self, loss: str, from_logits: bool, labels: np.ndarray, training: bool) -> Tuple[Any, Any, List[Any]]:
         outputs = self._outputs(training)
-        data = loss_value_ops(self.ops, loss, self.ops.convert_to_tensor(labels), outputs[0], from_logits)
+        data = loss_value(self.ops, loss, self.ops.convert_to_tensor(labels), outputs[0], from_logits)
         regs = self._losses()
         reg = sum((self.ops.cast(r, "float32") for r in regs[1:]), self.ops.cast(regs[0], "float32")) if regs \
             else self.ops.convert_to_tensor(0.0)
@@ -477,9 +493,9 @@ class _BackendSide(_EagerSide):
             variable.value.grad = None
         total, reg, outputs = self._total(loss, from_logits, labels, training)
         total.backward()
-        grads = [np.zeros(tuple(v.shape), v.dtype) if v.value.grad is None else self._numpy(v.value.grad)
+        grads = [np.zeros(tuple(v.shape), v.dtype) if v.value.grad is None else to_numpy(v.value.grad)
                  for v in variables]
-        return float(self._numpy(total)), float(self._numpy(reg)), grads, [self._numpy(o) for o in outputs]
+        return float(to_numpy(total)), float(to_numpy(reg)), grads, [to_numpy(o) for o in outputs]
 
     def _jax_gradients(self, loss: str, from_logits: bool, labels: np.ndarray, variables: List[Any],
                        training: bool) -> Tuple[float, float, List[np.ndarray], List[np.ndarray]]:
@@ -502,29 +518,14 @@ class _BackendSide(_EagerSide):
         for variable, new in zip(others, updated):
             if new is not None:
                 variable.assign(new)
-        return (float(value), float(reg), [self._numpy(g) for g in grads], [self._numpy(o) for o in outputs])
+        return (float(value), float(reg), [to_numpy(g) for g in grads], [to_numpy(o) for o in outputs])
 
     def regularization(self) -> Optional[float]:
         self.port._call(self.arrays, False)
         regs = self._losses()
         if not regs:
             return None
-        return float(sum(float(np.sum(self._numpy(r))) for r in regs))
-
-
-def loss_value_ops(ops: Any, loss: str, labels: Any, output: Any, from_logits: bool = False) -> Any:
-    """:func:`loss_value`'s formulas in ``keras.ops`` (any Keras 3 backend)."""
-    output = ops.cast(output, "float32")
-    if loss == "mse":
-        return ops.mean(ops.square(output - labels))
-    if loss == "sparse_categorical_crossentropy":
-        labels = ops.one_hot(ops.cast(labels, "int32"), ops.shape(output)[-1], dtype=output.dtype)
-    if from_logits:
-        return ops.mean(-ops.sum(labels * ops.log_softmax(output, axis=-1), axis=-1))
-    epsilon = 1e-7
-    probabilities = output / ops.sum(output, axis=-1, keepdims=True)
-    probabilities = ops.clip(probabilities, epsilon, 1.0 - epsilon)
-    return ops.mean(-ops.sum(labels * ops.log(probabilities), axis=-1))
+        return float(sum(float(np.sum(to_numpy(r))) for r in regs))
 
 
 def legacy_side(legacy: LegacyModel, arrays: List[np.ndarray]) -> _GraphSide:

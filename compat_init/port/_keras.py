@@ -436,7 +436,7 @@ class PortModel:
         for layer, out in values:
             for i, value in enumerate(_outputs(out)):
                 try:
-                    array = _to_numpy(value)
+                    array = to_numpy(value)
                 except Exception:  # noqa: BLE001 - not an array (a state tuple)
                     continue
                 if array.dtype.kind == "f":
@@ -451,9 +451,12 @@ class PortModel:
             self.session.close()
 
 
-def _to_numpy(value: Any) -> np.ndarray:
-    """A layer's output as numpy on any backend (a PyTorch tensor that
-    requires grad is detached first)."""
-    if hasattr(value, "detach") and _runtime.keras_backend() == "torch":
-        value = value.detach()
+def to_numpy(value: Any) -> np.ndarray:
+    """A tensor or variable (a layer's output, a weight, a gradient) as numpy
+    on any backend: Keras 3's ``convert_to_numpy`` off TensorFlow (it detaches
+    a PyTorch tensor that requires grad)."""
+    if _runtime.keras_backend() != "tensorflow":
+        from keras import ops
+
+        return np.asarray(ops.convert_to_numpy(value))
     return np.asarray(value)
