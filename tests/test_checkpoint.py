@@ -381,10 +381,12 @@ def test_adam_resumes_in_the_port_where_the_legacy_run_stopped():
     assert int(optimizer.iterations.numpy()) == 2 + 5  # the fixture's 2 steps, then 5 more
     assert any("iterations = 2" in n for n in notes), notes
     # Keras 3 applies the embedding's IndexedSlices gradient its own way (scatter updates): without dense
-    # gradients the embedding, and only it, differs after the first step; Keras 2's Adam does as TF 1's
+    # gradients the embedding, and only it, differs after the first step; Keras 2's Adam does as TF 1's, and
+    # on Keras 3's JAX and PyTorch backends every gradient is dense
     _, sparse, _ = resume(fixture("attention_adam"), old_attention.build, new_attention.build, inputs=batch,
                           optimizer="adam", learning_rate=0.01, steps=1)
-    expected = ["embedding/embeddings"] if _runtime.keras_flavour() == "keras3" else []
+    expected = ["embedding/embeddings"] if _runtime.keras_flavour() == "keras3" and \
+        _runtime.keras_backend() == "tensorflow" else []
     assert sparse[0]["differ"] == expected, sparse
 
 
@@ -540,8 +542,9 @@ def test_the_weights_file_is_the_one_keras_writes(tmp_path):
 @needs_keras3
 def test_the_weights_file_is_written_from_views_not_copies(tmp_path):
     """numpy's allocations are traced: Keras' own writer copies a weight
-    twice at its peak (``numpy()``, then ``np.array``); ours hands h5py a view
-    of the variable's buffer."""
+    twice at its peak (``numpy()``, then ``np.array``; once on JAX, whose
+    arrays convert outside numpy's allocator); ours hands h5py a view of the
+    variable's buffer on every backend."""
     import tracemalloc
 
     from compat_init import checkpoint
@@ -560,5 +563,6 @@ def test_the_weights_file_is_written_from_views_not_copies(tmp_path):
 
     native = peak(lambda m, p: m.save_weights(p), "keras.weights.h5")
     ours = peak(checkpoint.save, "ours.weights.h5")
-    assert native >= 1.9 * size, "the measurement does not see Keras' copies: {} for {}".format(native, size)
+    copies = 0.9 if _runtime.keras_backend() == "jax" else 1.9
+    assert native >= copies * size, "the measurement does not see Keras' copies: {} for {}".format(native, size)
     assert ours < 0.1 * size, "the writer copied the kernel: {} bytes traced for a {}-byte kernel".format(ours, size)

@@ -729,13 +729,24 @@ def _view_store(saving_lib: Any) -> type:
 def _buffer_view(value: Any) -> np.ndarray:
     """A weight's values without a copy where the backend allows it: a Keras
     variable on the TensorFlow backend is read into a tensor that shares the
-    variable's buffer, and numpy views that."""
+    variable's buffer, and numpy views that; on JAX numpy takes the array's
+    buffer through DLPack, on PyTorch a CPU tensor's ``numpy()`` shares it.
+    A copy (``convert_to_numpy``) only where no view exists (bfloat16, which
+    numpy lacks; a tensor off the CPU)."""
     from keras import ops
 
     native = getattr(value, "value", None)
     tf = _runtime.tf()
     if isinstance(native, tf.Variable):
         return np.asarray(tf.convert_to_tensor(native))
+    backend = _runtime.keras_backend()
+    try:
+        if backend == "jax" and native is not None:
+            return np.from_dlpack(native)
+        if backend == "torch" and native is not None:
+            return np.asarray(native.detach().numpy())
+    except (AttributeError, TypeError, RuntimeError, BufferError, ValueError):  # no view of this one: a copy
+        pass
     return np.asarray(ops.convert_to_numpy(value))
 
 
@@ -921,7 +932,8 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
     backend applies with scatter updates, and TF 1's AdamOptimizer (and Keras
     2's Adam) does not: resumed Adam then moves an embedding differently under
     Keras 3 (measured on TF 2.21: 7.2e-3 after one step); with dense gradients
-    they agree within rounding.
+    they agree within rounding.  On Keras 3's JAX and PyTorch backends the
+    port's gradients come from that backend and are always dense.
 
     Returns ``(keras optimizer, per-step comparisons, notes)``; each step's
     entry has the losses, the largest weight difference against its
@@ -978,14 +990,21 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
         records = []
         for step in range(1, steps + 1):
             loss_v1, _ = legacy.session.run([total, step_op], feed_dict=feed)
-            with tf.GradientTape() as tape:
-                outputs = port._call(arrays, False)
-                port_losses = list(getattr(port.model, "losses", []) or [])
-                loss_v2 = loss_value(tf, loss, tf.constant(labels), outputs[0], from_logits) + (
-                    regularization_sum(tf, port_losses))
-            grads = tape.gradient(loss_v2, variables)
-            if dense_gradients:
-                grads = [tf.convert_to_tensor(g) if g is not None else g for g in grads]
+            if _runtime.keras_backend() == "tensorflow":
+                with tf.GradientTape() as tape:
+                    outputs = port._call(arrays, False)
+                    port_losses = list(getattr(port.model, "losses", []) or [])
+                    loss_v2 = loss_value(tf, loss, tf.constant(labels), outputs[0], from_logits) + (
+                        regularization_sum(tf, port_losses))
+                grads = tape.gradient(loss_v2, variables)
+                if dense_gradients:
+                    grads = [tf.convert_to_tensor(g) if g is not None else g for g in grads]
+            else:  # the port's own backend's gradients (JAX, PyTorch), dense
+                from keras import ops
+
+                loss_v2, _, arrays_grads, _ = side.gradients(loss, from_logits, labels,
+                                                             tuple(p.port.index for p in trainable), False)
+                grads = [ops.convert_to_tensor(g) for g in arrays_grads]
             keras_optimizer.apply_gradients(zip(grads, variables))
             old = legacy.session.run([p.legacy.handle for p in trainable])
             new = side.read([p.port.index for p in trainable])
