@@ -15,6 +15,35 @@ from compat_init import _runtime  # noqa: E402
 
 TF1 = _runtime.is_tf1()
 FLAVOUR = _runtime.keras_flavour()
+#: Keras 3's backend ("tensorflow" on TF 1.x and Keras 2).  On another one
+#: (the jax leg), native Keras' reference values come from the TensorFlow
+#: backend, in a second process (tests/tf_reference.py): one seed, one tensor.
+BACKEND = _runtime.keras_backend()
+OTHER_BACKEND = BACKEND != "tensorflow"
+OTHER_BACKEND_REASON = "Keras 3 on {} builds its variables outside TensorFlow".format(BACKEND)
+
+
+def missing_dtype(dtype):
+    """Why this leg's backend gives no ``dtype`` tensor, or None: JAX
+    without x64 has no float64 (Keras' own initializers give float32 there
+    too; tests/test_backends.py checks float64 with x64 on)."""
+    if BACKEND == "jax" and str(getattr(dtype, "name", dtype)) == "float64":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            return "JAX without x64 (JAX_ENABLE_X64=1) has no float64, for Keras' own initializers too"
+    return None
+
+
+def to_numpy(value):
+    """A tensor of this leg's Keras backend (or of TensorFlow) as numpy."""
+    if tf.is_tensor(value) and hasattr(value, "numpy"):
+        return np.asarray(value.numpy())
+    if OTHER_BACKEND:
+        import keras
+
+        return np.asarray(keras.ops.convert_to_numpy(value))
+    return np.asarray(value)
 #: Native Keras seeded initializers draw stateless ``[seed, 0]`` values from
 #: Keras 2.10 (TF 2.10) on; before, they drew other values (stateful ops, and
 #: on 2.7 - 2.9 another seeding), so there is no bit-for-bit reference there
@@ -31,6 +60,10 @@ _PRESETS = {"GlorotUniform": (1.0, "fan_avg", "uniform"), "GlorotNormal": (1.0, 
 def native_keras(class_name, seed=None, **kwargs):
     """``tf.keras.initializers.<class_name>(seed, **kwargs)``, or the
     VarianceScaling it stands for where the class does not exist."""
+    if OTHER_BACKEND:
+        from tf_reference import tensorflow_backend_initializer
+
+        return tensorflow_backend_initializer(class_name, seed=seed, **kwargs)
     module = tf.keras.initializers
     cls = getattr(module, class_name, None)
     if isinstance(cls, type):
@@ -55,7 +88,7 @@ class Context:
 
     def run(self, build):
         if self.name == "eager":
-            return np.asarray(build().numpy())
+            return to_numpy(build())
         if self.name == "function":
             return np.asarray(tf.function(build)().numpy())
         with tf.Graph().as_default():

@@ -8,7 +8,7 @@ import tensorflow as tf
 import compat_init as ci
 from compat_init import _runtime
 
-from conftest import FLAVOUR
+from conftest import FLAVOUR, native_keras, to_numpy
 
 
 BAD_INPUT = [
@@ -195,11 +195,11 @@ def test_fan_axes_are_checked():
 @pytest.mark.skipif(not _runtime.keras_fan_axes(), reason="input_axes/output_axes are Keras >= 3.15 arguments")
 def test_native_fan_axes_are_taken_and_honoured():
     ours = type(ci.he_uniform())(seed=3, input_axes=[0], output_axes=[1, 2])
-    theirs = tf.keras.initializers.HeUniform(seed=3, input_axes=[0], output_axes=[1, 2])
-    np.testing.assert_array_equal(ours((16, 2, 8)).numpy(), theirs((16, 2, 8)).numpy())
+    theirs = native_keras("HeUniform", seed=3, input_axes=[0], output_axes=[1, 2])
+    np.testing.assert_array_equal(to_numpy(ours((16, 2, 8))), to_numpy(theirs((16, 2, 8))))
     clone = type(ours).from_config(ours.get_config())
     assert clone.get_config() == theirs.get_config()
-    np.testing.assert_array_equal(clone((16, 2, 8)).numpy(), theirs((16, 2, 8)).numpy())
+    np.testing.assert_array_equal(to_numpy(clone((16, 2, 8))), to_numpy(theirs((16, 2, 8))))
     with pytest.raises(TypeError, match=re.escape(
             "input_axes must be None or a list of integer axes; received input_axes='a'")):
         type(ours)(input_axes="a")
@@ -211,11 +211,11 @@ def test_a_keras_seed_generator_is_honoured():
 
     ours = ci.glorot_uniform()
     ours = type(ours)(seed=keras.random.SeedGenerator(5))
-    theirs = tf.keras.initializers.GlorotUniform(seed=keras.random.SeedGenerator(5))
-    first = ours((6, 4)).numpy()
-    np.testing.assert_array_equal(first, theirs((6, 4)).numpy())
-    np.testing.assert_array_equal(ours((6, 4)).numpy(), theirs((6, 4)).numpy())
-    assert not np.array_equal(first, ours((6, 4)).numpy())
+    theirs = native_keras("GlorotUniform", seed=keras.random.SeedGenerator(5))
+    first = to_numpy(ours((6, 4)))
+    np.testing.assert_array_equal(first, to_numpy(theirs((6, 4))))
+    np.testing.assert_array_equal(to_numpy(ours((6, 4))), to_numpy(theirs((6, 4))))
+    assert not np.array_equal(first, to_numpy(ours((6, 4))))
 
 
 FACTORIES = {
@@ -242,9 +242,9 @@ def test_the_factories_take_what_their_classes_take(name, form):
         return generator if form == "object" else keras.saving.serialize_keras_object(generator)
 
     ours = FACTORIES[name](seed(), "v2")
-    theirs = type(ours)._ci_native(**dict(ours.get_config(), seed=keras.random.SeedGenerator(7)))
+    theirs = native_keras(type(ours)._ci_native.__name__, **dict(ours.get_config(), seed=keras.random.SeedGenerator(7)))
     for _ in range(2):  # the generator's state moves on the same way on both
-        np.testing.assert_array_equal(np.asarray(ours((6, 4))), np.asarray(theirs((6, 4))))
+        np.testing.assert_array_equal(to_numpy(ours((6, 4))), to_numpy(theirs((6, 4))))
     with pytest.raises(TypeError, match=re.escape("seed must be an integer or None on the v1 path (tf.compat.v1 "
                                                   "initializers take no Keras SeedGenerator")):
         FACTORIES[name](seed(), "v1")

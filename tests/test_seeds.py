@@ -13,7 +13,8 @@ import compat_init as ci
 from packaging.version import Version
 
 from compat_init import _runtime
-from conftest import FLAVOUR, KERAS_STATELESS, NOT_STATELESS_REASON, TF1, digest, native_keras
+from conftest import (FLAVOUR, KERAS_STATELESS, NOT_STATELESS_REASON, TF1, digest, missing_dtype, native_keras,
+                      to_numpy)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "golden_digests.json")) as f:
@@ -86,6 +87,8 @@ def _exact_on_this_leg(name):
 def test_golden_digest_in_every_context(context, name, shape, dtype, seed):
     if not _exact_on_this_leg(name):
         pytest.skip(ORTHOGONAL_NOT_EXACT)
+    if context.name == "eager" and missing_dtype(dtype):
+        pytest.skip(missing_dtype(dtype))
     values = context.draw(lambda: make(name, seed), shape, dtype)
     assert values.shape == shape
     assert values.dtype == tf.as_dtype(dtype).as_numpy_dtype
@@ -101,6 +104,8 @@ def test_whole_golden_table_eager_or_graph(name, dtype):
         pytest.skip("not in the golden table (see tests/make_golden.py)")
     if not _exact_on_this_leg(name):
         pytest.skip(ORTHOGONAL_NOT_EXACT)
+    if missing_dtype(dtype):
+        pytest.skip(missing_dtype(dtype))
     for shape in ORTHOGONAL_SHAPES if orthogonal else SHAPES:
         for seed in (0, 1337):
             if TF1:
@@ -109,7 +114,7 @@ def test_whole_golden_table_eager_or_graph(name, dtype):
                     with tf.compat.v1.Session() as session:
                         values = session.run(tensor)
             else:
-                values = make(name, seed)(shape, dtype=dtype).numpy()
+                values = to_numpy(make(name, seed)(shape, dtype=dtype))
             assert digest(values) == golden(name, shape, dtype, seed), (shape, seed)
 
 
@@ -142,13 +147,13 @@ def test_equals_native_keras_of_this_leg(name, api):
     native = native_keras(cls, seed=42, **kwargs)
     dtypes = ("float16", "float32", "float64") if name == "orthogonal" else (
         "float16", "bfloat16", "float32", "float64")  # Keras has no bfloat16 QR
-    for dtype in dtypes:
-        expected = native((11, 13), dtype=dtype).numpy()
+    for dtype in (d for d in dtypes if not missing_dtype(d)):
+        expected = to_numpy(native((11, 13), dtype=dtype))
         with ci.use_api(api):
             got = make(name, 42)((11, 13), dtype=dtype)
         if api == "v1":
             assert not tf.executing_eagerly() or hasattr(got, "numpy")
-        np.testing.assert_array_equal(got.numpy(), expected)
+        np.testing.assert_array_equal(to_numpy(got), expected)
 
 
 @pytest.mark.skipif(not (KERAS_STATELESS and ORTHOGONAL_EXACT), reason=ORTHOGONAL_NOT_EXACT)
@@ -158,10 +163,10 @@ def test_a_large_orthogonal_equals_this_machines_keras(api):
     300 x 200 matrix has one digest on one x86 machine and another on an
     AVX-512 one): so large matrices are compared with the same machine's
     native Keras, bit for bit, not with a fixed digest (issue 18)."""
-    native = native_keras("Orthogonal", seed=7)((300, 200)).numpy()
+    native = to_numpy(native_keras("Orthogonal", seed=7)((300, 200)))
     with ci.use_api(api):
         ours = ci.orthogonal(seed=7)((300, 200))
-    np.testing.assert_array_equal(ours.numpy(), native)
+    np.testing.assert_array_equal(to_numpy(ours), native)
 
 
 @pytest.mark.parametrize("distribution", ["truncated_normal", "untruncated_normal", "uniform"])
@@ -175,10 +180,10 @@ def test_variance_scaling_paths_agree(context, distribution, mode):
             with tf.compat.v1.Session() as session:
                 reference = session.run(tensor)
     else:
-        reference = ci.variance_scaling(0.7, mode, distribution, seed=5, api="v2")((20, 30)).numpy()
+        reference = to_numpy(ci.variance_scaling(0.7, mode, distribution, seed=5, api="v2")((20, 30)))
         if KERAS_STATELESS:
-            native = tf.keras.initializers.VarianceScaling(0.7, mode, distribution, seed=5)((20, 30))
-            np.testing.assert_array_equal(reference, native.numpy())
+            native = native_keras("VarianceScaling", seed=5, scale=0.7, mode=mode, distribution=distribution)
+            np.testing.assert_array_equal(reference, to_numpy(native((20, 30))))
     np.testing.assert_array_equal(values, reference)
 
 
@@ -186,8 +191,8 @@ def test_variance_scaling_paths_agree(context, distribution, mode):
 def test_seed_upper_bound_matches_keras():
     seed = 2 ** 31 - 3
     values = ci.glorot_uniform(seed=seed, api="v1")
-    native = tf.keras.initializers.GlorotUniform(seed=seed)((4, 4)).numpy()
-    np.testing.assert_array_equal(values((4, 4)).numpy(), native)
+    native = to_numpy(native_keras("GlorotUniform", seed=seed)((4, 4)))
+    np.testing.assert_array_equal(to_numpy(values((4, 4))), native)
 
 
 def test_xavier_aliases():
@@ -198,7 +203,7 @@ def test_xavier_aliases():
         b = getattr(ci, name)(seed=3)
         assert type(a) is type(b)
         if not TF1:
-            np.testing.assert_array_equal(a((9, 9)).numpy(), b((9, 9)).numpy())
+            np.testing.assert_array_equal(to_numpy(a((9, 9))), to_numpy(b((9, 9))))
 
 
 def test_xavier_initializer_dtype_is_the_default():
@@ -208,8 +213,9 @@ def test_xavier_initializer_dtype_is_the_default():
             assert init((4, 4)).dtype == tf.float16
             assert init((4, 4), dtype=tf.float64).dtype == tf.float64
     else:
-        assert init((4, 4)).dtype == tf.float16
-        assert init((4, 4), dtype=tf.float64).dtype == tf.float64
+        assert to_numpy(init((4, 4))).dtype == np.float16
+        if not missing_dtype("float64"):
+            assert to_numpy(init((4, 4), dtype=tf.float64)).dtype == np.float64
 
 
 @pytest.mark.skipif(not TF1, reason="TF 1.15 only: eager mode must be enabled at program start")
