@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import compat_init as ci
 from compat_init import _runtime, checkpoint
+from conftest import to_numpy
 
 if not _runtime.can_evaluate_eagerly():
     pytest.skip("conversion loads a TF 2 (eager) port; TF 1.x runs graphs", allow_module_level=True)
@@ -79,7 +80,7 @@ def test_the_port_alone_pairs_by_the_meta_graphs_creation_order(tmp_path):
     assert report.format == "name-based, in the creation order of its .meta graph"
     hows = {e.how for e in report.entries if e.status == "loaded"}
     assert hows == {"creation order", "creation order (reshape 1x1x9x2->9x2)"}, str(report)
-    np.testing.assert_allclose(np.asarray(model(batch)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(model(batch)), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_the_legacy_builder_skips_what_its_outputs_never_read(tmp_path):
@@ -88,4 +89,4 @@ def test_the_legacy_builder_skips_what_its_outputs_never_read(tmp_path):
     (skipped,) = [e for e in report.entries if e.status == "skipped"]
     assert skipped.key == "aux_logits/weights" and "not on the path to the legacy builder's outputs" in \
         skipped.reason
-    np.testing.assert_allclose(np.asarray(model(batch)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(model(batch)), expected, rtol=1e-5, atol=1e-6)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import itertools
 import re
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -28,9 +29,41 @@ def _outputs(out: Any) -> List[Any]:
 
 def _creation_key(variable: Any) -> Tuple[int, str]:
     """Creation order of raw variables: TF numbers each eager variable's
-    handle (``_unique_id``); the name otherwise."""
+    handle (``_unique_id``), :func:`_numbered_variables` a Keras 3 variable
+    on another backend; the name otherwise."""
+    number = getattr(variable, _NUMBER, None)
+    if number is not None:
+        return number, str(getattr(variable, "name", ""))
     match = re.search(r"(\d+)$", str(getattr(variable, "_unique_id", "")))
     return (int(match.group(1)) if match else 1 << 62, str(getattr(variable, "name", "")))
+
+
+_NUMBER = "_compat_init_creation"
+_NUMBERS = itertools.count()
+
+
+@contextlib.contextmanager
+def _numbered_variables() -> Iterator[None]:
+    """Each Keras 3 variable created inside is numbered in creation order
+    (on JAX and PyTorch nothing else is: TensorFlow numbers its variables'
+    handles), through Keras' common ``Variable.__init__``."""
+    if _runtime.keras_backend() == "tensorflow":
+        yield
+        return
+    import keras
+
+    base = next(c for c in type.mro(keras.Variable) if c.__module__.endswith("common.variables"))
+    original = base.__dict__["__init__"]
+
+    def numbered(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        object.__setattr__(self, _NUMBER, next(_NUMBERS))
+
+    base.__init__ = numbered
+    try:
+        yield
+    finally:
+        base.__init__ = original
 
 
 def _in_creation_order(weights: List[Any]) -> List[Any]:
@@ -39,8 +72,8 @@ def _in_creation_order(weights: List[Any]) -> List[Any]:
     ``value``): Keras 3 lists a functional model's weights layer by layer in
     another order (``conv2d_8, conv2d_6, conv2d_9, ...`` in InceptionV3).
     As listed otherwise (graph variables)."""
-    keys = [_creation_key(weight if hasattr(weight, "_unique_id") else getattr(weight, "value", weight))[0]
-            for weight in weights]
+    keys = [_creation_key(weight if hasattr(weight, "_unique_id") or hasattr(weight, _NUMBER)
+                          else getattr(weight, "value", weight))[0] for weight in weights]
     if (1 << 62) in keys or len(set(keys)) != len(keys):
         return list(weights)
     return [w for _, w in sorted(zip(keys, weights), key=lambda pair: pair[0])]
@@ -167,7 +200,7 @@ class PortModel:
         self.session: Any = None
         if self.eager:
             tf.random.set_seed(seed)
-            with _zeros_initialized(tf, not read_values):
+            with _zeros_initialized(tf, not read_values), _numbered_variables():
                 self.model = self._check(builder())
                 self.check_training_argument()
                 self._name_inputs()
