@@ -13,7 +13,7 @@ import compat_init as ci
 from packaging.version import Version
 
 from compat_init import _runtime
-from conftest import KERAS_STATELESS, NOT_STATELESS_REASON, TF1, digest
+from conftest import KERAS_STATELESS, NOT_STATELESS_REASON, OTHER_BACKEND, TF1, digest, native_keras, to_numpy
 
 SUFFIX = ".h5" if TF1 else ".keras"
 
@@ -143,14 +143,14 @@ def test_attention_model_saves_and_loads_with_and_without_compat_init(tmp_path):
                     reason=NOT_STATELESS_REASON + "; MultiHeadAttention exists from TF 2.4")
 def test_attention_model_weights_are_the_native_seeded_ones():
     ours = build_sequence_model().get_weights()
-    K = tf.keras.initializers
     tokens = tf.keras.Input((6,), dtype="int32")
-    x = tf.keras.layers.Embedding(50, 16, embeddings_initializer=K.TruncatedNormal(stddev=0.02, seed=6))(tokens)
+    x = tf.keras.layers.Embedding(50, 16, embeddings_initializer=native_keras("TruncatedNormal", stddev=0.02,
+                                                                               seed=6))(tokens)
     x = tf.keras.layers.MultiHeadAttention(
-        num_heads=2, key_dim=8, kernel_initializer=K.GlorotUniform(seed=1))(x, x)
-    x = tf.keras.layers.LSTM(8, kernel_initializer=K.RandomUniform(-0.1, 0.1, seed=7),
-                             recurrent_initializer=K.Orthogonal(seed=8))(x)
-    out = tf.keras.layers.Dense(3, kernel_initializer=K.RandomNormal(stddev=0.1, seed=9))(x)
+        num_heads=2, key_dim=8, kernel_initializer=native_keras("GlorotUniform", seed=1))(x, x)
+    x = tf.keras.layers.LSTM(8, kernel_initializer=native_keras("RandomUniform", minval=-0.1, maxval=0.1, seed=7),
+                             recurrent_initializer=native_keras("Orthogonal", seed=8))(x)
+    out = tf.keras.layers.Dense(3, kernel_initializer=native_keras("RandomNormal", stddev=0.1, seed=9))(x)
     theirs = tf.keras.Model(tokens, out).get_weights()
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(a, b)
@@ -180,5 +180,7 @@ def test_keras_serialize_deserialize_gives_the_same_values():
     restored = tf.keras.initializers.deserialize(tf.keras.initializers.serialize(init))
     assert isinstance(restored, tf.keras.initializers.GlorotNormal)
     assert restored.get_config()["seed"] == 12
-    if KERAS_STATELESS:  # the native class draws Keras' stateless values from TF 2.10 on
-        np.testing.assert_array_equal(restored((7, 7)).numpy(), init((7, 7)).numpy())
+    # The native class draws Keras' stateless values from TF 2.10 on; on another Keras 3 backend it draws with
+    # that backend's generator (a config names Keras' own class: docs/explanation/reproducibility.md)
+    if KERAS_STATELESS and not OTHER_BACKEND:
+        np.testing.assert_array_equal(to_numpy(restored((7, 7))), to_numpy(init((7, 7))))

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 import compat_init as ci
-from compat_init import parity, port
+from compat_init import _runtime, parity, port
+from conftest import OTHER_BACKEND
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -118,6 +119,10 @@ class StopGradientDense(tf.keras.layers.Dense):
     """A port whose forward pass is right and whose gradients are not."""
 
     def call(self, inputs):
+        if _runtime.keras_flavour() == "keras3":  # on every Keras 3 backend
+            import keras
+
+            return super().call(keras.ops.stop_gradient(inputs))
         return super().call(tf.stop_gradient(inputs))
 
 
@@ -125,7 +130,8 @@ def test_the_cnn_port_computes_the_same_function_and_trains_the_same():
     report = port.check_migration(old_cnn.build, new_cnn.build, inputs=BATCH, steps=5)
     function = report.function
     assert report.passed and function.passed, str(report)
-    assert [o.max_abs for o in function.outputs] == [0.0]  # bit-equal weights, the same ops here
+    if not OTHER_BACKEND:  # bit-equal weights, the same ops here (JAX's convolution rounds otherwise)
+        assert [o.max_abs for o in function.outputs] == [0.0]
     assert len(function.steps) == 5 and all(s.passed for s in function.steps)
     assert abs(function.steps[-1].loss_v1 - function.steps[-1].loss_v2) <= 1e-4 * function.steps[-1].loss_v1
 
