@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import compat_init as ci
 from compat_init import cli, parity, port
+from conftest import OTHER_BACKEND, missing_dtype
 
 
 SMALL = 20000  # values per side: the faults below are caught far beyond alpha
@@ -193,8 +194,13 @@ def test_a_seeded_initializer_that_cannot_be_reseeded_is_counted_once():
 
 
 def test_float64_check_and_low_precision_refused():
-    report = parity.check("lecun_normal", (32, 16), samples=SMALL, dtype=tf.float64)
-    assert report.passed, str(report)
+    if missing_dtype("float64"):
+        with pytest.raises(parity.DrawError, match=re.escape("received dtype=float32 (JAX without x64 has no "
+                                                             "float64, for Keras' own initializers too")):
+            parity.check("lecun_normal", (32, 16), samples=SMALL, dtype=tf.float64)
+    else:
+        report = parity.check("lecun_normal", (32, 16), samples=SMALL, dtype=tf.float64)
+        assert report.passed, str(report)
     with pytest.raises(ValueError, match="dtype must be float32 or float64 for a parity check"):
         parity.check("lecun_normal", (32, 16), dtype="float16")
 
@@ -262,6 +268,8 @@ def test_many_kernels_each_get_their_own_draws():
             assert side.std == pytest.approx((scale / 16.0) ** 0.5, rel=0.03)
 
 
+@pytest.mark.skipif(OTHER_BACKEND, reason="a program that switches TensorFlow's eager execution off builds its "
+                    "initializers for TF1 graphs, which Keras 3 on another backend cannot take (docs: known gaps)")
 def test_parity_without_eager_execution(tmp_path):
     """Legacy programs switch eager off for the whole process (or build inside
     a Graph); every side is then drawn in the Session, never crashing on a
@@ -365,6 +373,8 @@ def test_migration_alpha_is_validated(alpha):
 
 
 def test_a_draw_is_never_retried_in_another_dtype():
+    if missing_dtype("float64"):
+        pytest.skip(missing_dtype("float64"))
     def float32_only(shape):  # no dtype parameter: called with the shape alone
         return np.random.RandomState(0).uniform(-0.1, 0.1, shape).astype(np.float32)
 

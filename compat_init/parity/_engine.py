@@ -297,9 +297,11 @@ def _sample(arrays: List[Any], samples: int, seed: int, shape: Tuple[int, ...], 
                 "shape={}; received shape={}, dtype={}".format(
                     kernel, label, tuple(shape), values.shape, values.dtype))
         if values.dtype != np.dtype(dtype):
+            hint = (" (JAX without x64 has no float64, for Keras' own initializers too: set JAX_ENABLE_X64=1)"
+                    if np.dtype(dtype) == np.float64 and _runtime.keras_backend() == "jax" else "")
             raise DrawError(
                 "kernel {!r}: the {} initializer must return {} values, the dtype the check "
-                "asked for; received dtype={}".format(kernel, label, dtype, values.dtype))
+                "asked for; received dtype={}{}".format(kernel, label, dtype, values.dtype, hint))
     flat = _flatten(arrays, samples, seed)
     bad = int(flat.size - np.count_nonzero(np.isfinite(flat)))
     if bad:
@@ -338,9 +340,18 @@ def _call(obj: Any, shape: Tuple[int, ...], dtype: str) -> Any:
     called with the shape alone, and what it returns must then be in ``dtype``
     (``_sample`` checks): never retried in another dtype."""
     if _takes_dtype(obj):
+        if _runtime.keras_backend() != "tensorflow" and _is_keras3(obj):
+            return obj(shape, dtype=dtype)  # Keras 3 on JAX or PyTorch: a DType means nothing there
         # a DType, not "float32": tf.contrib's initializers read dtype.is_floating
         return obj(shape, dtype=_runtime.tf().as_dtype(dtype))
     return obj(shape)
+
+
+def _is_keras3(obj: Any) -> bool:
+    """A Keras 3 initializer (Keras' own, compat_init's subclasses of them)."""
+    import keras
+
+    return isinstance(obj, keras.initializers.Initializer)
 
 
 def describe_object(obj: Any) -> str:

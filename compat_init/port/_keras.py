@@ -194,7 +194,9 @@ class PortModel:
         self.input_names = list(input_names) if input_names else None
         self.named = named
         self.by_name = False  #: the port is called with a dict (set once it is built)
-        self.eager = _runtime.can_evaluate_eagerly()
+        # Keras 3 on JAX or PyTorch runs the port on its backend, whatever
+        # TensorFlow's mode (a legacy program may have switched eager off).
+        self.eager = _runtime.can_evaluate_eagerly() or _runtime.keras_backend() != "tensorflow"
         self.arrays = list(arrays) if arrays is not None else None
         self.graph: Any = None
         self.session: Any = None
