@@ -18,6 +18,15 @@ layers = tf.keras.layers
 HAS_V1_LAYERS = _runtime.keras_flavour() != "keras3"  # tf.compat.v1.layers is gone under Keras 3
 TF1 = _runtime.is_tf1()
 L2 = 0.01
+#: The operations Keras layers of the ports call: keras.ops under Keras 3 (on
+#: every backend, so the proof runs these ports on JAX too), tf.* otherwise.
+if _runtime.keras_flavour() == "keras3":
+    import keras as _keras3
+
+    ops = _keras3.ops
+else:
+    class ops:  # noqa: N801 - the keras.ops names, from TensorFlow
+        matmul, relu, softmax, stop_gradient = tf.matmul, tf.nn.relu, tf.nn.softmax, tf.stop_gradient
 
 
 def _dense_vars(name, shape, seed, regularizer=None):
@@ -315,13 +324,13 @@ class BiasFirst(layers.Layer):
                                       initializer=ci.glorot_uniform(seed=self.seed))
 
     def call(self, inputs):
-        return self.activation(tf.matmul(inputs, self.kernel) + self.bias)
+        return self.activation(ops.matmul(inputs, self.kernel) + self.bias)
 
 
 def port_bias_first():
     inputs = keras.Input((20,))
-    h = BiasFirst(16, 1, tf.nn.relu, "hidden")(inputs)
-    return keras.Model(inputs, BiasFirst(4, 2, tf.nn.softmax, "out")(h))
+    h = BiasFirst(16, 1, ops.relu, "hidden")(inputs)
+    return keras.Model(inputs, BiasFirst(4, 2, ops.softmax, "out")(h))
 
 
 # 6. Raw-variable ports: a tf.Module, and a Keras model holding tf.Variables
@@ -463,7 +472,7 @@ def legacy_frozen():
 
 class FrozenDense(layers.Dense):
     def call(self, inputs):
-        return tf.stop_gradient(super().call(inputs))
+        return ops.stop_gradient(super().call(inputs))
 
 
 def port_frozen():
@@ -482,7 +491,7 @@ def legacy_saturated():
 
 def port_saturated():
     return keras.Sequential([keras.Input((20,)), layers.Dense(4, kernel_initializer=ci.glorot_uniform(seed=1)),
-                             layers.Lambda(lambda t: tf.nn.softmax(1000.0 * t))])
+                             layers.Lambda(lambda t: ops.softmax(1000.0 * t))])
 
 
 # A port that cannot run at all (an internal error, not a verdict)

@@ -768,8 +768,11 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
     report.dropout_rates = rates
     # A graph built for inference (is_training=False) holds no dropout op and
     # no switch to turn one on: it says nothing of its training-time parts.
+    # Where the port's rates could not be read (``untraced``: Keras 3 off
+    # TensorFlow), nothing says its regularization belongs to training it:
+    # not comparable either, never a guessed DIFFER.
     inference_graph = not rates[0] and not fed and legacy.training is None
-    if reg_old is None and reg_new is not None and inference_graph and rates[1]:
+    if reg_old is None and reg_new is not None and inference_graph and (rates[1] or untraced):
         report.notes.append("regularization not comparable: the legacy graph was built for inference (no dropout op, "
                             "no training switch) and holds no regularization loss; the port's total {:.6g} is not "
                             "checked".format(reg_new))

@@ -385,10 +385,8 @@ class PortModel:
         arrays = self.arrays or []
         if not arrays:
             return [], "no inputs to trace the port with"
-        backend = _runtime.keras_backend()
-        if backend != "tensorflow":
-            return [], "the port runs on Keras' {} backend and the rates are read from a TensorFlow trace of its " \
-                       "training-mode call".format(backend)
+        if _runtime.keras_backend() != "tensorflow":
+            return self._backend_dropout_rates()
         try:
             if self.eager:
                 specs = [tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.as_dtype(x.dtype)) for x in arrays]
@@ -401,6 +399,30 @@ class PortModel:
             return dropout_rates(tf, self.graph, self.training_ops)[0], ""
         except Exception as error:  # noqa: BLE001 - a port that cannot be traced: said, not guessed
             return [], "the port's training-mode graph could not be traced ({})".format(_first_line(error))
+
+    def _backend_dropout_rates(self) -> Tuple[List[float], str]:
+        """On Keras 3's JAX or PyTorch backend (no TensorFlow trace): the rate
+        of each call of Keras' backend dropout during one training-mode call,
+        in call order (``Dropout`` layers, attention dropout and
+        ``keras.random.dropout`` all call it)."""
+        import keras.src.backend as keras_backend
+
+        module = keras_backend.random
+        original = module.dropout
+        rates: List[float] = []
+
+        def recording(inputs: Any, rate: Any, *args: Any, **kwargs: Any) -> Any:
+            rates.append(float(rate))
+            return original(inputs, rate, *args, **kwargs)
+
+        module.dropout = recording
+        try:
+            self._call(self.arrays or [], True)
+        except Exception as error:  # noqa: BLE001 - said, not guessed
+            return [], "the port's training-mode call failed ({})".format(_first_line(error))
+        finally:
+            module.dropout = original
+        return rates, ""
 
     def symbolic_outputs(self, training: bool) -> List[Any]:
         """In a graph: the outputs of one call on the placeholders in that mode,
