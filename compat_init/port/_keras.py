@@ -59,11 +59,11 @@ def _numbered_variables() -> Iterator[None]:
         original(self, *args, **kwargs)
         object.__setattr__(self, _NUMBER, next(_NUMBERS))
 
-    base.__init__ = numbered
+    setattr(base, "__init__", numbered)
     try:
         yield
     finally:
-        base.__init__ = original
+        setattr(base, "__init__", original)
 
 
 def _in_creation_order(weights: List[Any]) -> List[Any]:
