@@ -28,7 +28,7 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
-## matrix: all five legs (TF 1.15, 2.15, 2.21, 2.21 + tf_keras, 2.21 on Python 3.13), docs, lint and package, through nox
+## matrix: all five legs (TF 1.15, 2.15, 2.21, 2.21 + tf_keras, 2.21 with Keras 3 on JAX on Python 3.13), docs, lint and package, through nox
 matrix: $(BIN)/.installed
 	$(BIN)/nox
 

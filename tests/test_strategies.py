@@ -14,7 +14,7 @@ import tensorflow as tf
 
 import compat_init as ci
 
-from conftest import FLAVOUR, TF1, digest, free_ports
+from conftest import BACKEND, FLAVOUR, OTHER_BACKEND, TF1, digest, free_ports
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROBE = os.path.join(HERE, "strategy_probe.py")
@@ -102,6 +102,9 @@ def test_mwms_two_workers(workers):
 def test_mwms_workers_start_from_identical_weights(workers, kind):
     """Each worker has its own global seed: unseeded draws would differ
     between the processes; the weights agree."""
+    if kind == "unseeded" and OTHER_BACKEND:
+        pytest.skip("tf.distribute syncs TensorFlow variables; Keras 3 on {} distributes with keras.distribution, "
+                    "so an unseeded draw is each worker's own there, for Keras' own initializers too".format(BACKEND))
     assert workers[0][kind] == workers[1][kind]
 
 
