@@ -333,6 +333,20 @@ def port_bias_first():
     return keras.Model(inputs, BiasFirst(4, 2, ops.softmax, "out")(h))
 
 
+class TensorFlowDense(BiasFirst):
+    """A Keras layer whose call is TensorFlow code: on Keras 3's other
+    backends it runs on the TensorFlow backend only."""
+
+    def call(self, inputs):
+        return self.activation(tf.matmul(inputs, self.kernel) + self.bias)
+
+
+def port_calling_tensorflow():
+    inputs = keras.Input((20,))
+    h = TensorFlowDense(16, 1, tf.nn.relu, "hidden")(inputs)
+    return keras.Model(inputs, TensorFlowDense(4, 2, tf.nn.softmax, "out")(h))
+
+
 # 6. Raw-variable ports: a tf.Module, and a Keras model holding tf.Variables
 
 

@@ -184,6 +184,6 @@ def test_a_port_calling_tensorflow_is_one_line_naming_the_backend(backend):
     and its call returns TensorFlow tensors no gradient flows through."""
     installed(backend)
     code, _, errors = compat_init(backend, "parity", "--migration", "tests.port_pairs:legacy_mlp",
-                                  "tests.port_pairs:port_bias_first", "--inputs", "8x20", "--steps", "1")
+                                  "tests.port_pairs:port_calling_tensorflow", "--inputs", "8x20", "--steps", "1")
     assert code == 2 and len(errors) == 1, (code, errors)
     assert "Keras' {} backend".format(backend) in errors[0] and "KERAS_BACKEND=tensorflow" in errors[0], errors
