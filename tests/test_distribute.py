@@ -15,8 +15,10 @@ import tensorflow as tf
 
 import compat_init as ci
 
-from conftest import digest
+from conftest import BACKEND, OTHER_BACKEND, digest
 
+pytestmark = pytest.mark.skipif(OTHER_BACKEND, reason="tf.distribute.MirroredStrategy mirrors TensorFlow variables; "
+                                "Keras 3 on {} distributes with keras.distribution".format(BACKEND))
 HERE = os.path.dirname(os.path.abspath(__file__))
 KURTOSIS = {"uniform": 1.8, "truncated_normal": 2.7737}
 
