@@ -1,4 +1,4 @@
-"""The pairing's rules (compat_init.port._rules) and the structural pairing
+"""The pairing's rules (compat_init.port._core.rules) and the structural pairing
 (issue 23 rows 1-3): tables of names, shapes and rules files, each case a row
 that fails if its rule is taken away.  Pure Python: every leg."""
 import re
@@ -7,7 +7,7 @@ import pytest
 
 from compat_init._errors import UsageError
 from compat_init.port import Rule, Var, pair, parse_rules
-from compat_init.port import _rules
+from compat_init.port._core import rules as _rules
 
 RESHAPES = [
     # legacy shape, port shape, grouping (None: no split or merge joins them), kind

@@ -210,7 +210,7 @@ def mapping_value(text: str) -> Any:
 
 class RulesFile(str):
     """The path of a rules file (``PATTERN -> REPLACEMENT`` lines), read
-    when the command runs (``compat_init.port._rules.read_rules``)."""
+    when the command runs (``compat_init.port.read_rules``)."""
 
     @property
     def source(self) -> str:
@@ -421,7 +421,7 @@ def mapping_of(args: argparse.Namespace) -> Optional[list]:
     rules: list = []
     for part in args.mapping or []:
         if isinstance(part, RulesFile):
-            from compat_init.port._rules import read_rules
+            from compat_init.port import read_rules
 
             rules.extend(read_rules(part))
             continue

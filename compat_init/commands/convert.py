@@ -291,7 +291,7 @@ def _plan(args: argparse.Namespace) -> int:
                                                    input_map=options["input_map"]))
     stream = emit_report(args, report)
     if args.emit_mapping:
-        from compat_init.port._rules import format_rules
+        from compat_init.port import format_rules
 
         rows = [(e.key, e.weight, _rule_options(e.how)) for e in report.entries if e.status == "loaded"]
         write_atomically(args.emit_mapping, format_rules(rows))

@@ -25,9 +25,9 @@ from compat_init.port._migration import (
     check_migration,
 )
 from compat_init.port._legacy import meta_graph
-from compat_init.port._pairing import Pair, Var, pair
+from compat_init.port._core.pairing import Pair, Var, pair
 from compat_init.port._recording import Recording, read_recording, record
-from compat_init.port._rules import Rule, parse_rules, read_rules
+from compat_init.port._core.rules import Rule, format_rules, parse_rules, read_rules
 
 __all__ = [
     # The proof
@@ -47,6 +47,7 @@ __all__ = [
     "Rule",
     "parse_rules",
     "read_rules",
+    "format_rules",
     # Exit codes of `compat-init parity --migration`
     "EXIT_PASS",
     "EXIT_FAIL",

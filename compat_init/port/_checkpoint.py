@@ -25,10 +25,13 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from compat_init import _runtime
-from compat_init._files import temp_prefix
 from compat_init._errors import UsageError
-from compat_init.port._inputs import fit_inputs, name_inputs, parse_inputs
-from compat_init.port._pairing import Var, cut, pair
+from compat_init._files import temp_prefix
+from compat_init.port._core.inputs import fit_inputs, parse_inputs, port_inputs
+from compat_init.port._core.numerics import compare, labels_for, loss_value, regularization_sum
+from compat_init.port._core.pairing import Var, pair
+from compat_init.port._core.text import cut, first_line, shape_text
+
 
 #: Slot variables TF1 optimizers add beside each variable (``kernel/Adam``).
 SLOT_SUFFIXES = ("Adam", "Adam_1", "Momentum", "RMSProp", "RMSProp_1", "Adagrad", "AdagradDA", "Ftrl", "Ftrl_1",
@@ -41,12 +44,6 @@ _ATTRIBUTE = "/.ATTRIBUTES/VARIABLE_VALUE"
 #: dtype casts that lose nothing (source -> targets).
 LOSSLESS = {"float16": ("float32", "float64"), "bfloat16": ("float32", "float64"), "float32": ("float64",),
             "int8": ("int16", "int32", "int64"), "int16": ("int32", "int64"), "int32": ("int64",)}
-
-
-def _message(error: BaseException) -> str:
-    """An error's first line (its type's name when it has none)."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 class CheckpointError(UsageError):
@@ -115,9 +112,6 @@ class ConversionReport:
         if self.written:
             lines.append("written to {}".format(self.written))
         return "\n".join(lines)
-
-
-# Reading ---------------------------------------------------------------------------------
 
 
 def resolve(path: str) -> str:
@@ -242,7 +236,7 @@ class Checkpoint:
             return np.asarray(self.reader.get_tensor(key))
         except Exception as error:  # noqa: BLE001 - a truncated or corrupt data file
             raise CheckpointError("checkpoint {}: key {} cannot be read ({})".format(
-                self.prefix, key, _message(error))) from None
+                self.prefix, key, first_line(error, typed=False))) from None
 
 
     def restore(self, name: str, dtype: str) -> Any:
@@ -255,7 +249,7 @@ class Checkpoint:
                                              dtypes=[tf.as_dtype(self.dtypes[key])])
         except Exception as error:  # noqa: BLE001 - a truncated or corrupt data file
             raise CheckpointError("checkpoint {}: key {} cannot be read ({})".format(
-                self.prefix, key, _message(error))) from None
+                self.prefix, key, first_line(error, typed=False))) from None
         return tensor if tensor.dtype.name == dtype else tf.cast(tensor, dtype)
 
 
@@ -307,7 +301,7 @@ def read(path: str) -> Checkpoint:
                       "files or move them to a path without them".format(" ".join(sorted(set("[]*?") & set(prefix))))
                       if set("[]*?") & set(prefix) else "")
         raise CheckpointError("checkpoint {} cannot be read: {}{}".format(
-            prefix, _message(error), glob_words)) from None
+            prefix, first_line(error, typed=False), glob_words)) from None
     skipped: Dict[str, str] = {}
     keys: Dict[str, str] = {}
     variables: List[Var] = []
@@ -372,9 +366,6 @@ def _trainable(name: str) -> bool:
     return not re.search(r"moving_(mean|variance)|moving_avg|/count$", name)
 
 
-# Converting -------------------------------------------------------------------------------
-
-
 def _cast(value: np.ndarray, target: str, key: str, prefix: str, weight: str, notes: List[str]) -> np.ndarray:
     _check_cast(value.dtype.name, target, key, prefix, weight, notes)
     return value if value.dtype.name == target else value.astype(target)
@@ -389,13 +380,6 @@ def _check_cast(source: str, target: str, key: str, prefix: str, weight: str, no
         return
     raise CheckpointError("checkpoint {}: key {} has dtype {} and port weight {} has dtype {}: a lossy cast is "
                           "refused".format(prefix, key, source, weight, target))
-
-
-def _port_inputs(inputs: Any, input_map: Optional[Dict[str, str]], seed: int) -> Tuple[Any, Any]:
-    """The arrays that build a port (a subclassed model builds its weights on
-    its first call) and the names it takes them by."""
-    inputs, _, names = name_inputs(inputs, None, input_map)
-    return (parse_inputs(inputs, seed) if inputs is not None else None), names
 
 
 def _plan(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any) -> Tuple[List[Any], ConversionReport, List[str]]:
@@ -459,7 +443,7 @@ def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Ca
     from compat_init.port._recording import legacy_model
 
     ckpt = read(checkpoint)
-    arrays, port_names = _port_inputs(inputs, input_map, seed)
+    arrays, port_names = port_inputs(inputs, input_map, seed)
     legacy = legacy_model(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
     port = None
     try:
@@ -493,8 +477,8 @@ def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
                               "mapping= (--mapping CHECKPOINT_KEY=PORT_WEIGHT, or a rules file; convert --plan "
                               "prints the whole pairing table)".format(
                                   ckpt.prefix, len(report.missing),
-                                  cut(["{} {}".format(n, _shape_words(shapes.get(n, ()))) for n in report.missing]),
-                                  cut(["{} {}".format(k, _shape_words(ckpt.shapes[k])) for k in unloaded]) or "none",
+                                  cut(["{} ({})".format(n, shape_text(shapes.get(n, ()))) for n in report.missing]),
+                                  cut(["{} ({})".format(k, shape_text(ckpt.shapes[k])) for k in unloaded]) or "none",
                                   "; ambiguous: " + "; ".join(ambiguous[:4]) if ambiguous else ""))
     values: Dict[int, np.ndarray] = {}
     nonfinite: List[str] = []
@@ -518,10 +502,6 @@ def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
         report.notes.append("non-finite values loaded as they are (the legacy training diverged?): {}".format(
             cut(nonfinite)))
     return values, report
-
-
-def _shape_words(shape: Any) -> str:
-    return "(" + ("x".join(str(int(d)) for d in shape) or "scalar") + ")"
 
 
 #: Elements per slice where a whole tensor is scanned (16 MiB of float32).
@@ -578,7 +558,7 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
                          "(TF 1.x, or eager execution disabled): convert on TF 2, where the port runs".format(
                              _runtime.tf_version()))
     ckpt = read(checkpoint)
-    arrays, port_names = _port_inputs(inputs, input_map, seed)
+    arrays, port_names = port_inputs(inputs, input_map, seed)
     legacy = legacy_model(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
     try:
         port = PortModel(v2_builder, seed, arrays, read_values=False, input_names=port_names,
@@ -588,9 +568,6 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
     finally:
         if legacy is not None:
             legacy.close()
-
-
-# Writing --------------------------------------------------------------------------------------
 
 
 def is_preset_path(path: str) -> bool:
@@ -660,7 +637,8 @@ def save(model: Any, path: str) -> str:
     except NoSpace as error:
         raise UsageError("--out {}: not enough space: {}; nothing written".format(path, error)) from None
     except Exception as error:  # noqa: BLE001 - a full disk mid-write, a folder gone: the writer's error
-        raise UsageError("--out {} cannot be written: {}; nothing written".format(path, _message(error))) from None
+        raise UsageError("--out {} cannot be written: {}; nothing written".format(
+            path, first_line(error, typed=False))) from None
 
 
 def _save(model: Any, path: str) -> str:
@@ -770,9 +748,6 @@ def _staged(path: str, write: Callable[[str], Any]) -> None:
         os.rmdir(staging)
 
 
-# The way back ---------------------------------------------------------------------------------
-
-
 def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: str, *,
             weights: Optional[str] = None, mapping: Any = None, inputs: Any = None,
             seed: int = 0) -> ConversionReport:
@@ -810,8 +785,7 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
                 port.model.load_weights(weights)
             except Exception as error:  # noqa: BLE001 - a file Keras cannot read into this port
                 raise CheckpointError("weights {} cannot be loaded into the port: {}".format(
-                    weights, _message(error))) \
-                    from None
+                    weights, first_line(error, typed=False))) from None
         current = port_side(port, arrays or []).read(range(len(port.vars)))
         pairs, _, _ = pair(legacy.vars, port.vars, mapping, require_all=True)
         report = ConversionReport(out, "name-based")
@@ -835,9 +809,6 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
         legacy.close()
         if port is not None:
             port.close()
-
-
-# Resuming training: the legacy optimizer's state in the port's optimizer ----------------------------
 
 
 def _same(value: Any) -> Any:
@@ -939,7 +910,7 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
     entry has the losses, the largest weight difference against its
     tolerance (``_function.compare``) and the weights that differ.
     """
-    from compat_init.port._function import compare, labels_for, loss_value, port_side, regularization_sum
+    from compat_init.port._function import port_side
     from compat_init.port._keras import PortModel
     from compat_init.port._legacy import LegacyModel
     from compat_init.port._recording import refuse_recording
@@ -992,7 +963,7 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
             loss_v1, _ = legacy.session.run([total, step_op], feed_dict=feed)
             if _runtime.keras_backend() == "tensorflow":
                 with tf.GradientTape() as tape:
-                    outputs = port._call(arrays, False)
+                    outputs = port.call(arrays, False)
                     port_losses = list(getattr(port.model, "losses", []) or [])
                     loss_v2 = loss_value(tf, loss, tf.constant(labels), outputs[0], from_logits) + (
                         regularization_sum(tf, port_losses))

@@ -27,71 +27,35 @@ import numpy as np
 
 from compat_init import _runtime
 from compat_init._errors import UsageError
-from compat_init.port._legacy import LegacyModel, _first_line
+from compat_init.port._core.numerics import (
+    Comparison,
+    NOISE_DRAWS,
+    NOISE_FACTOR,
+    NumpyOptimizer,
+    TRAINING_NOISE_DRAWS,
+    change,
+    compare,
+    dense_gradient,
+    labels_for,
+    largest_abs,
+    last_bit,
+    loss_value,
+    noise_allowance,
+    regularization_sum,
+)
+from compat_init.port._core.options import PRECISIONS
+from compat_init.port._core.pairing import Pair
+from compat_init.port._core.text import first_line, shape_text
 from compat_init.port._keras import PortModel, to_numpy
-from compat_init.port._pairing import Pair
-
-LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "mse")
-OPTIMIZERS = ("sgd", "momentum", "adam")
-
-#: |a - b| <= ATOL * scale + RTOL * |b| per value (scale: the largest |b|;
-#: for weights, at least the model's largest weight).
-#: float32 carries 24 bits (eps 1.19e-7); the same dot product of n terms in
-#: another order differs by about sqrt(n) eps relative, at most n eps.  1e-4
-#: is 840 eps: room for sums of ~10^5 terms in another order, four orders of
-#: magnitude below what a missing activation, a transposed kernel or another
-#: padding changes (O(1) relative).  Training multiplies it by the steps.
-RTOL = 1e-4
-ATOL = 1e-5
-#: The outputs may differ by this many times their measured rounding noise.
-NOISE_FACTOR = 8
-#: The precisions a port may compute in (``precision=``): their machine epsilon.
-PRECISIONS = {"float32": float(np.finfo(np.float32).eps), "float16": float(np.finfo(np.float16).eps),
-              "bfloat16": 2.0 ** -7}
-
-
-def noise_allowance(noise: float, legacy_output: Any, precision: str = "float32") -> float:
-    """The largest |port - legacy| an output may show: NOISE_FACTOR times its
-    measured rounding noise, and at least NOISE_FACTOR units in the last place
-    of its largest value (an output the perturbations did not move); scaled
-    to ``precision`` when the port computes in less than float32."""
-    value = np.abs(np.asarray(legacy_output, np.float64))
-    finite = value[np.isfinite(value)]
-    scale = float(np.max(finite)) if finite.size else 0.0
-    floor = PRECISIONS["float32"] * scale
-    return NOISE_FACTOR * max(float(noise), floor) * PRECISIONS[precision] / PRECISIONS["float32"]
+from compat_init.port._legacy import LegacyModel
 
 
 TOLERANCE_REASON = (
-    "outputs: |a - b| <= 8 x the measured rounding noise (the largest change of the legacy outputs when its "
-    "weights and inputs move by one unit in the last place, 4 random draws; at least 8 ulp of the output's "
-    "scale); training steps: the loss, each weight and each training-mode output within 8 x the change the same "
-    "perturbations (2 draws) make to the legacy training run at that step")
-
-
-@dataclass
-class Comparison:
-    """One compared array: an output, a loss or a weight."""
-
-    name: str
-    shape: Tuple[int, ...]  #: the port's (v2) shape
-    max_abs: float
-    max_rel: float
-    tolerance: float  #: the largest allowed |a - b| (at the largest |b|)
-    passed: bool
-    legacy_shape: Optional[Tuple[int, ...]] = None  #: set when the shapes differ
-
-    def describe(self) -> str:
-        if self.legacy_shape is not None:
-            return "{}: shapes differ: legacy {} vs port {}: DIFFER".format(
-                self.name, _shape(self.legacy_shape), _shape(self.shape))
-        return "{} {}: max |diff| {:.3g} (rel {:.3g}), allowed {:.3g}: {}".format(
-            self.name, _shape(self.shape), self.max_abs, self.max_rel, self.tolerance,
-            "agree" if self.passed else "DIFFER")
-
-
-def _shape(shape: Sequence[int]) -> str:
-    return "x".join(map(str, shape)) or "scalar"
+    "outputs: |a - b| <= {factor} x the measured rounding noise (the largest change of the legacy outputs when its "
+    "weights and inputs move by one unit in the last place, {draws} random draws; at least {factor} ulp of the "
+    "output's scale); training steps: the loss, each weight and each training-mode output within {factor} x the "
+    "change the same perturbations ({training} draws) make to the legacy training run at that step").format(
+    factor=NOISE_FACTOR, draws=NOISE_DRAWS, training=TRAINING_NOISE_DRAWS)
 
 
 @dataclass
@@ -166,7 +130,7 @@ class FunctionReport:
     def __str__(self) -> str:
         verdict = {"pass": "same function", "fail": "DIFFERENT FUNCTION", "inconclusive": "INCONCLUSIVE"}
         lines = ["function: {} input(s) {}; {}".format(
-            len(self.inputs), ", ".join("{} {}".format(k, _shape(v)) for k, v in self.inputs.items()),
+            len(self.inputs), ", ".join("{} {}".format(k, shape_text(v)) for k, v in self.inputs.items()),
             verdict[self.status])]
         for o in self.outputs:
             lines.append("  output " + o.describe())
@@ -197,142 +161,6 @@ class FunctionReport:
             lines.append("  note: " + note)
         lines.append("  tolerance: " + self.tolerance)
         return "\n".join(lines)
-
-
-def compare(name: str, a: Any, b: Any, slack: float = 1.0, floor: float = 0.0,
-            allowed_abs: Optional[float] = None) -> Comparison:
-    """``a`` (port) against ``b`` (legacy).  ``floor``: the smallest scale of
-    the absolute tolerance (the model's largest weight, for a weight near zero
-    whose updates are rounding-sized: an attention key bias).
-    ``allowed_abs``: the largest |a - b| allowed anywhere (from the measured
-    rounding noise) instead of the formula."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        return Comparison(name, tuple(a.shape), math.inf, math.inf, 0.0, False, tuple(b.shape))
-    diff = np.abs(a - b)
-    finite_b = np.abs(b[np.isfinite(b)])
-    scale = max(float(np.max(finite_b)) if finite_b.size else 0.0, floor)
-    if allowed_abs is not None:
-        allowed = np.full(b.shape, float(allowed_abs))
-    else:
-        allowed = slack * (ATOL * max(scale, 1e-30) + RTOL * np.abs(b))
-    same_nonfinite = bool(np.array_equal(a[~np.isfinite(a)], b[~np.isfinite(a)])) and bool(
-        np.array_equal(np.isfinite(a), np.isfinite(b)))
-    finite = np.isfinite(a) & np.isfinite(b)
-    max_abs = float(diff[finite].max()) if finite.any() else 0.0
-    if not same_nonfinite:
-        max_abs = math.inf
-    max_rel = max_abs / scale if scale else (0.0 if max_abs == 0 else math.inf)
-    tolerance = float(allowed_abs) if allowed_abs is not None else slack * (ATOL * scale + RTOL * scale)
-    return Comparison(name, tuple(b.shape), max_abs, max_rel, tolerance,
-                      same_nonfinite and bool(np.all(diff[finite] <= allowed[finite])))
-
-
-# Labels and the loss -------------------------------------------------------------
-
-
-def labels_for(loss: str, output_shape: Tuple[int, ...], seed: int) -> np.ndarray:
-    rng = np.random.RandomState(seed + 1)
-    if loss == "mse":
-        return rng.standard_normal(output_shape).astype(np.float32)
-    classes = output_shape[-1]
-    index = rng.randint(0, classes, size=output_shape[:-1])
-    if loss == "sparse_categorical_crossentropy":
-        return index.astype(np.int64)
-    return np.eye(classes, dtype=np.float32)[index]
-
-
-#: The loss formulas' operations in each vocabulary: TensorFlow's (a TF
-#: side) and ``keras.ops`` (a port on Keras 3's JAX or PyTorch backend).
-_LOSS_OPS = {
-    "cast": ("cast", "cast"), "mean": ("reduce_mean", "mean"), "sum": ("reduce_sum", "sum"),
-    "square": ("square", "square"), "shape": ("shape", "shape"), "one_hot": ("one_hot", "one_hot"),
-    "log_softmax": ("nn.log_softmax", "log_softmax"), "clip": ("clip_by_value", "clip"), "log": ("math.log", "log"),
-}
-
-
-def _loss_op(namespace: Any, name: str) -> Any:
-    """``name`` from ``namespace`` (the ``tensorflow`` module or ``keras.ops``)."""
-    found = namespace
-    for part in _LOSS_OPS[name][0 if hasattr(namespace, "reduce_mean") else 1].split("."):
-        found = getattr(found, part)
-    return found
-
-
-def loss_value(namespace: Any, loss: str, labels: Any, output: Any, from_logits: bool = False) -> Any:
-    """The same formula on both sides (Keras' definitions), in TensorFlow
-    (``namespace`` is ``tf``) or in ``keras.ops``."""
-    def op(name: str) -> Any:
-        return _loss_op(namespace, name)
-
-    output = op("cast")(output, "float32")
-    if loss == "mse":
-        return op("mean")(op("square")(output - labels))
-    if loss == "sparse_categorical_crossentropy":
-        labels = op("one_hot")(op("cast")(labels, "int32"), op("shape")(output)[-1], dtype=output.dtype)
-    if from_logits:
-        return op("mean")(-op("sum")(labels * op("log_softmax")(output, axis=-1), axis=-1))
-    epsilon = 1e-7
-    probabilities = output / op("sum")(output, axis=-1, keepdims=True)
-    probabilities = op("clip")(probabilities, epsilon, 1.0 - epsilon)
-    return op("mean")(-op("sum")(labels * op("log")(probabilities), axis=-1))
-
-
-def regularization_sum(tf: Any, losses: Sequence[Any]) -> Any:
-    """The sum of a side's regularization losses, in float32 (0 without any)."""
-    return tf.add_n([tf.cast(r, tf.float32) for r in losses]) if losses else tf.constant(0.0)
-
-
-def _dense(tf: Any, grad: Any, variable: Any) -> Any:
-    """A gradient as a dense tensor (an embedding's are IndexedSlices; a
-    variable the loss does not reach has None: zeros)."""
-    if grad is None:
-        return tf.zeros(variable.shape, variable.dtype)
-    return tf.convert_to_tensor(grad)
-
-
-class Update:
-    """One side's optimizer, in numpy float32: both sides apply the very same
-    arithmetic to their own gradients.
-
-    * ``sgd``: ``w -= lr g`` (tf.compat.v1.train.GradientDescentOptimizer, Keras SGD);
-    * ``momentum``: ``a = 0.9 a + g; w -= lr a`` (MomentumOptimizer(lr, 0.9);
-      Keras SGD(momentum=0.9) writes it ``v = 0.9 v - lr g; w += v``, the same
-      for a constant lr);
-    * ``adam``: ``m = 0.9 m + 0.1 g; v = 0.999 v + 0.001 g**2;
-      w -= lr sqrt(1 - 0.999**t) / (1 - 0.9**t) * m / (sqrt(v) + 1e-7)``: the
-      tf.compat.v1.train.AdamOptimizer form, which Keras' Adam also uses
-      (measured on TF 2.21: the two agree within 1.2e-5 of the step over 5 steps).
-    """
-
-    def __init__(self, optimizer: str, learning_rate: float, shapes: List[Tuple[int, ...]]) -> None:
-        self.optimizer = optimizer
-        self.learning_rate = np.float32(learning_rate)
-        self.first: List[Any] = [np.zeros(s, np.float32) for s in shapes]
-        self.second: List[Any] = [np.zeros(s, np.float32) for s in shapes]
-        self.t = 0
-
-    def __call__(self, weights: List[np.ndarray], grads: List[np.ndarray]) -> List[np.ndarray]:
-        self.t += 1
-        lr = self.learning_rate
-        new = []
-        for i, (w, g) in enumerate(zip(weights, grads)):
-            g = np.asarray(g, np.float32)
-            if self.optimizer == "momentum":
-                self.first[i] = np.float32(0.9) * self.first[i] + g
-                new.append(w - lr * self.first[i])
-            elif self.optimizer == "adam":
-                self.first[i] = np.float32(0.9) * self.first[i] + np.float32(0.1) * g
-                self.second[i] = np.float32(0.999) * self.second[i] + np.float32(0.001) * g * g
-                lr_t = np.float32(lr * math.sqrt(1 - 0.999 ** self.t) / (1 - 0.9 ** self.t))
-                new.append(w - lr_t * self.first[i] / (np.sqrt(self.second[i]) + np.float32(1e-7)))
-            else:
-                new.append(w - lr * g)
-        return [np.asarray(x, np.float32) for x in new]
-
-
-# Sides: forward, gradients, read and write ------------------------------------
 
 
 class _GraphSide:
@@ -374,7 +202,7 @@ class _GraphSide:
                 reg = regularization_sum(tf, regs)
                 total = data + reg
                 variables = [self.handles[i] for i in trainable]
-                grads = [_dense(tf, g, v) for g, v in zip(tf.gradients(total, variables), variables)]
+                grads = [dense_gradient(tf, g, v) for g, v in zip(tf.gradients(total, variables), variables)]
                 self.built[key] = (labels, total, reg, grads, outputs, list(self.updates_for(training)))
         return self.built[key]
 
@@ -415,7 +243,7 @@ class _EagerSide:
         return [np.asarray(self.port.weights[i].numpy()) for i in indices]
 
     def forward(self, training: bool) -> List[np.ndarray]:
-        return [np.asarray(o) for o in self.port._call(self.arrays, training)]
+        return [np.asarray(o) for o in self.port.call(self.arrays, training)]
 
     def _losses(self) -> List[Any]:
         return list(getattr(self.port.model, "losses", []) or [])
@@ -425,16 +253,16 @@ class _EagerSide:
         tf = self.tf
         variables = [self.port.weights[i] for i in trainable]
         with tf.GradientTape() as tape:
-            outputs = self.port._call(self.arrays, training)
+            outputs = self.port.call(self.arrays, training)
             data = loss_value(tf, loss, tf.constant(labels), outputs[0], from_logits)
             regs = self._losses()
             reg = regularization_sum(tf, regs)
             total = data + reg
-        grads = [np.asarray(_dense(tf, g, w)) for g, w in zip(tape.gradient(total, variables), variables)]
+        grads = [np.asarray(dense_gradient(tf, g, w)) for g, w in zip(tape.gradient(total, variables), variables)]
         return float(total), float(reg), grads, [np.asarray(o) for o in outputs]
 
     def regularization(self) -> Optional[float]:
-        self.port._call(self.arrays, False)  # Keras 2 collects a call's losses during the call
+        self.port.call(self.arrays, False)  # Keras 2 collects a call's losses during the call
         regs = self._losses()
         if not regs:
             return None
@@ -465,7 +293,7 @@ class _BackendSide(_EagerSide):
     def _outputs(self, training: bool) -> List[Any]:
         """The port's call, whose outputs must be the backend's own: TensorFlow
         tensors mean its layers call tf.* (no gradient reaches the weights)."""
-        outputs = self.port._call(self.arrays, training)
+        outputs = self.port.call(self.arrays, training)
         if any(self.tf.is_tensor(o) for o in outputs):
             raise UsageError("the port's call returns TensorFlow tensors on Keras' {} backend: its layers call "
                              "tf.*, so it runs on the TensorFlow backend only (KERAS_BACKEND=tensorflow)".format(
@@ -521,7 +349,7 @@ class _BackendSide(_EagerSide):
         return (float(value), float(reg), [to_numpy(g) for g in grads], [to_numpy(o) for o in outputs])
 
     def regularization(self) -> Optional[float]:
-        self.port._call(self.arrays, False)
+        self.port.call(self.arrays, False)
         regs = self._losses()
         if not regs:
             return None
@@ -561,9 +389,6 @@ def port_side(port: PortModel, arrays: List[np.ndarray]) -> Any:
                       lambda training: list(getattr(port.model, "losses", []) or []), updates)
 
 
-# Locating a difference ------------------------------------------------------------
-
-
 def locate(legacy: LegacyModel, port: PortModel, arrays: List[np.ndarray], expected: Sequence[np.ndarray] = (),
            allowed: Sequence[float] = ()) -> str:
     """Where the port departs from the legacy model, in words: inputs fed in
@@ -581,7 +406,7 @@ def locate(legacy: LegacyModel, port: PortModel, arrays: List[np.ndarray], expec
         return "the port's intermediate outputs cannot be read: {}; compare its layers one by one".format(why)
     constant = _input_independent(port, arrays, layers)
     relative = max([NOISE_FACTOR * PRECISIONS["float32"]] + [
-        a / s for a, s in zip(allowed, (_scale(e) for e in expected)) if s > 0])
+        a / s for a, s in zip(allowed, (largest_abs(e) for e in expected)) if s > 0])
     candidates, unread = legacy.candidates_at(arrays)
     previous = matched = None
     for position, (name, cls, value) in enumerate(layers):
@@ -591,7 +416,7 @@ def locate(legacy: LegacyModel, port: PortModel, arrays: List[np.ndarray], expec
         best = None
         found = None
         for tensor, old in same_shape.items():  # in graph order: keep the last match
-            result = compare(tensor, value, old, allowed_abs=relative * _scale(old))
+            result = compare(tensor, value, old, allowed_abs=relative * largest_abs(old))
             if result.passed:
                 found = tensor
             elif best is None or result.max_rel < best.max_rel:
@@ -600,10 +425,10 @@ def locate(legacy: LegacyModel, port: PortModel, arrays: List[np.ndarray], expec
             closest = ("the closest legacy tensor of that shape, {}, differs by {:.3g} (relative {:.3g})".format(
                 best.name, best.max_abs, best.max_rel) if best else
                 "the legacy graph has no tensor of shape {} (its batch tensors have shapes {})".format(
-                    _shape(value.shape), ", ".join(sorted(set(_shape(v.shape) for v in candidates.values())))
+                    shape_text(value.shape), ", ".join(sorted(set(shape_text(v.shape) for v in candidates.values())))
                     or "none readable"))
             words = ["the first layer whose output differs is {} ({}, output {}): {}".format(
-                name, cls, _shape(value.shape), closest)]
+                name, cls, shape_text(value.shape), closest)]
             if previous:
                 words.append("everything before it agrees ({}'s output is the legacy {})".format(previous, matched))
                 activation = legacy.activation_after(matched)
@@ -618,12 +443,6 @@ def locate(legacy: LegacyModel, port: PortModel, arrays: List[np.ndarray], expec
         if found != matched:  # a layer that passes its input through (dropout at inference) names nothing new
             previous, matched = name, found
     return "every layer's output agrees: the difference comes after the last layer (the loss or the update)"
-
-
-def _scale(value: Any) -> float:
-    value = np.abs(np.asarray(value, np.float64))
-    finite = value[np.isfinite(value)]
-    return float(np.max(finite)) if finite.size else 0.0
 
 
 def _swapped_inputs(legacy: Any, port: PortModel, arrays: List[np.ndarray], expected: Sequence[np.ndarray],
@@ -663,9 +482,6 @@ def _input_independent(port: PortModel, arrays: List[np.ndarray], layers: List[T
         return set()
     return {i for i, ((n, _, a), (m, _, b)) in enumerate(zip(layers, rolled))
             if n == m and np.shape(a) == np.shape(b) and np.array_equal(a, b)}
-
-
-# The check -----------------------------------------------------------------------------
 
 
 def _vacuous_outputs(names: List[str], values: List[np.ndarray]) -> Optional[str]:
@@ -744,14 +560,14 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
         before = old.forward(False)
     except tf.errors.InvalidArgumentError as error:
         raise UsageError("inputs were refused by the legacy graph: {} (check the values: token ids within the "
-                         "vocabulary, shapes the placeholders take)".format(_first_line(error))) from None
+                         "vocabulary, shapes the placeholders take)".format(first_line(error))) from None
     try:
         after = new.forward(False)
     except UsageError:
         raise
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
         raise UsageError("the port cannot run on the inputs ({}): {}".format(
-            ", ".join("shape {} {}".format(x.shape, x.dtype) for x in arrays), _first_line(error))) from None
+            ", ".join("shape {} {}".format(x.shape, x.dtype) for x in arrays), first_line(error))) from None
     names = legacy.output_names
     noise = legacy.rounding_noise(arrays, False, seed=seed)
     allowed = [noise_allowance(x, b, precision) for x, b in zip(noise, before)]
@@ -814,7 +630,7 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
         report.hints.append("use inputs whose rows differ (a shape draws a random batch), and outputs before "
                             "their final softmax")
     training = False
-    stateful = port.has_training_behaviour()
+    stateful = port.training_layers()
     if forward_only:
         report.training_mode = "not compared: a forward-only proof (forward_only, --forward-only)" if stateful else ""
         report.decided_by = "forward"
@@ -856,10 +672,6 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
     return report
 
 
-#: Perturbed training runs that measure the training comparisons' noise.
-TRAINING_NOISE_DRAWS = 2
-
-
 def training_noise(legacy: Any, arrays: Sequence[np.ndarray], trainable: Sequence[int], state: Sequence[int],
                    steps: int, loss: str, from_logits: bool, labels: np.ndarray, optimizer: str,
                    learning_rate: float, training: bool, seed: int,
@@ -870,14 +682,13 @@ def training_noise(legacy: Any, arrays: Sequence[np.ndarray], trainable: Sequenc
     loss, the regularization loss, each output (``training`` mode) and each
     variable (``trainable`` and ``state`` indices).  The variables are put
     back to their start."""
-    from compat_init.port._legacy import last_bit
 
     everything = [v.index for v in legacy.vars]
     base_side = legacy.side(arrays)
     start = base_side.read(everything)
 
     def run(side: Any) -> List[Tuple[Any, ...]]:
-        update = Update(optimizer, learning_rate, [legacy.vars[i].shape for i in trainable])
+        update = NumpyOptimizer(optimizer, learning_rate, [legacy.vars[i].shape for i in trainable])
         taken = []
         for _ in range(steps):
             value, reg, grads, outputs = side.gradients(loss, from_logits, labels, tuple(trainable), training)
@@ -895,24 +706,17 @@ def training_noise(legacy: Any, arrays: Sequence[np.ndarray], trainable: Sequenc
             side = legacy.side([last_bit(x, rng) for x in arrays])
             side.write({i: last_bit(w, rng) for i, w in zip(everything, start)})
             for entry, b, m in zip(noise, base, run(side)):
-                entry["loss"] = max(entry["loss"], _change(m[0], b[0]))
-                entry["regularization"] = max(entry["regularization"], _change(m[1], b[1]))
-                entry["outputs"] = [max(x, _change(o, p)) for x, o, p in zip(entry["outputs"], m[2], b[2])]
+                entry["loss"] = max(entry["loss"], change(m[0], b[0]))
+                entry["regularization"] = max(entry["regularization"], change(m[1], b[1]))
+                entry["outputs"] = [max(x, change(o, p)) for x, o, p in zip(entry["outputs"], m[2], b[2])]
                 for key, indices, position in (("weights", trainable, 3), ("state", state, 4)):
                     moved_values: List[Any] = m[position]
                     base_values: List[Any] = b[position]
                     for i, a, c in zip(indices, moved_values, base_values):
-                        entry[key][str(i)] = max(entry[key][str(i)], _change(a, c))
+                        entry[key][str(i)] = max(entry[key][str(i)], change(a, c))
     finally:
         base_side.write(dict(zip(everything, start)))
     return noise
-
-
-def _change(a: Any, b: Any) -> float:
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    both = np.isfinite(a) & np.isfinite(b)
-    return float(np.max(np.abs(a - b)[both])) if both.any() else 0.0
 
 
 def _train(report: FunctionReport, legacy: LegacyModel, port: PortModel, old: Any, new: Any, pairs: List[Pair],
@@ -924,7 +728,8 @@ def _train(report: FunctionReport, legacy: LegacyModel, port: PortModel, old: An
     idx_old = tuple(p.legacy.index for p in trainable)
     idx_new = tuple(p.port.index for p in trainable)
     shapes = [p.legacy.shape for p in trainable]
-    update_old, update_new = Update(optimizer, learning_rate, shapes), Update(optimizer, learning_rate, shapes)
+    update_old = NumpyOptimizer(optimizer, learning_rate, shapes)
+    update_new = NumpyOptimizer(optimizer, learning_rate, shapes)
     labels = labels_for(loss, output_shape, seed)
     noise = legacy.training_noise(arrays, idx_old, [p.legacy.index for p in state], steps, loss, from_logits,
                                   labels, optimizer, learning_rate, training, seed)

@@ -15,9 +15,11 @@ import numpy as np
 from compat_init import _runtime
 from compat_init._errors import UsageError
 from compat_init.parity._model import layers_of, weight_name, weight_theories
-from compat_init.port._legacy import _describe_value, _first_line, dropout_rates
-from compat_init.port import _rules
-from compat_init.port._pairing import Var
+from compat_init.port._core.pairing import Var
+from compat_init.port._core.rules import einsum_axes
+from compat_init.port._core.text import describe_value, first_line
+from compat_init.port._legacy import dropout_rates
+
 
 def _outputs(out: Any) -> List[Any]:
     if isinstance(out, dict):
@@ -133,7 +135,7 @@ def _kernel_axes(model: Any) -> Dict[int, Tuple[str, ...]]:
         equation = getattr(layer, "equation", None)
         kernel = getattr(layer, "kernel", None)
         if isinstance(equation, str) and kernel is not None:
-            meaning = _rules.einsum_axes(equation)
+            meaning = einsum_axes(equation)
             if meaning is not None and len(meaning) == len(getattr(kernel, "shape", ())):
                 found[id(kernel)] = meaning
     return found
@@ -208,11 +210,11 @@ class PortModel:
                 self._name_inputs()
                 if not self._weights() and self.arrays is not None:
                     try:
-                        self._call(self.arrays, False)  # a subclassed model builds its weights on its first call
+                        self.call(self.arrays, False)  # a subclassed model builds its weights on its first call
                     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
                         raise UsageError("the port cannot be built by a call on the inputs ({}): {}".format(
                             ", ".join("shape {} {}".format(x.shape, x.dtype) for x in self.arrays),
-                            _first_line(error))) from None
+                            first_line(error))) from None
         else:
             self.graph = tf.Graph()
             with self.graph.as_default():
@@ -226,17 +228,17 @@ class PortModel:
                 self.training_ops: List[Any] = []  #: the ops of the training-mode call
                 if self.arrays is not None:
                     try:
-                        self.symbolic[False] = self._call(self.placeholders, False)
+                        self.symbolic[False] = self.call(self.placeholders, False)
                     except (ValueError, TypeError) as error:
                         raise UsageError("the port cannot take the inputs ({}): {}".format(
                             ", ".join("shape {} {}".format(x.shape, x.dtype) for x in self.arrays),
-                            _first_line(error))) from None
+                            first_line(error))) from None
         weights = self._weights()
         if not weights and getattr(self.model, "built", True) is False:
             raise UsageError(
                 "the port has no weights (it is not built){}; received {}".format(
                     "" if self.arrays is None else " even after a call on the inputs",
-                    _describe_value(self.model)) + (
+                    describe_value(self.model)) + (
                     "" if self.arrays is not None else ": a subclassed model creates them on its first call, so "
                     "pass inputs= (--inputs) to build it"))
         self.weights = weights
@@ -268,7 +270,7 @@ class PortModel:
                 callable(model) and hasattr(model, "trainable_variables")):
             return model
         raise UsageError("the port builder must return a Keras model or layer or a tf.Module; received {}".format(
-            _describe_value(model)))
+            describe_value(model)))
 
     def _raw(self, known: Sequence[Any]) -> List[Any]:
         tf = self.tf
@@ -361,7 +363,7 @@ class PortModel:
             raise UsageError("input_map must name the port's inputs ({}); received {}".format(
                 ", ".join(known) or "none: the port takes its inputs by position", ", ".join(missing)))
 
-    def _call(self, arrays: Sequence[Any], training: bool) -> List[Any]:
+    def call(self, arrays: Sequence[Any], training: bool) -> List[Any]:
         if self.by_name:
             x: Any = dict(zip(self.input_names or [], arrays))
         else:
@@ -390,7 +392,7 @@ class PortModel:
         try:
             if self.eager:
                 specs = [tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.as_dtype(x.dtype)) for x in arrays]
-                traced = tf.function(lambda *xs: self._call(list(xs), True), autograph=False)
+                traced = tf.function(lambda *xs: self.call(list(xs), True), autograph=False)
                 graph = traced.get_concrete_function(*specs).graph
                 return dropout_rates(tf, graph)[0], ""
             # In a graph: the ops of the training-mode call (the graph also holds
@@ -398,7 +400,7 @@ class PortModel:
             self.symbolic_outputs(True)
             return dropout_rates(tf, self.graph, self.training_ops)[0], ""
         except Exception as error:  # noqa: BLE001 - a port that cannot be traced: said, not guessed
-            return [], "the port's training-mode graph could not be traced ({})".format(_first_line(error))
+            return [], "the port's training-mode graph could not be traced ({})".format(first_line(error))
 
     def _backend_dropout_rates(self) -> Tuple[List[float], str]:
         """On Keras 3's JAX or PyTorch backend (no TensorFlow trace): the rate
@@ -417,9 +419,9 @@ class PortModel:
 
         module.dropout = recording
         try:
-            self._call(self.arrays or [], True)
+            self.call(self.arrays or [], True)
         except Exception as error:  # noqa: BLE001 - said, not guessed
-            return [], "the port's training-mode call failed ({})".format(_first_line(error))
+            return [], "the port's training-mode call failed ({})".format(first_line(error))
         finally:
             module.dropout = original
         return rates, ""
@@ -432,7 +434,7 @@ class PortModel:
             with self.graph.as_default():
                 first = len(self.graph.get_operations())
                 known = set(id(v) for v in tf.compat.v1.global_variables())
-                self.symbolic[training] = self._call(self.placeholders, training)
+                self.symbolic[training] = self.call(self.placeholders, training)
                 if training:
                     self.training_ops = self.graph.get_operations()[first:]
                 new = [v for v in tf.compat.v1.global_variables() if id(v) not in known]
@@ -440,7 +442,7 @@ class PortModel:
                     self.session.run(tf.compat.v1.variables_initializer(new))
         return self.symbolic[training]
 
-    def has_training_behaviour(self) -> List[str]:
+    def training_layers(self) -> List[str]:
         """The port's layers that act differently in training (batch norm, dropout)."""
         if not hasattr(self.model, "trainable_weights"):
             return []
@@ -473,16 +475,16 @@ class PortModel:
             originals.append(layer)
         try:
             if self.eager:
-                self._call(arrays, False)
+                self.call(arrays, False)
                 values = [(layer, out) for layer, out in recorded]
             else:
                 with self.graph.as_default():
-                    self._call(self.placeholders, False)
+                    self.call(self.placeholders, False)
                     fetch = [(layer, out) for layer, out in recorded]
                     results = self.session.run([o for _, o in fetch], feed_dict=dict(zip(self.placeholders, arrays)))
                     values = [(layer, r) for (layer, _), r in zip(fetch, results)]
         except Exception as error:  # noqa: BLE001 - the reason is the answer
-            return [], "the port's layer outputs could not be read ({})".format(_first_line(error))
+            return [], "the port's layer outputs could not be read ({})".format(first_line(error))
         finally:
             for layer in originals:
                 try:

@@ -15,7 +15,10 @@ import numpy as np
 
 from compat_init import _fans, _runtime
 from compat_init._errors import UsageError
-from compat_init.port._pairing import Var
+from compat_init.port._core.numerics import NOISE_DRAWS, change, last_bit
+from compat_init.port._core.pairing import Var
+from compat_init.port._core.text import describe_value, first_line
+
 
 #: Random ops whose output is a standard draw: uniform on [0, 1), standard
 #: normal, or standard normal truncated at 2.
@@ -84,38 +87,12 @@ def _upstream(roots: List[Any], kinds: set) -> set:
     return found
 
 
-#: Perturbed runs that measure a model's rounding noise (``rounding_noise``).
-NOISE_DRAWS = 4
-
-
-def last_bit(value: Any, rng: Any) -> Any:
-    """A float array moved by one unit in its last place, up or down at
-    random per element (other dtypes unchanged)."""
-    array = np.asarray(value)
-    if array.dtype.kind != "f":
-        return value
-    up = rng.randint(0, 2, size=array.shape).astype(bool)
-    return np.where(up, np.nextafter(array, np.inf), np.nextafter(array, -np.inf)).astype(array.dtype)
-
-
-def _max_change(a: Any, b: Any) -> float:
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    both = np.isfinite(a) & np.isfinite(b)
-    return float(np.max(np.abs(a - b)[both])) if both.any() else 0.0
-
-
 def _shape_text(tensor: Any) -> str:
     """A static shape as 4x?x3 (? for an unknown dimension; "any shape"
     when the rank is unknown), the same on every TensorFlow."""
     if tensor.shape.ndims is None:
         return "any shape"
     return "x".join("?" if d is None else str(d) for d in tensor.shape.as_list()) or "scalar"
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return "{}: {}".format(type(error).__name__, text[0] if text else "")
 
 
 def _flatten_outputs(tf: Any, built: Any) -> Tuple[List[str], List[Any]]:
@@ -164,7 +141,7 @@ class LegacyModel:
             if need_outputs and not self.outputs:
                 raise UsageError(
                     "the legacy builder must return its output tensor(s) (a tensor, a list or a dict of them) to "
-                    "compare functions (inputs given); received {}".format(_describe_value(built)))
+                    "compare functions (inputs given); received {}".format(describe_value(built)))
             for name, tensor in zip(self.output_names, self.outputs):
                 if tensor.dtype == tf.string or not (tensor.dtype.is_floating or tensor.dtype.is_integer
                                                      or tensor.dtype.is_bool):
@@ -227,7 +204,7 @@ class LegacyModel:
             for _ in range(draws):
                 side.write({i: last_bit(w, rng) for i, w in zip(indices, start) if np.asarray(w).dtype.kind == "f"})
                 moved = self.side([last_bit(x, rng) for x in arrays]).forward(training)
-                worst = [max(w, _max_change(a, b)) for w, a, b in zip(worst, moved, base)]
+                worst = [max(w, change(a, b)) for w, a, b in zip(worst, moved, base)]
         finally:
             side.write(dict(zip(indices, start)))
         return worst
@@ -235,7 +212,7 @@ class LegacyModel:
     def training_noise(self, arrays: Sequence[np.ndarray], trainable: Sequence[int], state: Sequence[int],
                        steps: int, loss: str, from_logits: bool, labels: np.ndarray, optimizer: str,
                        learning_rate: float, training: bool, seed: int) -> List[Dict[str, Any]]:
-        """The training run's rounding noise, per step (``_function.training_noise``)."""
+        """The training run's rounding noise, per step (``_training_noise``)."""
         from compat_init.port._function import training_noise
 
         return training_noise(self, arrays, trainable, state, steps, loss, from_logits, labels, optimizer,
@@ -400,7 +377,7 @@ class LegacyModel:
         try:
             draw, value = self.session.run([op.outputs[0], initial])
         except Exception as error:  # noqa: BLE001 - a graph the proof cannot evaluate this way
-            return None, "its initializer could not be evaluated ({})".format(_first_line(error))
+            return None, "its initializer could not be evaluated ({})".format(first_line(error))
         draw = np.asarray(draw, np.float64).ravel()
         value = np.asarray(value, np.float64).ravel()
         if draw.size != value.size or draw.size < 2 or np.ptp(draw) == 0:
@@ -467,7 +444,7 @@ class LegacyModel:
                 try:
                     values[name] = self.session.run(tensor, feed_dict=feed)
                 except Exception as error:  # noqa: BLE001
-                    failed.append("{}: {}".format(name, _first_line(error)))
+                    failed.append("{}: {}".format(name, first_line(error)))
             return values, failed
 
     def activation_after(self, tensor_name: Optional[str]) -> Optional[str]:
@@ -515,22 +492,6 @@ def _reaches_random(op: Any, depth: int = 6) -> bool:
     return any(_reaches_random(t.op, depth - 1) for t in op.inputs)
 
 
-def _describe_value(value: Any) -> str:
-    if value is None:
-        return "None"
-    if callable(value) and not hasattr(value, "dtype"):
-        return "a {} ({!r}); did you return the function instead of calling it?".format(
-            type(value).__name__, getattr(value, "__name__", value))
-    if hasattr(value, "shape") and hasattr(value, "dtype"):  # an array: summarized, never printed
-        return "a {} of shape {} and dtype {} (not a tensor of the legacy graph)".format(
-            type(value).__name__, tuple(value.shape), getattr(value.dtype, "name", value.dtype))
-    text = " ".join(repr(value).split())
-    return "a {} ({})".format(type(value).__name__, text if len(text) <= 80 else text[:77] + "...")
-
-
-# The legacy side from a MetaGraphDef ------------------------------------------------------------
-
-
 def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
     """A legacy builder that imports the graph a ``Saver`` wrote beside its
     checkpoint (``model.ckpt.meta``, a ``MetaGraphDef``) and returns the
@@ -556,7 +517,7 @@ def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
         try:
             tf.compat.v1.train.import_meta_graph(path, clear_devices=True)
         except Exception as error:  # noqa: BLE001 - a file that is not a graph this TF can run
-            text = _first_line(error)
+            text = first_line(error)
             op = re.search(r"Op type not registered '([^']+)'", str(error))
             if op:
                 raise UsageError("the legacy graph {} uses the op {}, which this TensorFlow {} lacks (a tf.contrib "

@@ -17,8 +17,6 @@ Bad usage is a ``UsageError`` (2).
 """
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -28,11 +26,13 @@ from compat_init import _fans, _validate
 from compat_init._errors import UsageError
 from compat_init.parity._engine import TESTS_PER_KERNEL, side_stats, test_kernel
 from compat_init.parity._report import KernelReport, ParityReport
-from compat_init.port._function import LOSSES, OPTIMIZERS, PRECISIONS, check_function
-from compat_init.port._inputs import fit_inputs, name_inputs, parse_inputs
+from compat_init.port._core.inputs import fit_inputs, name_inputs, parse_inputs
+from compat_init.port._core.options import PRECISIONS, check_run
+from compat_init.port._core.pairing import Pair, pair
+from compat_init.port._function import check_function
 from compat_init.port._keras import PortModel
 from compat_init.port._legacy import LegacyModel
-from compat_init.port._pairing import Pair, pair
+
 
 #: Exit codes of ``compat-init parity --migration`` (``MigrationReport.exit_code``).
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
@@ -110,16 +110,6 @@ class MigrationReport(ParityReport):
             {"pass": "the port agrees", "fail": "the port DIFFERS", "inconclusive": "INCONCLUSIVE"}[self.status],
             self.decided_by))
         return "\n".join(lines)
-
-
-# The proof -------------------------------------------------------------------------------
-
-
-def _number(value: Any, name: str, kind: type) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral if kind is int else numbers.Real)):
-        raise UsageError("{} must be a{} number; received {}={!r}".format(
-            name, "n integer" if kind is int else "", name, value))
-    return kind(value)
 
 
 def check_migration(
@@ -227,7 +217,7 @@ def check_migration(
     if steps and inputs is None and not isinstance(v1_builder, Recording):
         raise UsageError("steps needs inputs: training equivalence runs both models on a batch; received "
                          "steps={!r} without inputs".format(steps))
-    seed, steps, learning_rate = run_options(seed, steps, learning_rate, loss, optimizer)
+    seed, steps, learning_rate = check_run(seed, steps, learning_rate, loss, optimizer)
     replayed: List[str] = []
     if isinstance(v1_builder, Recording):
         run, arrays, replayed = v1_builder.replay_options(
@@ -262,25 +252,6 @@ def check_migration(
         notes += fitted
     return _prove(legacy, v2_builder, arrays, notes, port_names, input_map is not None, mapping, alpha, seed, steps,
                   loss, optimizer, learning_rate, from_logits, checkpoint, **port_options)
-
-
-def run_options(seed: Any, steps: Any, learning_rate: Any, loss: Any, optimizer: Any) -> Tuple[int, int, float]:
-    """The training run's options checked (each error names the argument):
-    ``(seed, steps, learning_rate)`` as numbers."""
-    seed = 0 if seed is None else int(_validate.seed(_number(seed, "seed", int)) or 0)
-    steps = _number(steps, "steps", int)
-    if steps < 0:
-        raise UsageError("steps must be a non-negative integer; received steps={!r}".format(steps))
-    learning_rate = _number(learning_rate, "learning_rate", float)
-    if not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise UsageError("learning_rate must be a positive number; received learning_rate={!r}".format(
-            learning_rate))
-    if loss not in LOSSES:
-        raise UsageError("loss must be one of {}; received loss={!r}".format(", ".join(LOSSES), loss))
-    if optimizer not in OPTIMIZERS:
-        raise UsageError("optimizer must be one of {}; received optimizer={!r}".format(
-            ", ".join(OPTIMIZERS), optimizer))
-    return seed, steps, learning_rate
 
 
 def _prove(legacy: Any, v2_builder: Callable[[], Any], arrays: Optional[List[np.ndarray]], notes: List[str],

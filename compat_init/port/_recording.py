@@ -40,9 +40,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from compat_init import _fans, _runtime
-from compat_init._files import write_whole
 from compat_init._errors import UsageError
-from compat_init.port._pairing import Var
+from compat_init._files import write_whole
+from compat_init.port._core.inputs import fit_inputs, name_inputs, parse_inputs
+from compat_init.port._core.numerics import NumpyOptimizer, labels_for
+from compat_init.port._core.options import RUN_DEFAULTS, check_run
+from compat_init.port._core.pairing import Var
+
 
 FORMAT = "compat_init recording"
 VERSION = 1
@@ -53,10 +57,6 @@ REQUIRED = ("made_with", "legacy", "checkpoint", "run", "inputs", "named_inputs"
             "trajectories", "arrays")
 #: The locator's intermediate tensors are recorded up to this many bytes.
 CANDIDATE_BUDGET = 256 * 2 ** 20
-#: The options a recording fixes, with check_migration's defaults: an argument
-#: left at its default takes the recording's value; another must equal it.
-RUN_DEFAULTS = {"seed": 0, "steps": 0, "loss": "categorical_crossentropy", "optimizer": "sgd",
-                "learning_rate": 0.01, "from_logits": False}
 
 
 class Recording:
@@ -187,9 +187,6 @@ def _describe_input(item: Any) -> str:
     return "an array {} {}".format(value.dtype, "x".join(map(str, value.shape)))
 
 
-# Reading ---------------------------------------------------------------------------------------
-
-
 def read_recording(path: str) -> Recording:
     """A recording written by ``record`` (``compat-init record``).
 
@@ -242,9 +239,6 @@ def is_recording(path: str) -> bool:
             return MANIFEST in archive.namelist()
     except (zipfile.BadZipFile, OSError):
         return False
-
-
-# The legacy side, replayed --------------------------------------------------------------------
 
 
 class RecordedModel:
@@ -404,9 +398,6 @@ def refuse_recording(source: Any, what: str) -> None:
                              what, source.path))
 
 
-# Recording ----------------------------------------------------------------------------------------
-
-
 def checkpoint_digest(prefix: str) -> str:
     """sha256 over a checkpoint's index and data shards (in name order)."""
     import glob
@@ -474,9 +465,8 @@ def record(v1_builder: Callable[[], Any], out: str, *, inputs: Any = None, check
       UsageError: bad arguments (as ``check_migration``), or ``out`` cannot
         be written.
     """
-    from compat_init.port._inputs import fit_inputs, name_inputs, parse_inputs
     from compat_init.port._legacy import LegacyModel
-    from compat_init.port._migration import checkpoint_values, run_options
+    from compat_init.port._migration import checkpoint_values
 
     say = progress or (lambda text: None)
     if not isinstance(out, str) or not out:
@@ -487,7 +477,7 @@ def record(v1_builder: Callable[[], Any], out: str, *, inputs: Any = None, check
     if steps and inputs is None:
         raise UsageError("steps needs inputs: the training steps run on a batch; received steps={!r} without "
                          "inputs".format(steps))
-    seed, steps, learning_rate = run_options(seed, steps, learning_rate, loss, optimizer)
+    seed, steps, learning_rate = check_run(seed, steps, learning_rate, loss, optimizer)
     named = isinstance(inputs, dict)
     inputs, placeholders, _ = name_inputs(inputs, placeholders, None)
     arrays = parse_inputs(inputs, seed) if inputs is not None else []
@@ -552,7 +542,6 @@ def _record_function(manifest: Dict[str, Any], w: _Writer, legacy: Any, arrays: 
                      say: Callable[[str], None]) -> None:
     """The outputs, the dropout rates, the regularization loss, the
     locator's tensors and the training steps, into the manifest."""
-    from compat_init.port._function import Update, labels_for
 
     side = legacy.side(arrays)
     say("running the legacy model on the batch")
@@ -591,7 +580,7 @@ def _record_function(manifest: Dict[str, Any], w: _Writer, legacy: Any, arrays: 
     for mode in [False, True] if manifest["outputs"]["training"] is not None else [False]:
         name = "training" if mode else "inference"
         manifest["trajectories"][name] = _trajectory(
-            w, legacy, side, mode, steps, loss, from_logits, labels, optimizer, learning_rate, on_path, Update, say)
+            w, legacy, side, mode, steps, loss, from_logits, labels, optimizer, learning_rate, on_path, say)
         say("measuring the {}-mode training run's rounding noise".format(name))
         manifest["training_noise"][name] = legacy.training_noise(
             arrays, [v.index for v in legacy.vars if v.trainable and v.name in on_path],
@@ -600,7 +589,7 @@ def _record_function(manifest: Dict[str, Any], w: _Writer, legacy: Any, arrays: 
 
 
 def _trajectory(w: _Writer, legacy: Any, side: Any, training: bool, steps: int, loss: str, from_logits: bool,
-                labels: np.ndarray, optimizer: str, learning_rate: float, on_path: set, update_class: Any,
+                labels: np.ndarray, optimizer: str, learning_rate: float, on_path: set,
                 say: Callable[[str], None]) -> List[Dict[str, Any]]:
     """``steps`` training steps from the recorded start, as the proof takes
     them (its own optimizer arithmetic, on every trainable variable the
@@ -610,7 +599,7 @@ def _trajectory(w: _Writer, legacy: Any, side: Any, training: bool, steps: int, 
     mode = "training" if training else "inference"
     trainable = tuple(v.index for v in legacy.vars if v.trainable and v.name in on_path)
     state = [v.index for v in legacy.vars if not v.trainable and v.name in on_path]
-    update = update_class(optimizer, learning_rate, [legacy.vars[i].shape for i in trainable])
+    update = NumpyOptimizer(optimizer, learning_rate, [legacy.vars[i].shape for i in trainable])
     entries = []
     for step in range(1, steps + 1):
         say("{}-mode training step {} of {}".format(mode, step, steps))

@@ -37,7 +37,18 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from compat_init._errors import UsageError
-from compat_init.port import _rules
+from compat_init.port._core.rules import (
+    KERNEL_ROLES,
+    NameParts,
+    Rule,
+    axes_agree,
+    kernel_axes,
+    name_parts,
+    read_rules,
+    reshape_groups,
+    similarity,
+)
+from compat_init.port._core.text import cut, shape_text
 
 
 @dataclass
@@ -80,7 +91,7 @@ class Pair:
         if self.transpose:
             steps.append("transpose {}".format(",".join(map(str, self.transpose))))
         if self.reshaped:
-            steps.append("reshape {}->{}".format(_shape_text(self._transposed_shape()), _shape_text(self.port.shape)))
+            steps.append("reshape {}->{}".format(shape_text(self._transposed_shape()), shape_text(self.port.shape)))
         return self.how + (" ({})".format("; ".join(steps)) if steps else "")
 
     def to_port(self, value: Any) -> Any:
@@ -97,10 +108,6 @@ class Pair:
         if self.transpose:
             value = np.transpose(value, np.argsort(self.transpose))
         return value
-
-
-def _shape_text(shape: Sequence[int]) -> str:
-    return "x".join(map(str, shape)) or "scalar"
 
 
 def _clean(name: str) -> str:
@@ -170,7 +177,7 @@ def _by_names(legacy: List[Var], port: List[Var]) -> List[Pair]:
 
 
 def _role(var: Var) -> str:
-    return _rules.name_parts(_components(var.name)).role
+    return name_parts(_components(var.name)).role
 
 
 def _roles_conflict(legacy: Sequence[Var], port: Sequence[Var]) -> bool:
@@ -190,9 +197,6 @@ def _by_shape(legacy: List[Var], port: List[Var]) -> List[Pair]:
     return pairs
 
 
-# Structure: layers paired by their names' numbers, words and variables ------------------------
-
-
 def _common_prefix(variables: Sequence[Var]) -> int:
     """How many leading name components every variable shares (a model scope
     such as ``bert/``), short of any whole name."""
@@ -208,7 +212,7 @@ def _common_prefix(variables: Sequence[Var]) -> int:
 def _kernel_axes(var: Var, role: str) -> Optional[Tuple[str, ...]]:
     if var.axes is not None:
         return var.axes
-    return _rules.kernel_axes(len(var.shape)) if role in _rules.KERNEL_ROLES else None
+    return kernel_axes(len(var.shape)) if role in KERNEL_ROLES else None
 
 
 def _fits(old: Var, new: Var, role: str) -> Optional[bool]:
@@ -216,8 +220,8 @@ def _fits(old: Var, new: Var, role: str) -> Optional[bool]:
     of axes whose meanings agree (False), or not at all (None)."""
     if tuple(old.shape) == tuple(new.shape):
         return True
-    groups = _rules.reshape_groups(old.shape, new.shape)
-    if groups is None or not _rules.axes_agree(groups, _kernel_axes(old, role), _kernel_axes(new, role),
+    groups = reshape_groups(old.shape, new.shape)
+    if groups is None or not axes_agree(groups, _kernel_axes(old, role), _kernel_axes(new, role),
                                                old.shape, new.shape):
         return None
     return False
@@ -226,7 +230,7 @@ def _fits(old: Var, new: Var, role: str) -> Optional[bool]:
 class _Scope:
     """The variables of one layer, as its name says."""
 
-    def __init__(self, key: str, parts: _rules.NameParts) -> None:
+    def __init__(self, key: str, parts: NameParts) -> None:
         self.key = key
         self.words = parts.words
         self.numbers = parts.numbers
@@ -240,7 +244,7 @@ def _scopes(variables: Sequence[Var]) -> List[_Scope]:
     skip = _common_prefix(variables)
     found: Dict[str, _Scope] = {}
     for var in variables:
-        parts = _rules.name_parts(_components(var.name)[skip:])
+        parts = name_parts(_components(var.name)[skip:])
         scope = found.setdefault(parts.scope, _Scope(parts.scope, parts))
         scope.members.append((parts.role, var))
     return list(found.values())
@@ -290,7 +294,7 @@ def _by_structure(legacy: List[Var], port: List[Var]) -> Tuple[List[Pair], List[
                 candidates = [n for n in news if (not same_numbers or n.numbers == old.numbers) and fit(old, n)]
                 if not candidates:
                     continue
-                scores = [_rules.similarity(old.words, n.words) for n in candidates]
+                scores = [similarity(old.words, n.words) for n in candidates]
                 best = max(scores)
                 winners = [n for n, score in zip(candidates, scores) if score == best]
                 if not same_numbers and len(candidates) != 1:
@@ -301,7 +305,7 @@ def _by_structure(legacy: List[Var], port: List[Var]) -> Tuple[List[Pair], List[
                     continue
                 new = winners[0]
                 back = [o for o in olds if (not same_numbers or o.numbers == new.numbers) and fit(o, new)]
-                back_scores = [_rules.similarity(o.words, new.words) for o in back]
+                back_scores = [similarity(o.words, new.words) for o in back]
                 if not same_numbers and len(back) != 1:
                     continue
                 if max(back_scores) != best or back_scores.count(best) != 1:
@@ -318,10 +322,7 @@ def _by_structure(legacy: List[Var], port: List[Var]) -> Tuple[List[Pair], List[
     return pairs, sorted(ambiguous.values())
 
 
-# Mapping entries and rules ---------------------------------------------------------------------
-
-
-def split_mapping(mapping: Any) -> Tuple[Dict[str, str], List[_rules.Rule]]:
+def split_mapping(mapping: Any) -> Tuple[Dict[str, str], List[Rule]]:
     """``mapping`` as literal entries and rules: a dict ``{legacy: port}``, a
     rules file's path, a list of :class:`_rules.Rule` (or of dicts and rules).
 
@@ -331,15 +332,15 @@ def split_mapping(mapping: Any) -> Tuple[Dict[str, str], List[_rules.Rule]]:
     if mapping is None:
         return {}, []
     if isinstance(mapping, (str, os.PathLike)):
-        return {}, _rules.read_rules(os.fspath(mapping))
+        return {}, read_rules(os.fspath(mapping))
     parts = [mapping] if isinstance(mapping, dict) else mapping
     if not isinstance(parts, (list, tuple)):
         raise TypeError("mapping must be a dict {{legacy name: port name}}, a rules file's path or a list of rules; "
                         "received {}".format(type(mapping).__name__))
     entries: Dict[str, str] = {}
-    rules: List[_rules.Rule] = []
+    rules: List[Rule] = []
     for part in parts:
-        if isinstance(part, _rules.Rule):
+        if isinstance(part, Rule):
             rules.append(part)
         elif isinstance(part, dict):
             for key, value in part.items():
@@ -376,16 +377,9 @@ def _check_shapes(old: Var, new: Var, transpose: Optional[Tuple[int, ...]], resh
             "; received " + received if received else ""))
 
 
-def cut(names: Sequence[str], most: int = 8) -> str:
-    """``a, b, ...`` of the first ``most`` names, and how many more."""
-    names = list(names)
-    text = ", ".join(names[:most])
-    return text + (" and {} more ({} in all)".format(len(names) - most, len(names)) if len(names) > most else "")
-
-
 def _describe(variables: Sequence[Var], most: int = 0) -> str:
     """``name shape, ...``; with ``most``, the first ``most`` and a count of the rest."""
-    names = ["{} {}".format(_clean(v.name), _shape_text(v.shape)) for v in variables]
+    names = ["{} {}".format(_clean(v.name), shape_text(v.shape)) for v in variables]
     return cut(names, most or len(names)) or "none"
 
 
@@ -481,4 +475,3 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
     order = {id(v): i for i, v in enumerate(legacy)}
     pairs.sort(key=lambda p: order[id(p.legacy)])
     return pairs, left_old, left_new
-

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from compat_init._errors import UsageError
 
+
 #: A variable's last name component -> its role in its layer.  TF1 and Keras
 #: spell the same tensor differently (``weights``/``kernel``, ``beta``/``offset``).
 ROLES: Dict[str, str] = {
@@ -25,6 +26,7 @@ ROLES: Dict[str, str] = {
     "pointwise_kernel": "pointwise_kernel", "pointwise_weights": "pointwise_kernel",
     "embeddings": "embeddings", "embedding": "embeddings",
 }
+
 
 #: Words of a name that mean the same across zoos: each phrase (lower-case
 #: words, in order) is read as the words on the right.  Applied to the words
@@ -52,6 +54,7 @@ SYNONYMS: Tuple[Tuple[Tuple[str, ...], Tuple[str, ...]], ...] = (
     (("depthwise", "conv"), ("depthwise",)),
 )
 
+
 #: The reshapes a pairing may make without a rule: every group of adjacent
 #: axes on one side is one axis on the other (row-major order, so no value
 #: moves).  Kind -> what it is, for reports and docs.
@@ -60,6 +63,7 @@ RESHAPE_KINDS: Dict[str, str] = {
     "merge": "adjacent axes merged into one (a convolution used as a dense layer: KH x KW x C -> KH*KW*C)",
     "squeeze": "axes of size 1 added or dropped (a 1x1 convolution as a dense kernel)",
 }
+
 
 #: What each axis of a kernel is, by the convention TF1 and Keras share for
 #: dense and convolution kernels: every axis but the last is read from the
@@ -132,9 +136,6 @@ def similarity(a: Sequence[str], b: Sequence[str]) -> float:
     """Shared words over all words (Jaccard) of two scopes."""
     x, y = set(a), set(b)
     return len(x & y) / len(x | y) if x | y else 1.0
-
-
-# Reshapes -----------------------------------------------------------------------------------
 
 
 def reshape_groups(a: Sequence[int], b: Sequence[int]) -> Optional[List[Tuple[List[int], List[int]]]]:
@@ -226,9 +227,6 @@ def _size(shape: Sequence[int]) -> int:
     for d in shape:
         size *= int(d)
     return size
-
-
-# Rules files ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

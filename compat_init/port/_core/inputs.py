@@ -131,3 +131,10 @@ def name_inputs(inputs: Any, placeholders: Optional[List[str]], input_map: Optio
             ", ".join(placeholders), ", ".join(unknown)))
     clean = {k.split(":")[0]: v for k, v in input_map.items()}
     return inputs, placeholders, [clean.get(p.split(":")[0], p.split(":")[0]) for p in placeholders]
+
+
+def port_inputs(inputs: Any, input_map: Optional[Dict[str, str]], seed: int) -> Tuple[Any, Any]:
+    """The arrays that build a port (a subclassed model builds its weights on
+    its first call) and the names it takes them by."""
+    inputs, _, names = name_inputs(inputs, None, input_map)
+    return (parse_inputs(inputs, seed) if inputs is not None else None), names
