@@ -6,6 +6,11 @@ exactly :class:`UsageError` (and its subclasses) to one line on stderr and exit
 code 2, and lets anything else surface as the bug it is.
 """
 
+#: Exit codes, defined once: the command line and ``MigrationReport.exit_code``
+#: read them here (0 checked and equal, 1 checked and different, 2 bad usage,
+#: 3 nothing could be proven, 4 an internal error, 130 interrupted).
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
 
 class UsageError(ValueError):
     """Bad usage: an argument, a path, a module or a model that cannot be used

@@ -467,6 +467,36 @@ class RuntimeInfo(NamedTuple):
         )
 
 
+#: Modules legacy code imports that newer TensorFlow moved out of itself:
+#: module -> (what moved, the fix).  ``{tf}`` is the installed version.
+MOVED_MODULES = {
+    "tf_keras": ("TensorFlow 2.16+ ships Keras 3; Keras 2 (and with it tf.compat.v1.layers, which TF-Slim's "
+                 "batch_norm imports as tf_keras.legacy_tf_layers) is the tf-keras package",
+                 "pip install tf-keras=={tf}"),
+    "tf_slim": ("tf.contrib.slim left TensorFlow with TF 2.0; it is the tf-slim package",
+                "pip install tf-slim (and import tf_slim as slim)"),
+    "tensorflow.contrib": ("tf.contrib left TensorFlow with TF 2.0",
+                           "record the legacy model where it runs (`compat-init record LEGACY:BUILD --inputs ... "
+                           "--out LEGACY.rec` on TF 1.x) and prove from the recording (--migration LEGACY.rec), "
+                           "or prove from the checkpoint's .meta graph (--migration MODEL.ckpt.meta) where its "
+                           "ops exist"),
+}
+
+
+def moved_module_hint(error: BaseException) -> str:
+    """For a legacy builder's ModuleNotFoundError of a module TensorFlow
+    moved: what moved and the fix (one sentence); "" otherwise."""
+    name = getattr(error, "name", None) or ""
+    for module, (what, fix) in MOVED_MODULES.items():
+        if name == module or name.startswith(module + "."):
+            try:
+                version = str(tf_version())
+            except ImportError:  # no TensorFlow at all
+                version = "your TensorFlow's version"
+            return "{}: {}".format(what, fix.format(tf=version))
+    return ""
+
+
 def env_api() -> str:
     """The raw ``COMPAT_INIT_API`` value ('' when unset)."""
     return os.environ.get("COMPAT_INIT_API", "").strip()

@@ -9,25 +9,15 @@ loaded into a Keras port, every key accounted for.
 
 Pairing is the migration proof's (``compat_init.port.pair``): with the legacy
 builder by its creation order, else by names and shapes, ``mapping`` for the
-rest.  See ``compat_init.port._checkpoint`` for the formats.
+rest.  The formats read are listed in ``compat_init.port._files.reading``;
+``resume`` continues the legacy training run with its optimizer's state.
 """
 from __future__ import annotations
 
-from compat_init.port._checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    ConversionReport,
-    Entry,
-    check_output,
-    convert,
-    files_of,
-    plan,
-    prefix_files,
-    read,
-    resolve,
-    reverse,
-    save,
-)
+from compat_init.port._convert import ConversionReport, Entry, convert, plan, reverse
+from compat_init.port._files.reading import Checkpoint, CheckpointError, files_of, read, resolve
+from compat_init.port._files.writing import check_output, is_preset_path, prefix_files, save
+from compat_init.port._resume import resume
 
-__all__ = ["convert", "plan", "reverse", "read", "resolve", "save", "check_output", "files_of", "prefix_files",
-           "Checkpoint", "ConversionReport", "Entry", "CheckpointError"]
+__all__ = ["convert", "plan", "reverse", "resume", "read", "resolve", "save", "check_output", "is_preset_path",
+           "files_of", "prefix_files", "Checkpoint", "ConversionReport", "Entry", "CheckpointError"]

@@ -322,7 +322,7 @@ def test_reverse_writes_what_the_legacy_saver_restores(tmp_path):
     assert report.counts() == {"loaded": 4, "skipped": 0, "error": 0} and report.written == prefix
     values, _ = restore_legacy(old_cnn.build, prefix)
     # the port's compat_init-seeded weights are the legacy's own initial values, bit for bit
-    initial = {v.name: v.value for v in port._legacy.LegacyModel(old_cnn.build, 0, need_outputs=False).vars}
+    initial = {v.name: v.value for v in port._sides.legacy.LegacyModel(old_cnn.build, 0, need_outputs=False).vars}
     assert sorted(values) == sorted(initial)
     for name, value in values.items():
         np.testing.assert_array_equal(value, initial[name])
@@ -371,7 +371,7 @@ def test_cli_reverse_usage(tmp_path, args, words):
 @needs_eager
 @needs_attention
 def test_adam_resumes_in_the_port_where_the_legacy_run_stopped():
-    from compat_init.port._checkpoint import resume
+    from compat_init.checkpoint import resume
 
     batch = np.load(fixture("attention_adam", "batch.npy"))
     optimizer, steps, notes = resume(fixture("attention_adam"), old_attention.build, new_attention.build,
@@ -394,7 +394,7 @@ def test_adam_resumes_in_the_port_where_the_legacy_run_stopped():
 def test_momentum_resumes_in_the_port():
     if not hasattr(v1, "layers") or _runtime.keras_flavour() == "keras3":
         pytest.skip("the fixture's legacy model is tf.compat.v1.layers (gone under Keras 3)")
-    from compat_init.port._checkpoint import resume
+    from compat_init.checkpoint import resume
 
     def legacy():
         from tests.fixtures.write_tf115_checkpoints import v1_layers_model

@@ -219,7 +219,7 @@ def test_json_is_valid_when_values_are_not_finite(tmp_path):
 
 def test_one_informative_output_is_enough():
     # an argmax that is the same for every row beside probabilities that are not: not vacuous
-    from compat_init.port._function import _vacuous_outputs
+    from compat_init.port._proof.function import _vacuous_outputs
 
     probabilities = np.array([[0.7, 0.3], [0.6, 0.4]])
     assert _vacuous_outputs(["label", "p"], [np.array([0, 0]), probabilities]) is None
@@ -328,7 +328,7 @@ def test_a_lower_precision_port_fails_a_float32_proof_unless_asked_for(precision
 def test_the_allowance_is_the_measured_noise_times_its_factor():
     """A port off by a few ulps passes; one off by 64 ulps fails, which the
     formula it replaces (1e-4 relative: 840 ulps) let through."""
-    from compat_init.port._function import NOISE_FACTOR
+    from compat_init.port._core.numerics import NOISE_FACTOR
 
     close = port.check_migration(P.legacy_mlp, P.port_mlp_scaled(2), inputs=MLP)
     assert close.status == "pass", str(close)

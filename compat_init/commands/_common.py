@@ -141,7 +141,7 @@ def legacy_builder(args: argparse.Namespace, spec: str, option: str) -> Any:
     with --outputs naming the tensors to compare, or a recording
     (``compat-init record``: read and checked here)."""
     if recording_spec(spec):
-        from compat_init.port._recording import is_recording, read_recording
+        from compat_init.port import is_recording, read_recording
 
         if is_recording(spec) or ":" not in spec:
             if getattr(args, "outputs", None):
@@ -159,7 +159,7 @@ def legacy_builder(args: argparse.Namespace, spec: str, option: str) -> Any:
     if not getattr(args, "outputs", None):
         raise UsageError("a legacy .meta graph needs --outputs NAME:0[,NAME:0] (the tensors to compare); received "
                          "{} {} without --outputs".format(option, spec))
-    from compat_init.port._legacy import meta_graph
+    from compat_init.port import meta_graph
 
     builder = meta_graph(spec, [o.strip() for o in args.outputs.split(",") if o.strip()])
     builder.source = builder.spec = spec  # type: ignore[attr-defined]
@@ -348,7 +348,7 @@ def load_callable(spec: str, option: str, port: bool = False) -> Callable[[], An
         except Exception as error:  # noqa: BLE001 - the user's builder failed
             hint = ""
             if isinstance(error, ModuleNotFoundError):
-                from compat_init.port._legacy import moved_module_hint
+                from compat_init._runtime import moved_module_hint
 
                 hint = moved_module_hint(error)
             elif port:

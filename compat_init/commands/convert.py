@@ -144,13 +144,13 @@ def run(args: argparse.Namespace) -> int:
                 return report, report.proof.exit_code
         state = None
         if args.optimizer_state:
-            from compat_init.port._checkpoint import NOT_CARRIED, resume
+            from compat_init.port._files.reading import NOT_CARRIED
 
             assert old is not None  # --optimizer-state needs --migration (checked above)
-            state, steps, notes = resume(args.checkpoint, old, new, inputs=options["inputs"], optimizer=args.optimizer,
-                                         learning_rate=args.learning_rate, steps=args.steps or 5, loss=args.loss,
-                                         from_logits=args.from_logits, seed=args.seed, mapping=options["mapping"],
-                                         dense_gradients=args.dense_gradients)
+            state, steps, notes = checkpoint.resume(
+                args.checkpoint, old, new, inputs=options["inputs"], optimizer=args.optimizer,
+                learning_rate=args.learning_rate, steps=args.steps or 5, loss=args.loss, from_logits=args.from_logits,
+                seed=args.seed, mapping=options["mapping"], dense_gradients=args.dense_gradients)
             report.notes += notes
             for s in steps:
                 report.notes.append("resumed step {}: loss legacy {:.6g} port {:.6g}; largest weight diff {:.3g} ({}), "
@@ -184,7 +184,6 @@ def _write_all(args: argparse.Namespace, checkpoint: Any, model: Any, state: Any
     import numpy as np
 
     from compat_init._files import committing, stage
-    from compat_init.port._checkpoint import is_preset_path
 
     def write_state(temporary: str) -> None:
         with open(temporary, "wb") as f:
@@ -197,7 +196,7 @@ def _write_all(args: argparse.Namespace, checkpoint: Any, model: Any, state: Any
             staged.append((stage(state_path, write_state), state_path))
             report.notes.append("optimizer state ({} variables, {} order) written to {}".format(
                 len(state.variables), type(state).__name__, state_path))
-        report.written = args.out.rstrip("/" + os.sep) if is_preset_path(args.out) else args.out
+        report.written = args.out.rstrip("/" + os.sep) if checkpoint.is_preset_path(args.out) else args.out
         if args.json and args.json != "-":
             text = json_text(report)
 

@@ -14,19 +14,13 @@ package; it uses ``compat_init.parity`` for the statistics.
 """
 from __future__ import annotations
 
-from compat_init.port._function import FunctionReport
-from compat_init.port._migration import (
-    EXIT_FAIL,
-    EXIT_INCONCLUSIVE,
-    EXIT_INTERNAL,
-    EXIT_PASS,
-    EXIT_USAGE,
-    MigrationReport,
-    check_migration,
-)
-from compat_init.port._legacy import meta_graph
+from compat_init._errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_PASS, EXIT_USAGE
+from compat_init.port._proof.migration import check_migration
+from compat_init.port._proof.report import FunctionReport, MigrationReport
+from compat_init.port._record import record
+from compat_init.port._sides.graph import meta_graph
 from compat_init.port._core.pairing import Pair, Var, pair
-from compat_init.port._recording import Recording, read_recording, record
+from compat_init.port._sides.recorded import Recording, is_recording, read_recording
 from compat_init.port._core.rules import Rule, format_rules, parse_rules, read_rules
 
 __all__ = [
@@ -37,6 +31,7 @@ __all__ = [
     # The legacy side recorded where it runs (TF 1.15), proven on TF 2
     "record",
     "read_recording",
+    "is_recording",
     "Recording",
     "FunctionReport",
     # The one pairing (the proof and checkpoint conversion)

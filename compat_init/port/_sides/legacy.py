@@ -8,91 +8,28 @@ regularization losses, its dropout rates and its update ops.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from compat_init import _fans, _runtime
 from compat_init._errors import UsageError
-from compat_init.port._core.numerics import NOISE_DRAWS, change, last_bit
+from compat_init._runtime import moved_module_hint
+from compat_init.port._core.numerics import NOISE_DRAWS, NumpyOptimizer, TRAINING_NOISE_DRAWS, change, last_bit
 from compat_init.port._core.pairing import Var
 from compat_init.port._core.text import describe_value, first_line
-
-
-#: Random ops whose output is a standard draw: uniform on [0, 1), standard
-#: normal, or standard normal truncated at 2.
-RANDOM_OPS = {
-    "RandomUniform": "uniform", "StatelessRandomUniform": "uniform", "StatelessRandomUniformV2": "uniform",
-    "RandomStandardNormal": "untruncated_normal", "StatelessRandomNormal": "untruncated_normal",
-    "StatelessRandomNormalV2": "untruncated_normal",
-    "TruncatedNormal": "truncated_normal", "StatelessTruncatedNormal": "truncated_normal",
-    "StatelessTruncatedNormalV2": "truncated_normal",
-}
-#: Ops a draw passes through on its way to a variable's initial value.
-_PASS_THROUGH = {"Identity", "Mul", "Add", "AddV2", "Sub", "Cast", "Reshape", "RealDiv", "Neg"}
-#: TF 1 control-flow ops: their outputs (and everything inside a cond or a
-#: while loop) cannot be fetched as a plain tensor.
-_CONTROL_FLOW = {"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "RefSwitch", "RefEnter",
-                 "RefMerge", "If", "StatelessIf", "While", "StatelessWhile"}
-ACTIVATIONS = ("Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Softmax", "LeakyRelu", "Softplus", "Softsign",
-               "Gelu")
-
-
-#: Modules legacy code imports that newer TensorFlow moved out of itself:
-#: module -> (what moved, the fix).  ``{tf}`` is the installed version.
-MOVED_MODULES = {
-    "tf_keras": ("TensorFlow 2.16+ ships Keras 3; Keras 2 (and with it tf.compat.v1.layers, which TF-Slim's "
-                 "batch_norm imports as tf_keras.legacy_tf_layers) is the tf-keras package",
-                 "pip install tf-keras=={tf}"),
-    "tf_slim": ("tf.contrib.slim left TensorFlow with TF 2.0; it is the tf-slim package",
-                "pip install tf-slim (and import tf_slim as slim)"),
-    "tensorflow.contrib": ("tf.contrib left TensorFlow with TF 2.0",
-                           "record the legacy model where it runs (`compat-init record LEGACY:BUILD --inputs ... "
-                           "--out LEGACY.rec` on TF 1.x) and prove from the recording (--migration LEGACY.rec), "
-                           "or prove from the checkpoint's .meta graph (--migration MODEL.ckpt.meta) where its "
-                           "ops exist"),
-}
-
-
-def moved_module_hint(error: BaseException) -> str:
-    """For a legacy builder's ModuleNotFoundError of a module TensorFlow
-    moved: what moved and the fix (one sentence); "" otherwise."""
-    name = getattr(error, "name", None) or ""
-    for module, (what, fix) in MOVED_MODULES.items():
-        if name == module or name.startswith(module + "."):
-            try:
-                version = str(_runtime.tf_version())
-            except ImportError:  # no TensorFlow at all
-                version = "your TensorFlow's version"
-            return "{}: {}".format(what, fix.format(tf=version))
-    return ""
-
-
-def _upstream(roots: List[Any], kinds: set) -> set:
-    """The names of the ops of ``kinds`` that ``roots`` are computed from,
-    read backwards through the graph (inputs and control inputs)."""
-    stack = list(roots)
-    seen: set = set()
-    found: set = set()
-    while stack:
-        op = stack.pop()
-        if op.name in seen:
-            continue
-        seen.add(op.name)
-        if op.type in kinds:
-            found.add(op.name)
-        stack.extend(t.op for t in op.inputs)
-        stack.extend(op.control_inputs)
-    return found
-
-
-def _shape_text(tensor: Any) -> str:
-    """A static shape as 4x?x3 (? for an unknown dimension; "any shape"
-    when the rank is unknown), the same on every TensorFlow."""
-    if tensor.shape.ndims is None:
-        return "any shape"
-    return "x".join("?" if d is None else str(d) for d in tensor.shape.as_list()) or "scalar"
+from compat_init.port._files.reading import values_for
+from compat_init.port._sides.drivers import legacy_side
+from compat_init.port._sides.graph import (
+    ACTIVATIONS,
+    CONTROL_FLOW,
+    PASS_THROUGH,
+    RANDOM_OPS,
+    dropout_rates,
+    static_shape_text,
+    upstream,
+)
+from compat_init.port._sides.recorded import Recording
 
 
 def _flatten_outputs(tf: Any, built: Any) -> Tuple[List[str], List[Any]]:
@@ -184,9 +121,18 @@ class LegacyModel:
     def side(self, arrays: Sequence[np.ndarray]) -> Any:
         """The model as the function check drives it: forward, gradients,
         read and write its variables, on ``arrays``."""
-        from compat_init.port._function import legacy_side
 
         return legacy_side(self, list(arrays))
+
+    def load_checkpoint(self, path: str) -> str:
+        """The variables set to a checkpoint's tensors (``values_for``), in
+        their ``value`` and in the graph; ``nonfinite`` names the keys holding
+        NaN or infinite values.  Returns the checkpoint's prefix."""
+        prefix, values, self.nonfinite = values_for(path, self.vars)
+        for var in self.vars:
+            var.value = values[var.index]
+        self.side([]).write(values)
+        return prefix
 
     def rounding_noise(self, arrays: Sequence[np.ndarray], training: bool = False, draws: int = NOISE_DRAWS,
                        seed: int = 0) -> List[float]:
@@ -213,9 +159,8 @@ class LegacyModel:
                        steps: int, loss: str, from_logits: bool, labels: np.ndarray, optimizer: str,
                        learning_rate: float, training: bool, seed: int) -> List[Dict[str, Any]]:
         """The training run's rounding noise, per step (``_training_noise``)."""
-        from compat_init.port._function import training_noise
 
-        return training_noise(self, arrays, trainable, state, steps, loss, from_logits, labels, optimizer,
+        return _training_noise(self, arrays, trainable, state, steps, loss, from_logits, labels, optimizer,
                               learning_rate, training, seed)
 
     def candidates_at(self, arrays: Sequence[np.ndarray]) -> Tuple[Dict[str, np.ndarray], List[str]]:
@@ -229,7 +174,7 @@ class LegacyModel:
         if not self.outputs:
             return None
         variable_ops = {"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable"}
-        return _upstream([t.op for t in list(self.outputs) + list(self.regularization)], variable_ops)
+        return upstream([t.op for t in list(self.outputs) + list(self.regularization)], variable_ops)
 
     def id_range(self, placeholder: Any) -> Tuple[int, str]:
         """How many ids an integer placeholder may hold: the rows of the
@@ -294,7 +239,8 @@ class LegacyModel:
         if unread:
             # Labels only a loss reads, a learning rate: the compared outputs never see them.
             self.notes.append("placeholder(s) the compared outputs do not read, neither demanded nor fed: {}".format(
-                ", ".join("{} ({} {})".format(n, placeholders[n].dtype.base_dtype.name, _shape_text(placeholders[n]))
+                ", ".join("{} ({} {})".format(n, placeholders[n].dtype.base_dtype.name,
+                                          static_shape_text(placeholders[n]))
                           for n in unread)))
         free = [t for n, t in placeholders.items() if t not in self.feed and n not in unread]
         switches = [t for t in free if t.dtype.base_dtype == tf.bool]
@@ -332,7 +278,7 @@ class LegacyModel:
             return None
         roots = [t.op for t in list(self.outputs) + list(self.regularization)]
         roots += [u if hasattr(u, "type") else u.op for u in self.update_ops]
-        return _upstream(roots, {"Placeholder", "PlaceholderWithDefault"})
+        return upstream(roots, {"Placeholder", "PlaceholderWithDefault"})
 
     def run_feed(self, arrays: Sequence[np.ndarray], training: bool = False) -> Dict[Any, Any]:
         feed = dict(self.feed)
@@ -364,7 +310,7 @@ class LegacyModel:
             seen.add(op.name)
             if op.type in RANDOM_OPS:
                 raw.append(op)
-            elif op.type in _PASS_THROUGH:
+            elif op.type in PASS_THROUGH:
                 stack.extend(t.op for t in op.inputs)
         if not raw:
             if np.all(var.value == var.value.flat[0]) if var.value is not None and var.value.size else True:
@@ -426,7 +372,7 @@ class LegacyModel:
         for op in self.graph.get_operations():
             if op.name not in downstream:
                 continue
-            if op.type in _CONTROL_FLOW or getattr(op, "_control_flow_context", None) is not None:
+            if op.type in CONTROL_FLOW or getattr(op, "_control_flow_context", None) is not None:
                 continue
             if not self.graph.is_fetchable(op) or "gradients" in op.name or "compat_init" in op.name:
                 continue
@@ -461,82 +407,65 @@ class LegacyModel:
         self.session.close()
 
 
-def dropout_rates(tf: Any, graph: Any, ops: Optional[List[Any]] = None) -> Tuple[List[float], int]:
-    """The constant rates of the dropouts in ``graph`` (or among ``ops``) and
-    in its functions (a v2 cond's branches): ``random >= rate`` masks; and how
-    many take their rate from something else (a fed ``keep_prob``)."""
-    graphs = [graph]
-    for function in list(getattr(graph, "_functions", {}).values()):
-        inner = getattr(function, "graph", None) or getattr(getattr(function, "_function", None), "graph", None)
-        if inner is not None and inner is not graph:
-            graphs.append(inner)
-    rates: List[float] = []
-    fed = 0
-    for g in graphs:
-        for op in (ops if ops is not None and g is graph else g.get_operations()):
-            if op.type != "GreaterEqual" or len(op.inputs) != 2 or not _reaches_random(op.inputs[0].op):
-                continue
-            rate = tf.get_static_value(op.inputs[1])
-            if rate is None:
-                fed += 1
-            elif np.size(rate) == 1 and float(np.asarray(rate).ravel()[0]) > 0:
-                rates.append(round(float(np.asarray(rate).ravel()[0]), 6))
-    return sorted(rates), fed
+def _training_noise(legacy: Any, arrays: Sequence[np.ndarray], trainable: Sequence[int], state: Sequence[int],
+                   steps: int, loss: str, from_logits: bool, labels: np.ndarray, optimizer: str,
+                   learning_rate: float, training: bool, seed: int,
+                   draws: int = TRAINING_NOISE_DRAWS) -> List[Dict[str, Any]]:
+    """How far float32 rounding moves the legacy training run: the run from
+    its start, and again ``draws`` times with every weight and float input
+    moved by one unit in its last place; per step, the largest change of the
+    loss, the regularization loss, each output (``training`` mode) and each
+    variable (``trainable`` and ``state`` indices).  The variables are put
+    back to their start."""
+
+    everything = [v.index for v in legacy.vars]
+    base_side = legacy.side(arrays)
+    start = base_side.read(everything)
+
+    def run(side: Any) -> List[Tuple[Any, ...]]:
+        update = NumpyOptimizer(optimizer, learning_rate, [legacy.vars[i].shape for i in trainable])
+        taken = []
+        for _ in range(steps):
+            value, reg, grads, outputs = side.gradients(loss, from_logits, labels, tuple(trainable), training)
+            side.write(dict(zip(trainable, update(side.read(trainable), grads))))
+            taken.append((value, reg, outputs, side.read(trainable), side.read(state)))
+        return taken
+
+    rng = np.random.RandomState(seed + 11)
+    try:
+        base = run(base_side)
+        noise: List[Dict[str, Any]] = [
+            {"loss": 0.0, "regularization": 0.0, "outputs": [0.0] * len(b[2]),
+             "weights": {str(i): 0.0 for i in trainable}, "state": {str(i): 0.0 for i in state}} for b in base]
+        for _ in range(draws):
+            side = legacy.side([last_bit(x, rng) for x in arrays])
+            side.write({i: last_bit(w, rng) for i, w in zip(everything, start)})
+            for entry, b, m in zip(noise, base, run(side)):
+                entry["loss"] = max(entry["loss"], change(m[0], b[0]))
+                entry["regularization"] = max(entry["regularization"], change(m[1], b[1]))
+                entry["outputs"] = [max(x, change(o, p)) for x, o, p in zip(entry["outputs"], m[2], b[2])]
+                for key, indices, position in (("weights", trainable, 3), ("state", state, 4)):
+                    moved_values: List[Any] = m[position]
+                    base_values: List[Any] = b[position]
+                    for i, a, c in zip(indices, moved_values, base_values):
+                        entry[key][str(i)] = max(entry[key][str(i)], change(a, c))
+    finally:
+        base_side.write(dict(zip(everything, start)))
+    return noise
 
 
-def _reaches_random(op: Any, depth: int = 6) -> bool:
-    if op.type in RANDOM_OPS:
-        return True
-    if depth == 0 or op.type not in _PASS_THROUGH | {"Floor", "Add"}:
-        return False
-    return any(_reaches_random(t.op, depth - 1) for t in op.inputs)
+def open_legacy(source: Any, seed: int, *, need_outputs: bool, **options: Any) -> Any:
+    """The legacy side from any of its sources: a recording (replayed), or a
+    builder (a live graph; ``port.meta_graph``'s too)."""
+    if isinstance(source, Recording):
+        return source.model()
+
+    return LegacyModel(source, seed, need_outputs=need_outputs, **options)
 
 
-def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
-    """A legacy builder that imports the graph a ``Saver`` wrote beside its
-    checkpoint (``model.ckpt.meta``, a ``MetaGraphDef``) and returns the
-    tensors named by ``outputs`` (``bert/pooler/dense/Tanh:0``): the legacy
-    model as it ran, with no legacy Python code, on any TensorFlow that has
-    its ops.
-
-    Raises:
-      UsageError: the file is not a graph this TensorFlow can import (an op
-        it lacks, such as a ``tf.contrib`` kernel, is named), or an output
-        names no tensor of it.
-    """
-    import os
-
-    if not isinstance(path, str) or not os.path.isfile(path):
-        raise UsageError("the legacy .meta graph must be an existing file; received {!r}".format(path))
-    if not outputs:
-        raise UsageError("a legacy .meta graph needs the names of its outputs to compare (outputs=[...], --outputs "
-                         "NAME:0); received none for {}".format(path))
-
-    def build() -> Any:
-        tf = _runtime.tf()
-        try:
-            tf.compat.v1.train.import_meta_graph(path, clear_devices=True)
-        except Exception as error:  # noqa: BLE001 - a file that is not a graph this TF can run
-            text = first_line(error)
-            op = re.search(r"Op type not registered '([^']+)'", str(error))
-            if op:
-                raise UsageError("the legacy graph {} uses the op {}, which this TensorFlow {} lacks (a tf.contrib "
-                                 "or custom kernel): record the legacy side where it runs (compat-init record "
-                                 "LEGACY:BUILD --inputs ... --out LEGACY.rec, on TF 1.x) and prove from the "
-                                 "recording (--migration LEGACY.rec PORT:BUILD)".format(
-                                     path, op.group(1), _runtime.tf_version())) from None
-            raise UsageError("the legacy .meta graph {} cannot be imported: {}".format(path, text)) from None
-        graph = tf.compat.v1.get_default_graph()
-        found = []
-        for name in outputs:
-            tensor_name = name if ":" in name else name + ":0"
-            try:
-                found.append(graph.get_tensor_by_name(tensor_name))
-            except (KeyError, ValueError):
-                candidates = [op.name for op in graph.get_operations() if op.type in ACTIVATIONS or
-                              op.type in ("MatMul", "BiasAdd", "Add", "AddV2", "Reshape")][-5:]
-                raise UsageError("outputs must name tensors of the legacy graph {}; received {} (its last "
-                                 "operations of interest: {})".format(path, name, ", ".join(candidates))) from None
-        return found
-
-    return build
+def refuse_recording(source: Any, what: str) -> None:
+    """A UsageError where ``what`` needs the legacy graph itself."""
+    if isinstance(source, Recording):
+        raise UsageError("{} runs the legacy graph itself (a recording holds its results, not the graph): pass the "
+                         "legacy builder (module:function) or its .meta graph; received the recording {}".format(
+                             what, source.path))

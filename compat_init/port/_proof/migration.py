@@ -17,7 +17,6 @@ Bad usage is a ``UsageError`` (2).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -25,91 +24,15 @@ import numpy as np
 from compat_init import _fans, _validate
 from compat_init._errors import UsageError
 from compat_init.parity._engine import TESTS_PER_KERNEL, side_stats, test_kernel
-from compat_init.parity._report import KernelReport, ParityReport
+from compat_init.parity._report import KernelReport
 from compat_init.port._core.inputs import fit_inputs, name_inputs, parse_inputs
 from compat_init.port._core.options import PRECISIONS, check_run
 from compat_init.port._core.pairing import Pair, pair
-from compat_init.port._function import check_function
-from compat_init.port._keras import PortModel
-from compat_init.port._legacy import LegacyModel
-
-
-#: Exit codes of ``compat-init parity --migration`` (``MigrationReport.exit_code``).
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
-
-
-@dataclass
-class MigrationReport(ParityReport):
-    """A :class:`ParityReport` of the initial weights, the pairs (and how each
-    was made), and the function check; ``status`` is the verdict."""
-
-    pairs: List[Dict[str, str]] = field(default_factory=list)
-    unpaired: List[str] = field(default_factory=list)
-    #: Both models started from this checkpoint's tensors (no initial table).
-    checkpoint: str = ""
-    #: Checkpoint keys holding NaN or infinite values: "KEY (N ... of M)".
-    nonfinite: List[str] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        if self.nonfinite:  # outputs of NaN weights prove nothing either way: not compared
-            return "inconclusive"
-        if any(not k.passed for k in self.kernels) or (self.function is not None and self.function.failed):
-            return "fail"
-        if not self.pairs:  # no weight on either side: the proof of a migration's weights has nothing to hold
-            return "inconclusive"
-        if self.function is not None:
-            return self.function.status
-        return "pass" if self.kernels and not self.checkpoint else "inconclusive"
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "pass"
-
-    @property
-    def exit_code(self) -> int:
-        return {"pass": EXIT_PASS, "fail": EXIT_FAIL, "inconclusive": EXIT_INCONCLUSIVE}[self.status]
-
-    @property
-    def decided_by(self) -> str:
-        if any(not k.passed for k in self.kernels):
-            return "initial distributions"
-        if self.nonfinite:
-            return "checkpoint (non-finite values)"
-        if not self.pairs and not (self.function is not None and self.function.failed):
-            return "pairing (no weight on either side)"
-        if self.function is not None:
-            return self.function.decided_by
-        return "initial distributions"
-
-    def to_dict(self) -> Dict[str, Any]:
-        data = super().to_dict()
-        data.update(status=self.status, exit_code=self.exit_code, decided_by=self.decided_by, pairs=self.pairs,
-                    unpaired=self.unpaired, checkpoint=self.checkpoint, nonfinite=self.nonfinite)
-        return data
-
-    def __str__(self) -> str:
-        if self.checkpoint:
-            lines = ["both models start from the {} tensors of checkpoint {}".format(len(self.pairs), self.checkpoint)]
-            if self.function is not None:
-                lines.append(str(self.function))
-            elif not self.nonfinite:
-                lines.append("nothing was compared: pass inputs to compare the functions at these weights")
-        else:
-            lines = [super().__str__()]
-        made = sorted(set(p["how"] for p in self.pairs))
-        if made:
-            lines.append("pairs made by {}".format(", ".join(
-                "{} ({})".format(how, sum(1 for p in self.pairs if p["how"] == how)) for how in made)))
-        for name in self.unpaired:
-            lines.append("  not compared: {}".format(name))
-        if self.nonfinite:
-            lines.append("inconclusive: the checkpoint holds NaN or infinite values, and outputs computed from them "
-                         "prove nothing (the functions were not compared): {}".format(", ".join(self.nonfinite[:8])))
-        lines.append("verdict: {} (decided by the {})".format(
-            {"pass": "the port agrees", "fail": "the port DIFFERS", "inconclusive": "INCONCLUSIVE"}[self.status],
-            self.decided_by))
-        return "\n".join(lines)
+from compat_init.port._proof.function import check_function
+from compat_init.port._proof.report import MigrationReport
+from compat_init.port._sides.legacy import LegacyModel
+from compat_init.port._sides.port import PortModel
+from compat_init.port._sides.recorded import Recording
 
 
 def check_migration(
@@ -197,7 +120,6 @@ def check_migration(
       UsageError: (a ``ValueError``) bad arguments, builders, inputs or
         pairings, each naming the argument and the value.
     """
-    from compat_init.port._recording import Recording
 
     alpha = _validate.alpha(alpha)
     if not isinstance(forward_only, bool):
@@ -300,36 +222,12 @@ def _inputs_paired(legacy: LegacyModel, port: PortModel) -> str:
         "{} -> the port's input {}".format(name, i) for i, name in enumerate(names)))
 
 
-def checkpoint_values(path: str, legacy: Any) -> str:
-    """The legacy variables set to the checkpoint's tensors (by their names:
-    a Saver's keys), in their ``value`` and in the graph; returns the prefix."""
-    from compat_init.port._checkpoint import CheckpointError, _count_nonfinite, read
-
-    ckpt = read(path)
-    legacy.nonfinite = []
-    absent = [v.name for v in legacy.vars if v.name not in ckpt.keys]
-    if absent:
-        raise CheckpointError("checkpoint {} has no key for the legacy variable(s) {} (its keys: {})".format(
-            ckpt.prefix, ", ".join(absent), ", ".join(sorted(ckpt.keys)) or "none"))
-    values = {}
-    for var in legacy.vars:
-        value = ckpt.tensor(var.name)
-        _count_nonfinite(var.name, value, legacy.nonfinite)
-        if tuple(value.shape) != tuple(var.shape):
-            raise CheckpointError("checkpoint {}: key {} has shape {} and the legacy variable has shape {}".format(
-                ckpt.prefix, var.name, value.shape, var.shape))
-        var.value = value.astype(var.dtype)
-        values[var.index] = var.value
-    legacy.side([]).write(values)
-    return ckpt.prefix
-
-
 def _from_checkpoint(path: str, pairs: List[Pair], legacy: Any, alpha: float, seed: int,
                      recorded: bool = False) -> MigrationReport:
     """Both sides from a checkpoint's tensors: the legacy variables set to
     them (a recording holds them already); the pairs then carry them to the
     port."""
-    prefix = path + " (recorded)" if recorded else checkpoint_values(path, legacy)
+    prefix = path + " (recorded)" if recorded else legacy.load_checkpoint(path)
     report = MigrationReport(kernels=[], alpha=float(alpha), seed=seed, samples=0, threshold=float(alpha),
                              checkpoint=prefix)
     report.nonfinite = list(getattr(legacy, "nonfinite", []))

@@ -4,11 +4,8 @@ built once (called on the inputs when it has no weights yet), eagerly on TF 2
 and in a graph on TF 1.x or without eager execution."""
 from __future__ import annotations
 
-import contextlib
 import inspect
-import itertools
-import re
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -16,97 +13,17 @@ from compat_init import _runtime
 from compat_init._errors import UsageError
 from compat_init.parity._model import layers_of, weight_name, weight_theories
 from compat_init.port._core.pairing import Var
-from compat_init.port._core.rules import einsum_axes
 from compat_init.port._core.text import describe_value, first_line
-from compat_init.port._legacy import dropout_rates
-
-
-def _outputs(out: Any) -> List[Any]:
-    if isinstance(out, dict):
-        return [out[k] for k in sorted(out, key=str)]
-    if isinstance(out, (list, tuple)):
-        return list(out)
-    return [out]
-
-
-def _creation_key(variable: Any) -> Tuple[int, str]:
-    """Creation order of raw variables: TF numbers each eager variable's
-    handle (``_unique_id``), :func:`_numbered_variables` a Keras 3 variable
-    on another backend; the name otherwise."""
-    number = getattr(variable, _NUMBER, None)
-    if number is not None:
-        return number, str(getattr(variable, "name", ""))
-    match = re.search(r"(\d+)$", str(getattr(variable, "_unique_id", "")))
-    return (int(match.group(1)) if match else 1 << 62, str(getattr(variable, "name", "")))
-
-
-_NUMBER = "_compat_init_creation"
-_NUMBERS = itertools.count()
-
-
-@contextlib.contextmanager
-def _numbered_variables() -> Iterator[None]:
-    """Each Keras 3 variable created inside is numbered in creation order
-    (on JAX and PyTorch nothing else is: TensorFlow numbers its variables'
-    handles), through Keras' common ``Variable.__init__``."""
-    if _runtime.keras_backend() == "tensorflow":
-        yield
-        return
-    import keras
-
-    base = next(c for c in type.mro(keras.Variable) if c.__module__.endswith("common.variables"))
-    original = base.__dict__["__init__"]
-
-    def numbered(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        object.__setattr__(self, _NUMBER, next(_NUMBERS))
-
-    setattr(base, "__init__", numbered)
-    try:
-        yield
-    finally:
-        setattr(base, "__init__", original)
-
-
-def _in_creation_order(weights: List[Any]) -> List[Any]:
-    """``weights`` in the order they were created, where every one says
-    (an eager variable's handle number; a Keras 3 weight's through its
-    ``value``): Keras 3 lists a functional model's weights layer by layer in
-    another order (``conv2d_8, conv2d_6, conv2d_9, ...`` in InceptionV3).
-    As listed otherwise (graph variables)."""
-    keys = [_creation_key(weight if hasattr(weight, "_unique_id") or hasattr(weight, _NUMBER)
-                          else getattr(weight, "value", weight))[0] for weight in weights]
-    if (1 << 62) in keys or len(set(keys)) != len(keys):
-        return list(weights)
-    return [w for _, w in sorted(zip(keys, weights), key=lambda pair: pair[0])]
-
-
-def _raw_variables(root: Any, tf: Any) -> List[Any]:
-    """``tf.Variable``s held in the attributes of ``root`` and of the objects
-    it holds (layers, modules, lists, dicts): what Keras 3 does not track."""
-    found: Dict[int, Any] = {}
-    seen: set = set()
-    stack = [root]
-    while stack and len(seen) < 100000:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, tf.Variable):
-            # a model's weights: trainable floats (not Keras' own step counters)
-            if obj.trainable and obj.dtype.is_floating:
-                found.setdefault(id(obj), obj)
-            continue
-        if isinstance(obj, dict):
-            stack.extend(obj.values())
-        elif isinstance(obj, (list, tuple)):
-            stack.extend(obj)
-        elif obj is root or isinstance(obj, tf.Module) or hasattr(obj, "trainable_weights"):
-            try:
-                stack.extend(vars(obj).values())
-            except TypeError:
-                pass
-    return sorted(found.values(), key=_creation_key)
+from compat_init.port._sides.drivers import to_numpy
+from compat_init.port._sides.graph import dropout_rates
+from compat_init.port._sides.port_weights import (
+    in_creation_order,
+    kernel_axes_of_model,
+    numbered_variables,
+    output_list,
+    raw_variables,
+    zeros_initialized,
+)
 
 
 def _recorder(recorded: List[Tuple[Any, Any]], layer: Any, call: Any) -> Callable[..., Any]:
@@ -118,61 +35,6 @@ def _recorder(recorded: List[Tuple[Any, Any]], layer: Any, call: Any) -> Callabl
         return out
 
     return hooked
-
-
-def _kernel_axes(model: Any) -> Dict[int, Tuple[str, ...]]:
-    """id(kernel) -> what each of its axes is, for the layers that say it
-    themselves (``EinsumDense``: its equation), so a reshaped pairing can be
-    checked against them (``_rules.axes_agree``)."""
-    found: Dict[int, Tuple[str, ...]] = {}
-    if not hasattr(model, "trainable_weights"):
-        return found
-    try:
-        layers = layers_of(model)
-    except Exception:  # noqa: BLE001 - a model compat_init cannot walk: the convention applies
-        return found
-    for layer in layers:
-        equation = getattr(layer, "equation", None)
-        kernel = getattr(layer, "kernel", None)
-        if isinstance(equation, str) and kernel is not None:
-            meaning = einsum_axes(equation)
-            if meaning is not None and len(meaning) == len(getattr(kernel, "shape", ())):
-                found[id(kernel)] = meaning
-    return found
-
-
-@contextlib.contextmanager
-def _zeros_initialized(tf: Any, active: bool) -> Iterator[None]:
-    """While a conversion builds its port (``active``), every Keras weight
-    starts as zeros instead of its initializer's draw: the checkpoint fills
-    them all (a weight it leaves unfilled stops the conversion), and a large
-    random draw costs several times the weight's memory (measured: a 2 GiB
-    glorot_uniform kernel peaks at 3.1x while building)."""
-    layer_class: Any = getattr(getattr(getattr(tf, "keras", None), "layers", None), "Layer", None)
-    original = getattr(layer_class, "add_weight", None)
-    if not active or layer_class is None or original is None:
-        yield
-        return
-    try:
-        signature = inspect.signature(original)
-    except (TypeError, ValueError):
-        yield
-        return
-
-    def add_weight(*args: Any, **kwargs: Any) -> Any:
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError:
-            return original(*args, **kwargs)
-        if "initializer" in signature.parameters:
-            bound.arguments["initializer"] = "zeros"
-        return original(*bound.args, **bound.kwargs)
-
-    layer_class.add_weight = add_weight
-    try:
-        yield
-    finally:
-        layer_class.add_weight = original
 
 
 class PortModel:
@@ -204,7 +66,7 @@ class PortModel:
         self.session: Any = None
         if self.eager:
             tf.random.set_seed(seed)
-            with _zeros_initialized(tf, not read_values), _numbered_variables():
+            with zeros_initialized(tf, not read_values), numbered_variables():
                 self.model = self._check(builder())
                 self.check_training_argument()
                 self._name_inputs()
@@ -256,7 +118,7 @@ class PortModel:
                          str(getattr(w.dtype, "name", w.dtype)), bool(getattr(w, "trainable", True)), i,
                          None if v is None else np.asarray(v), w)
                      for i, (w, v) in enumerate(zip(weights, values))]
-        axes = _kernel_axes(self.model)
+        axes = kernel_axes_of_model(self.model)
         for var in self.vars:
             var.axes = axes.get(id(var.handle))
         try:
@@ -277,7 +139,7 @@ class PortModel:
         held = set(id(_runtime.fetchable_variable(w)) if _runtime.keras_flavour() == "keras3"
                    and not isinstance(w, tf.Variable) else id(w) for w in known)
         held |= set(id(w) for w in known)
-        return [v for v in _raw_variables(self.model, tf) if id(v) not in held]
+        return [v for v in raw_variables(self.model, tf) if id(v) not in held]
 
     def _weights(self) -> List[Any]:
         model = self.model
@@ -290,7 +152,7 @@ class PortModel:
         trainable = [w for w in known if getattr(w, "trainable", True)] + [v for v in raw if v.trainable]
         state = [w for w in known if not getattr(w, "trainable", True)] + [v for v in raw if not v.trainable]
         seen, ordered = set(), []
-        for w in _in_creation_order(trainable) + _in_creation_order(state):
+        for w in in_creation_order(trainable) + in_creation_order(state):
             if id(w) not in seen:
                 seen.add(id(w))
                 ordered.append(w)
@@ -369,8 +231,8 @@ class PortModel:
         else:
             x = list(arrays) if len(arrays) > 1 else arrays[0]
         if self._takes_training():
-            return _outputs(self.model(x, **{self.training_argument: training}))
-        return _outputs(self.model(x))  # a tf.Module, or a layer whose call takes no training argument
+            return output_list(self.model(x, **{self.training_argument: training}))
+        return output_list(self.model(x))  # a tf.Module, or a layer whose call takes no training argument
 
     # Reading and writing weights ------------------------------------------------
 
@@ -493,7 +355,7 @@ class PortModel:
                     pass
         found = []
         for layer, out in values:
-            for i, value in enumerate(_outputs(out)):
+            for i, value in enumerate(output_list(out)):
                 try:
                     array = to_numpy(value)
                 except Exception:  # noqa: BLE001 - not an array (a state tuple)
@@ -508,14 +370,3 @@ class PortModel:
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
-
-
-def to_numpy(value: Any) -> np.ndarray:
-    """A tensor or variable (a layer's output, a weight, a gradient) as numpy
-    on any backend: Keras 3's ``convert_to_numpy`` off TensorFlow (it detaches
-    a PyTorch tensor that requires grad)."""
-    if _runtime.keras_backend() != "tensorflow":
-        from keras import ops
-
-        return np.asarray(ops.convert_to_numpy(value))
-    return np.asarray(value)

@@ -1,0 +1,139 @@
+"""What a TF1 graph says: its random ops, control flow and activations, what
+an op is computed from, its dropout rates; and the legacy side read from a
+``Saver``'s ``.meta`` graph (``meta_graph``)."""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from compat_init import _runtime
+from compat_init._errors import UsageError
+from compat_init.port._core.text import first_line
+
+
+#: Random ops whose output is a standard draw: uniform on [0, 1), standard
+#: normal, or standard normal truncated at 2.
+RANDOM_OPS = {
+    "RandomUniform": "uniform", "StatelessRandomUniform": "uniform", "StatelessRandomUniformV2": "uniform",
+    "RandomStandardNormal": "untruncated_normal", "StatelessRandomNormal": "untruncated_normal",
+    "StatelessRandomNormalV2": "untruncated_normal",
+    "TruncatedNormal": "truncated_normal", "StatelessTruncatedNormal": "truncated_normal",
+    "StatelessTruncatedNormalV2": "truncated_normal",
+}
+#: Ops a draw passes through on its way to a variable's initial value.
+PASS_THROUGH = {"Identity", "Mul", "Add", "AddV2", "Sub", "Cast", "Reshape", "RealDiv", "Neg"}
+#: TF 1 control-flow ops: their outputs (and everything inside a cond or a
+#: while loop) cannot be fetched as a plain tensor.
+CONTROL_FLOW = {"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "RefSwitch", "RefEnter",
+                 "RefMerge", "If", "StatelessIf", "While", "StatelessWhile"}
+ACTIVATIONS = ("Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Softmax", "LeakyRelu", "Softplus", "Softsign",
+               "Gelu")
+
+
+def upstream(roots: List[Any], kinds: set) -> set:
+    """The names of the ops of ``kinds`` that ``roots`` are computed from,
+    read backwards through the graph (inputs and control inputs)."""
+    stack = list(roots)
+    seen: set = set()
+    found: set = set()
+    while stack:
+        op = stack.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        if op.type in kinds:
+            found.add(op.name)
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return found
+
+
+def static_shape_text(tensor: Any) -> str:
+    """A static shape as 4x?x3 (? for an unknown dimension; "any shape"
+    when the rank is unknown), the same on every TensorFlow."""
+    if tensor.shape.ndims is None:
+        return "any shape"
+    return "x".join("?" if d is None else str(d) for d in tensor.shape.as_list()) or "scalar"
+
+
+def dropout_rates(tf: Any, graph: Any, ops: Optional[List[Any]] = None) -> Tuple[List[float], int]:
+    """The constant rates of the dropouts in ``graph`` (or among ``ops``) and
+    in its functions (a v2 cond's branches): ``random >= rate`` masks; and how
+    many take their rate from something else (a fed ``keep_prob``)."""
+    graphs = [graph]
+    for function in list(getattr(graph, "_functions", {}).values()):
+        inner = getattr(function, "graph", None) or getattr(getattr(function, "_function", None), "graph", None)
+        if inner is not None and inner is not graph:
+            graphs.append(inner)
+    rates: List[float] = []
+    fed = 0
+    for g in graphs:
+        for op in (ops if ops is not None and g is graph else g.get_operations()):
+            if op.type != "GreaterEqual" or len(op.inputs) != 2 or not _reaches_random(op.inputs[0].op):
+                continue
+            rate = tf.get_static_value(op.inputs[1])
+            if rate is None:
+                fed += 1
+            elif np.size(rate) == 1 and float(np.asarray(rate).ravel()[0]) > 0:
+                rates.append(round(float(np.asarray(rate).ravel()[0]), 6))
+    return sorted(rates), fed
+
+
+def _reaches_random(op: Any, depth: int = 6) -> bool:
+    if op.type in RANDOM_OPS:
+        return True
+    if depth == 0 or op.type not in PASS_THROUGH | {"Floor", "Add"}:
+        return False
+    return any(_reaches_random(t.op, depth - 1) for t in op.inputs)
+
+
+def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
+    """A legacy builder that imports the graph a ``Saver`` wrote beside its
+    checkpoint (``model.ckpt.meta``, a ``MetaGraphDef``) and returns the
+    tensors named by ``outputs`` (``bert/pooler/dense/Tanh:0``): the legacy
+    model as it ran, with no legacy Python code, on any TensorFlow that has
+    its ops.
+
+    Raises:
+      UsageError: the file is not a graph this TensorFlow can import (an op
+        it lacks, such as a ``tf.contrib`` kernel, is named), or an output
+        names no tensor of it.
+    """
+    import os
+
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise UsageError("the legacy .meta graph must be an existing file; received {!r}".format(path))
+    if not outputs:
+        raise UsageError("a legacy .meta graph needs the names of its outputs to compare (outputs=[...], --outputs "
+                         "NAME:0); received none for {}".format(path))
+
+    def build() -> Any:
+        tf = _runtime.tf()
+        try:
+            tf.compat.v1.train.import_meta_graph(path, clear_devices=True)
+        except Exception as error:  # noqa: BLE001 - a file that is not a graph this TF can run
+            text = first_line(error)
+            op = re.search(r"Op type not registered '([^']+)'", str(error))
+            if op:
+                raise UsageError("the legacy graph {} uses the op {}, which this TensorFlow {} lacks (a tf.contrib "
+                                 "or custom kernel): record the legacy side where it runs (compat-init record "
+                                 "LEGACY:BUILD --inputs ... --out LEGACY.rec, on TF 1.x) and prove from the "
+                                 "recording (--migration LEGACY.rec PORT:BUILD)".format(
+                                     path, op.group(1), _runtime.tf_version())) from None
+            raise UsageError("the legacy .meta graph {} cannot be imported: {}".format(path, text)) from None
+        graph = tf.compat.v1.get_default_graph()
+        found = []
+        for name in outputs:
+            tensor_name = name if ":" in name else name + ":0"
+            try:
+                found.append(graph.get_tensor_by_name(tensor_name))
+            except (KeyError, ValueError):
+                candidates = [op.name for op in graph.get_operations() if op.type in ACTIVATIONS or
+                              op.type in ("MatMul", "BiasAdd", "Add", "AddV2", "Reshape")][-5:]
+                raise UsageError("outputs must name tensors of the legacy graph {}; received {} (its last "
+                                 "operations of interest: {})".format(path, name, ", ".join(candidates))) from None
+        return found
+
+    return build
