@@ -18,9 +18,9 @@ import sys
 from typing import Optional, Sequence
 
 import compat_init
-from compat_init._errors import Terminated, UsageError
+from compat_init._errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, Terminated, UsageError
 from compat_init.commands import COMMANDS
-from compat_init.commands._common import Internal
+from compat_init.commands._outputs import Internal
 from compat_init.commands.parity import DEFAULT_INITIALIZERS, DEFAULT_SHAPES
 
 __all__ = ["main", "main_parser", "entrypoint", "UsageError", "DEFAULT_INITIALIZERS", "DEFAULT_SHAPES"]
@@ -64,17 +64,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return args.run(args)
     except UsageError as error:
         print("compat-init: error: {}".format(error), file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except Internal:
-        return 4
+        return EXIT_INTERNAL
     except (KeyboardInterrupt, Terminated):
         # Ctrl-C, or SIGTERM (entrypoint): every write is staged, and the
         # staging is undone on the way out; no partial output stands.
         print("compat-init: interrupted: no partial output was left (an output is renamed into place only "
               "when whole)", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     parser.print_help()
-    return 2
+    return EXIT_USAGE
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -2,6 +2,7 @@
 read on every leg, converted into Keras ports, and the proof at the trained
 weights; every bad checkpoint is one clear error and nothing is written."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,10 @@ def test_the_tf115_attention_checkpoint_skips_adam_state_with_reasons():
     assert reasons["beta1_power"].startswith("optimizer state (beta1_power)")
     assert reasons["query/kernel/Adam_1"] == "optimizer slot of query/kernel: not carried (the port's optimizer " \
                                             "starts fresh)"
+    # What --optimizer-state carries is data on each entry, not a suffix of its reason
+    state = {e.key for e in report.entries if e.kind == "optimizer state"}
+    assert state == {k for k, why in reasons.items() if why.startswith("optimizer")} and len(state) == 2 + 2 * 11
+    assert all(e.kind == "" for e in report.entries if e.status == "loaded")
 
 
 def v1_layers_port():
@@ -566,3 +571,20 @@ def test_the_weights_file_is_written_from_views_not_copies(tmp_path):
     copies = 0.9 if _runtime.keras_backend() == "jax" else 1.9
     assert native >= copies * size, "the measurement does not see Keras' copies: {} for {}".format(native, size)
     assert ours < 0.1 * size, "the writer copied the kernel: {} bytes traced for a {}-byte kernel".format(ours, size)
+
+
+def test_python_callers_read_the_argument_they_passed():
+    """The library names its own arguments (the command line passes its flags: --out, --mapping)."""
+    from compat_init import checkpoint
+    from compat_init._errors import UsageError
+
+    missing = os.path.join("missing", "folder", "port.weights.h5")
+    with pytest.raises(UsageError, match=re.escape("path must be a file path in an existing writable folder; "
+                                                   "received path=" + missing)):
+        checkpoint.check_output(missing)
+    with pytest.raises(UsageError, match=re.escape("--out must be a file path in an existing writable folder; "
+                                                   "received --out=" + missing)):
+        checkpoint.check_output(missing, option="--out")
+    with pytest.raises(UsageError, match=re.escape("mapping must be an existing regular file (a rules file); "
+                                                   "received mapping=missing.rules")):
+        port.read_rules("missing.rules")

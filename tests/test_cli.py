@@ -56,3 +56,18 @@ def test_no_command_prints_usage_and_exits_2(capsys):
 
 def test_unknown_command_is_a_usage_error():
     assert cli.main(["frobnicate"]) == 2
+
+
+def test_emitted_rule_options_come_from_the_entry_not_from_its_text():
+    from compat_init.checkpoint import Entry
+    from compat_init.commands.convert import _rule_options
+
+    def entry(how, **data):
+        return Entry("k", (2, 3), "float32", "loaded", "w", how, **data)
+
+    assert _rule_options(entry("rule r:1 (transpose 1,0)", transpose=(1, 0))) == "transpose(1,0)"
+    assert _rule_options(entry("structure (reshape 6->2x3)", reshaped=True)) == "reshape"
+    assert _rule_options(entry("structure (transpose 2,0,1; reshape 2x3x4->6x4)", transpose=(2, 0, 1),
+                               reshaped=True)) == "transpose(2,0,1) reshape"
+    # a rules file whose name reads like an option changes nothing
+    assert _rule_options(entry("rule (transpose 9; reshape x).rules:1")) == ""

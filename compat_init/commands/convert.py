@@ -7,25 +7,24 @@ import sys
 from typing import Any, Tuple
 
 from compat_init import _validate
-from compat_init._errors import UsageError
-from compat_init.commands._common import (
-    alpha_value,
-    read_files,
-    recording_spec,
-    refuse_overwrites,
-    check_output_path,
-    check_stdout,
-    function_options,
-    emit_report,
-    guarded,
-    int_in,
-    json_text,
+from compat_init._errors import EXIT_FAIL, EXIT_PASS, EXIT_USAGE, UsageError
+from compat_init.commands._loading import (
     legacy_builder,
     load_callable,
-    option_type,
-    write_atomically,
     proof_options,
+    recording_spec,
     require_tensorflow,
+)
+from compat_init.commands._options import alpha_value, function_options, int_in, option_type
+from compat_init.commands._outputs import (
+    check_output_path,
+    check_stdout,
+    emit_report,
+    guarded,
+    json_text,
+    read_files,
+    refuse_overwrites,
+    write_atomically,
 )
 
 
@@ -135,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         if args.reverse:
             assert old is not None  # --reverse needs --migration (checked above)
             return checkpoint.reverse(new, old, args.out, weights=args.weights, mapping=options["mapping"],
-                                      inputs=options["inputs"], seed=args.seed), 0
+                                      inputs=options["inputs"], seed=args.seed), EXIT_PASS
         model, report = checkpoint.convert(args.checkpoint, new, old, mapping=options["mapping"],
                                            inputs=options["inputs"], seed=args.seed, input_map=options["input_map"])
         if old is not None and options["inputs"] is not None and not args.optimizer_state:
@@ -144,8 +143,6 @@ def run(args: argparse.Namespace) -> int:
                 return report, report.proof.exit_code
         state = None
         if args.optimizer_state:
-            from compat_init.port._files.reading import NOT_CARRIED
-
             assert old is not None  # --optimizer-state needs --migration (checked above)
             state, steps, notes = checkpoint.resume(
                 args.checkpoint, old, new, inputs=options["inputs"], optimizer=args.optimizer,
@@ -158,12 +155,12 @@ def run(args: argparse.Namespace) -> int:
                                                                 s["max_weight_diff"], s["weight"], s["tolerance"],
                                                                 "agree" if s["passed"] else "DIFFER"))
             for entry in report.entries:  # the slots this state carried
-                if entry.status == "skipped" and entry.reason.endswith(NOT_CARRIED):
+                if entry.status == "skipped" and entry.kind == "optimizer state":
                     entry.status, entry.weight, entry.how, entry.reason = (
                         "loaded", "the Keras {} optimizer's state".format(type(state).__name__), "optimizer state", "")
             if not all(s["passed"] for s in steps):
-                return report, 1
-        return _write_all(args, checkpoint, model, state, report), 0
+                return report, EXIT_FAIL
+        return _write_all(args, checkpoint, model, state, report), EXIT_PASS
 
     if args.json == "-":
         check_stdout()
@@ -206,7 +203,7 @@ def _write_all(args: argparse.Namespace, checkpoint: Any, model: Any, state: Any
 
             staged.append((stage(args.json, write_json), args.json))
         with committing():  # SIGTERM from here on: the run ends whole (all or nothing)
-            report.written = checkpoint.save(model, args.out)
+            report.written = checkpoint.save(model, args.out, option="--out")
             for temporary, target in staged:
                 os.replace(temporary, target)
             staged = []
@@ -230,7 +227,7 @@ def _sides(args: argparse.Namespace) -> Tuple[Any, Any, Any, dict]:
     except ImportError as error:
         raise UsageError("compat-init convert needs scipy: pip install \"compat-init[parity]\" ({})".format(error))
     if args.out and not args.reverse and not args.plan:
-        checkpoint.check_output(args.out)
+        checkpoint.check_output(args.out, option="--out")
     specs = args.migration or [None, args.port]
     old = legacy_builder(args, specs[0], "--migration") if specs[0] else None
     new = load_callable(specs[1], "--migration" if args.migration else "--port", port=True)
@@ -292,23 +289,23 @@ def _plan(args: argparse.Namespace) -> int:
     if args.emit_mapping:
         from compat_init.port import format_rules
 
-        rows = [(e.key, e.weight, _rule_options(e.how)) for e in report.entries if e.status == "loaded"]
+        rows = [(e.key, e.weight, _rule_options(e)) for e in report.entries if e.status == "loaded"]
         write_atomically(args.emit_mapping, format_rules(rows))
         print("rules written to {} ({} rules)".format(args.emit_mapping, len(rows)), file=stream)
     if report.missing:
         print("compat-init: error: the plan leaves {} port weight(s) unfilled (listed above as MISSING): a conversion "
               "would stop; pass --mapping entries or a rules file for them".format(len(report.missing)),
               file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_USAGE
+    return EXIT_PASS
 
 
-def _rule_options(how: str) -> str:
-    """A pair's ``how`` (``structure (transpose 1,0; reshape 32x32->32x4x8)``)
-    as a rule's options (``transpose(1,0) reshape``)."""
+def _rule_options(entry: Any) -> str:
+    """A loaded entry's transpose and reshape as a rule's options
+    (``transpose(1,0) reshape``)."""
     options = []
-    if "(transpose " in how or "; transpose " in how:
-        options.append("transpose({})".format(how.split("transpose ", 1)[1].split(";")[0].split(")")[0]))
-    if "reshape " in how:
+    if entry.transpose:
+        options.append("transpose({})".format(",".join(map(str, entry.transpose))))
+    if entry.reshaped:
         options.append("reshape")
     return " ".join(options)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import compat_init
-from compat_init.commands._common import require_tensorflow
+from compat_init.commands._loading import require_tensorflow
 
 
 def register(commands: Any) -> None:

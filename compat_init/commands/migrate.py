@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from compat_init._errors import UsageError
-from compat_init.commands._common import check_output_path, int_in, option_type, positive_float, refuse_overwrites
+from compat_init.commands._options import int_in, option_type, positive_float
+from compat_init.commands._outputs import check_output_path, refuse_overwrites
 
 
 def register(commands: Any) -> None:

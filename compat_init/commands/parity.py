@@ -9,23 +9,15 @@ from typing import Any, Optional
 
 from compat_init import _validate
 from compat_init._errors import UsageError
-from compat_init.commands._common import (
-    alpha_value,
-    check_output_path,
-    function_options,
-    emit_report,
-    guarded,
-    int_in,
+from compat_init.commands._loading import (
     legacy_builder,
     load_callable,
-    option_type,
     proof_options,
-    read_files,
     recording_spec,
-    refuse_overwrites,
     require_tensorflow,
-    shape_value,
 )
+from compat_init.commands._options import alpha_value, function_options, int_in, option_type, shape_value
+from compat_init.commands._outputs import check_output_path, emit_report, guarded, read_files, refuse_overwrites
 
 DEFAULT_SHAPES = ["3x3x1x32", "5408x10", "25088x10"]
 DEFAULT_INITIALIZERS = ["glorot_uniform", "glorot_normal"]

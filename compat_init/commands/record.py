@@ -8,18 +8,9 @@ from typing import Any
 
 from compat_init import _validate
 from compat_init._errors import UsageError
-from compat_init.commands._common import (
-    check_output_path,
-    function_options,
-    guarded,
-    inputs_of,
-    int_in,
-    legacy_builder,
-    option_type,
-    read_files,
-    refuse_overwrites,
-    require_tensorflow,
-)
+from compat_init.commands._loading import inputs_of, legacy_builder, require_tensorflow
+from compat_init.commands._options import function_options, int_in, option_type
+from compat_init.commands._outputs import check_output_path, guarded, read_files, refuse_overwrites
 
 
 def register(commands: Any) -> None:

@@ -1,12 +1,7 @@
-"""Trained tensors: a TensorFlow checkpoint read, paired with a port's weights
-(``_pairing.pair``, as the migration proof pairs them) and loaded into it.
-
-Reads name-based TF1 checkpoints (``tf.compat.v1.train.Saver``: V2 ``.index``
-+ data shards, a ``checkpoint`` state file or its folder; partitioned
-variables come back whole) and object-based TF2 checkpoints
-(``tf.train.Checkpoint``, Keras 2 / tf_keras ``save_weights`` in TF format,
-walked through their object graph in tracking order), on every TensorFlow the
-project supports.  Every key is accounted for: loaded (into which weight,
+"""Checkpoint conversion, both ways: a TensorFlow checkpoint (read by
+``_files.reading``) paired with a port's weights (``pair``, as the migration
+proof pairs them) and loaded into it; and the port's weights written back
+under the legacy variables' names (``reverse``).  Every key is accounted for: loaded (into which weight,
 paired how), skipped (with the reason) or an error; every port weight is
 filled or named as missing.  Nothing is written until every check passed, and
 then atomically.
@@ -41,6 +36,12 @@ class Entry:
     weight: str = ""  #: the port weight it was loaded into
     how: str = ""  #: how the pair was made
     reason: str = ""
+    #: "optimizer state" for a TF 1 optimizer's slot or counter (loaded only
+    #: when its state is resumed), else "".
+    kind: str = ""
+    #: The axes permutation applied to the key's tensor (a rule's transpose), if any.
+    transpose: Optional[Tuple[int, ...]] = None
+    reshaped: bool = False  #: the tensor was reshaped into the weight's shape
 
 
 @dataclass
@@ -142,7 +143,8 @@ def _pairing_table(ckpt: Checkpoint, port: Any, mapping: Any,
     for p in pairs:
         key = ckpt.keys[p.legacy.name]
         _check_cast(ckpt.dtypes[key], p.port.dtype, key, ckpt.prefix, p.port.name, report.notes)
-        report.entries.append(Entry(key, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.describe()))
+        report.entries.append(Entry(key, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.describe(),
+                                    transpose=p.transpose, reshaped=p.reshaped))
     for v in left_old:
         report.entries.append(Entry(ckpt.keys[v.name], v.shape, v.dtype, "skipped", reason=(
             "not on the path to the legacy builder's outputs (an auxiliary head): not the port's" if legacy is not None
@@ -152,7 +154,8 @@ def _pairing_table(ckpt: Checkpoint, port: Any, mapping: Any,
              "no port weight of that shape and name (pass mapping= / --mapping {}=PORT_WEIGHT to load it)".format(
                  v.name)))))
     for key, why in sorted(ckpt.skipped.items()):
-        report.entries.append(Entry(key, ckpt.shapes[key], ckpt.dtypes[key], "skipped", reason=why))
+        report.entries.append(Entry(key, ckpt.shapes[key], ckpt.dtypes[key], "skipped", reason=why,
+                                    kind="optimizer state" if key in ckpt.optimizer_state else ""))
     report.missing = [v.name for v in left_new]
     order = {k: i for i, k in enumerate(sorted(ckpt.shapes))}
     report.entries.sort(key=lambda e: order.get(e.key, 0))
@@ -302,8 +305,8 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
         port = PortModel(v2_builder, seed, arrays)
         if weights is not None:
             if not hasattr(port.model, "load_weights"):
-                raise UsageError("--weights needs a Keras port (load_weights); received a {}".format(
-                    type(port.model).__name__))
+                raise UsageError("weights (--weights) needs a Keras port (load_weights) to load them into; "
+                                 "received weights={} for a {}".format(weights, type(port.model).__name__))
             try:
                 port.model.load_weights(weights)
             except Exception as error:  # noqa: BLE001 - a file Keras cannot read into this port

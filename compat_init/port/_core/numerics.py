@@ -9,7 +9,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from compat_init.port._core.options import PRECISIONS
+from compat_init._choices import PRECISIONS
 from compat_init.port._core.text import shape_text
 
 

@@ -1,6 +1,6 @@
-"""The proof's and the recording's run options: the choices (the command line
-reads them for argparse, so no numpy here), the defaults a recording fixes,
-and their one check."""
+"""The proof's and the recording's run options: their one check against the
+choices (``compat_init._choices``, which the command line offers too), and
+the defaults a recording fixes."""
 from __future__ import annotations
 
 import math
@@ -8,17 +8,10 @@ import numbers
 from typing import Any, Tuple
 
 from compat_init import _validate
+from compat_init._choices import LOSSES, OPTIMIZERS
 from compat_init._errors import UsageError
 
 
-LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "mse")
-OPTIMIZERS = ("sgd", "momentum", "adam")
-
-
-#: The precisions a port may compute in (``precision=``): their machine epsilon.
-#: (``np.finfo(dtype).eps``, written out: the command line reads these
-#: choices without numpy.)
-PRECISIONS = {"float32": 2.0 ** -23, "float16": 2.0 ** -10, "bfloat16": 2.0 ** -7}
 
 
 def _number(value: Any, name: str, kind: type) -> Any:

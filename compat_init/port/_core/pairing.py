@@ -4,7 +4,7 @@ Both the migration proof and the checkpoint conversion ask it.  Pairs are made,
 in this order, by:
 
 1. ``mapping``: literal entries (``{legacy name: port name}``, each side by
-   full name or by a ``/``-suffix of it), then rules (``_rules.Rule``, from a
+   full name or by a ``/``-suffix of it), then rules (``rules.Rule``, from a
    rules file: a pattern over legacy names and the port name it gives, with
    an optional transpose or reshape);
 2. creation order, where the rest of both sides have the same shapes (or
@@ -15,7 +15,7 @@ in this order, by:
    ``conv2d/kernel``), where that is the unique best match both ways;
 4. structure: layers (scopes) paired first, by the numbers in their names
    (``layer_3`` ~ ``transformer_layer_3``), the roles and shapes of their
-   variables and the words of their names (synonyms from ``_rules``), each the
+   variables and the words of their names (synonyms from ``rules``), each the
    unique best match both ways; then inside a pair of layers by role
    (``weights``/``kernel``, ``beta``/``offset``, ...).  Shapes may differ by a
    row-major split or merge of adjacent axes (``768x768`` ~ ``768x12x64``),
@@ -324,7 +324,7 @@ def _by_structure(legacy: List[Var], port: List[Var]) -> Tuple[List[Pair], List[
 
 def split_mapping(mapping: Any) -> Tuple[Dict[str, str], List[Rule]]:
     """``mapping`` as literal entries and rules: a dict ``{legacy: port}``, a
-    rules file's path, a list of :class:`_rules.Rule` (or of dicts and rules).
+    rules file's path, a list of :class:`~compat_init.port.Rule` (or of dicts and rules).
 
     Raises:
       TypeError: naming ``mapping`` and the type received.

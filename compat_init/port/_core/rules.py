@@ -1,7 +1,7 @@
 """The pairing's rules, as data: what a variable's name says (its role, its
 scope's words and numbers), which words mean the same across model zoos, which
 reshapes pair a legacy variable with a port weight, and rules files a user
-writes.  ``_pairing`` reads these tables; adding a synonym or a role is one
+writes.  ``pairing`` reads these tables; adding a synonym or a role is one
 row here.  Pure Python: no TensorFlow, no numpy.
 """
 from __future__ import annotations
@@ -296,19 +296,21 @@ def parse_rules(text: str, source: str) -> List[Rule]:
     return rules
 
 
-def read_rules(path: str) -> List[Rule]:
-    """A rules file from disk (a regular file only: a FIFO or a device would block)."""
+def read_rules(path: str, option: str = "mapping") -> List[Rule]:
+    """A rules file from disk (a regular file only: a FIFO or a device would
+    block).  ``option``: the name messages give the path (``mapping``, the
+    command line's ``--mapping``)."""
     if not os.path.isfile(path):
-        raise UsageError("--mapping must be an existing regular file (a rules or JSON file) or LEGACY=PORT; "
-                         "received --mapping={}".format(path))
+        raise UsageError("{0} must be an existing regular file (a rules file); received {0}={1}".format(
+            option, path))
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read(1 << 20 + 1)
     except (OSError, UnicodeDecodeError) as error:
-        raise UsageError("--mapping {} cannot be read: {}".format(path, error)) from None
+        raise UsageError("{} {} cannot be read: {}".format(option, path, error)) from None
     if len(text) > 1 << 20:
-        raise UsageError("--mapping {} is over 1 MiB: a rules file holds patterns, not one line per "
-                         "variable".format(path))
+        raise UsageError("{} {} is over 1 MiB: a rules file holds patterns, not one line per "
+                         "variable".format(option, path))
     return parse_rules(text, os.path.basename(path))
 
 

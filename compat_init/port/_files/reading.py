@@ -14,8 +14,8 @@ import glob
 import hashlib
 import os
 import re
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -193,6 +193,9 @@ class Checkpoint:
     #: key -> why it is not a model variable
     skipped: Dict[str, str]
     keys: Dict[str, str]  #: variable name -> checkpoint key
+    #: The keys of a TF 1 optimizer's state (slots, its counters): skipped,
+    #: ``NOT_CARRIED`` unless the state is resumed.
+    optimizer_state: Set[str] = field(default_factory=set)
 
     def tensor(self, name: str) -> np.ndarray:
         key = self.keys.get(name, name)
@@ -267,6 +270,7 @@ def read(path: str) -> Checkpoint:
         raise CheckpointError("checkpoint {} cannot be read: {}{}".format(
             prefix, first_line(error, typed=False), glob_words)) from None
     skipped: Dict[str, str] = {}
+    optimizer_state: Set[str] = set()
     keys: Dict[str, str] = {}
     variables: List[Var] = []
     if OBJECT_GRAPH in shapes:
@@ -281,6 +285,7 @@ def read(path: str) -> Checkpoint:
                 skipped[key] = "tf.train.Checkpoint's save counter"
             elif key.startswith("optimizer/") or "/.OPTIMIZER_SLOT/" in key:
                 skipped[key] = "optimizer state: " + NOT_CARRIED
+                optimizer_state.add(key)
             else:
                 skipped[key] = "not a variable of the model's object graph"
         for name, key in ordered:
@@ -297,12 +302,14 @@ def read(path: str) -> Checkpoint:
                 skipped[key] = "the training step counter (global_step)"
             elif key in OPTIMIZER_KEYS:
                 skipped[key] = "optimizer state ({}): {}".format(key, NOT_CARRIED)
+                optimizer_state.add(key)
             elif _slot_of(key, shapes):
                 skipped[key] = "optimizer slot of {}: {}".format(_slot_of(key, shapes), NOT_CARRIED)
+                optimizer_state.add(key)
             else:
                 keys[key] = key
                 variables.append(Var(key, shapes[key], dtypes[key], _trainable(key), len(variables)))
-    return Checkpoint(prefix, kind, reader, shapes, dtypes, variables, skipped, keys)
+    return Checkpoint(prefix, kind, reader, shapes, dtypes, variables, skipped, keys, optimizer_state)
 
 
 def _meta_graph_order(prefix: str) -> List[str]:

@@ -31,34 +31,36 @@ def is_preset_path(path: str) -> bool:
     return _runtime.keras_flavour() == "keras3" and (path.endswith(("/", os.sep)) or "." not in name)
 
 
-def check_output(path: str) -> None:
+def check_output(path: str, option: str = "path") -> None:
     """``path`` can take the port's weights in this Keras: Keras 3 writes
     ``.weights.h5`` only, or a KerasHub model's preset into a new folder; in
-    an existing, writable folder."""
+    an existing, writable folder.  ``option``: the name messages give the
+    path (the command line's ``--out``)."""
     folder = os.path.dirname(os.path.abspath(path.rstrip("/" + os.sep)))
     if is_preset_path(path):
         if os.path.lexists(path.rstrip("/" + os.sep)):
-            raise UsageError("--out names a preset folder, which must not exist yet (a preset is written whole, "
-                             "never over another); received --out={}".format(path))
+            raise UsageError("{0} names a preset folder, which must not exist yet (a preset is written whole, "
+                             "never over another); received {0}={1}".format(option, path))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            raise UsageError("--out must be in an existing writable folder; received --out={}".format(path))
+            raise UsageError("{0} must be in an existing writable folder; received {0}={1}".format(option, path))
         return
     if _runtime.keras_flavour() == "keras3" and not path.endswith(".weights.h5"):
-        raise UsageError("--out must end in .weights.h5 (Keras 3 writes weights only there) or name a new folder "
-                         "for a KerasHub model's preset; received --out={}".format(path))
+        raise UsageError("{0} must end in .weights.h5 (Keras 3 writes weights only there) or name a new folder "
+                         "for a KerasHub model's preset; received {0}={1}".format(option, path))
     if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise UsageError("--out must be a file path in an existing writable folder; received --out={}".format(path))
+        raise UsageError("{0} must be a file path in an existing writable folder; received {0}={1}".format(
+            option, path))
 
 
-def save_preset(model: Any, path: str) -> str:
+def save_preset(model: Any, path: str, option: str = "path") -> str:
     """A KerasHub backbone or task written as a preset folder
     (``save_to_preset``: config, weights, metadata) that
     ``from_preset(path)`` loads: staged in a temporary folder beside
     ``path``, then renamed into place whole."""
     if not hasattr(model, "save_to_preset"):
-        raise UsageError("--out names a folder (a KerasHub preset) but the port is a {}, which has no "
-                         "save_to_preset; name a .weights.h5 file instead; received --out={}".format(
-                             type(model).__name__, path))
+        raise UsageError("{0} names a folder (a KerasHub preset) but the port is a {1}, which has no "
+                         "save_to_preset; name a .weights.h5 file instead; received {0}={2}".format(
+                             option, type(model).__name__, path))
     target = path.rstrip("/" + os.sep)
     staging = tempfile.mkdtemp(prefix=temp_prefix(), dir=os.path.dirname(os.path.abspath(target)))
     try:
@@ -69,12 +71,13 @@ def save_preset(model: Any, path: str) -> str:
     return target
 
 
-def save(model: Any, path: str) -> str:
+def save(model: Any, path: str, option: str = "path") -> str:
     """Writes the port's weights to ``path`` atomically: a temporary file in
     the same folder, then renamed; no partial file is ever left at ``path``.
     Keras 3: ``.weights.h5``, or a KerasHub model's preset folder
     (``is_preset_path``); Keras 2: ``.h5`` (HDF5) or a TF checkpoint prefix;
-    a ``tf.Module``: a ``tf.train.Checkpoint`` prefix."""
+    a ``tf.Module``: a ``tf.train.Checkpoint`` prefix.  ``option``: the name
+    messages give the path (the command line's ``--out``)."""
     from compat_init._files import NoSpace, check_space, clean_stale
 
     folder = os.path.dirname(os.path.abspath(path.rstrip("/" + os.sep)))
@@ -84,20 +87,20 @@ def save(model: Any, path: str) -> str:
         check_space(folder, sum(int(np.prod(v.shape)) * np.dtype(v.dtype.name if hasattr(v.dtype, "name")
                                                                     else v.dtype).itemsize for v in variables),
                     "writing the port's weights")
-        return _save(model, path)
+        return _save(model, path, option)
     except (UsageError, KeyboardInterrupt):
         raise
     except NoSpace as error:
-        raise UsageError("--out {}: not enough space: {}; nothing written".format(path, error)) from None
+        raise UsageError("{} {}: not enough space: {}; nothing written".format(option, path, error)) from None
     except Exception as error:  # noqa: BLE001 - a full disk mid-write, a folder gone: the writer's error
-        raise UsageError("--out {} cannot be written: {}; nothing written".format(
-            path, first_line(error, typed=False))) from None
+        raise UsageError("{} {} cannot be written: {}; nothing written".format(
+            option, path, first_line(error, typed=False))) from None
 
 
-def _save(model: Any, path: str) -> str:
+def _save(model: Any, path: str, option: str) -> str:
     tf = _runtime.tf()
     if is_preset_path(path):
-        return save_preset(model, path)
+        return save_preset(model, path, option)
     folder = os.path.dirname(os.path.abspath(path))
     if path.endswith(".h5") and hasattr(model, "save_weights"):
         suffix = ".weights.h5" if path.endswith(".weights.h5") else ".h5"

@@ -8,7 +8,7 @@ from typing import Any, List, Sequence, Tuple
 import numpy as np
 
 from compat_init.port._core.numerics import NOISE_FACTOR, compare, largest_abs
-from compat_init.port._core.options import PRECISIONS
+from compat_init._choices import PRECISIONS
 from compat_init.port._core.text import shape_text
 from compat_init.port._sides.drivers import port_side
 from compat_init.port._sides.legacy import LegacyModel

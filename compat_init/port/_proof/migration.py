@@ -1,10 +1,10 @@
 """The migration proof: a legacy v1 graph against its Keras port.
 
-Each side is built once.  Their variables are paired (``_pairing.pair``);
+Each side is built once.  Their variables are paired (``pair``);
 each pair's initial values are compared (bit for bit, or statistically
 against the distribution the port's initializer or the legacy graph drew
 from); with inputs, the two functions are compared at the legacy initial
-weights and while training (``_function``).
+weights and while training (``function.check_function``).
 
 Verdicts (``MigrationReport.status``, the command's exit code):
 
@@ -26,7 +26,8 @@ from compat_init._errors import UsageError
 from compat_init.parity._engine import TESTS_PER_KERNEL, side_stats, test_kernel
 from compat_init.parity._report import KernelReport
 from compat_init.port._core.inputs import fit_inputs, name_inputs, parse_inputs
-from compat_init.port._core.options import PRECISIONS, check_run
+from compat_init._choices import PRECISIONS
+from compat_init.port._core.options import check_run
 from compat_init.port._core.pairing import Pair, pair
 from compat_init.port._proof.function import check_function
 from compat_init.port._proof.report import MigrationReport

@@ -105,7 +105,7 @@ def raw_variables(root: Any, tf: Any) -> List[Any]:
 def kernel_axes_of_model(model: Any) -> Dict[int, Tuple[str, ...]]:
     """id(kernel) -> what each of its axes is, for the layers that say it
     themselves (``EinsumDense``: its equation), so a reshaped pairing can be
-    checked against them (``_rules.axes_agree``)."""
+    checked against them (``rules.axes_agree``)."""
     found: Dict[int, Tuple[str, ...]] = {}
     if not hasattr(model, "trainable_weights"):
         return found

@@ -1,18 +1,13 @@
 """A recording: the legacy side of the migration proof, run once where the
 legacy code runs (TF 1.15 and Python 3.7 included) and replayed on TF 2.
 
-The proof reads its legacy side through one interface, from three sources:
+The proof reads its legacy side through one interface (``base.LegacySource``),
+from three sources:
 
-* a builder (``module:function``): :class:`~compat_init.port._legacy.LegacyModel`,
-  built and run live;
+* a builder (``module:function``): ``legacy.LegacyModel``, built and run live;
 * a ``Saver``'s ``.meta`` graph: the same, built by ``port.meta_graph``;
-* a recording: :class:`RecordedModel`, replayed from the file ``record`` wrote.
-
-The interface: ``vars``, ``input_names``, ``output_names``, ``training``
-(the switch, or None), ``switch_name``, ``feeding_variables()``,
-``theory(var)``, ``dropout_rates()``, ``candidates_at(arrays)``,
-``activation_after(tensor)``, ``side(arrays)`` (forward, gradients, read,
-write, regularization) and ``close()``.
+* a recording: :class:`RecordedModel`, replayed from the file ``record`` wrote
+  (``compat_init.port._record``).
 
 A recording holds what the proof reads from the legacy model, on one batch:
 its variables (names, shapes, dtypes, initial or checkpoint values, the
