@@ -5,7 +5,7 @@ plus the lint and package checks.
     nox -s tf221             # one leg
     nox -s tf115 -- -k seeds # pass arguments to pytest
     nox -s docs              # the documentation site, mkdocs build --strict (-- serve: serve it)
-    nox -s lint              # ruff and mypy on compat_init/
+    nox -s lint              # ruff, mypy and lint-imports (the layers of port/) on compat_init/
     nox -s package           # sdist + wheel, twine check, the unpacked sdist's tests
     nox -s sweep             # every TF minor that installs here (long; not in CI)
     python sweep/table.py    # the compatibility table from sweep/results/ (the docs render it)
@@ -111,10 +111,12 @@ for _name, (_py, _reqs, _env) in LEGS.items():
 
 @nox.session(python=PY311)
 def lint(session):
-    """ruff and mypy on compat_init/ (settings in pyproject.toml)."""
-    session.install("ruff", "mypy", "-e", ".[test]")
+    """ruff and mypy on compat_init/ (settings in pyproject.toml), and the
+    layers of compat_init/port/ (import-linter's contracts in setup.cfg)."""
+    session.install("ruff", "mypy", "import-linter==2.17", "-e", ".[test]")
     session.run("ruff", "check", "compat_init")
     session.run("mypy")
+    session.run("lint-imports")
 
 
 #: The documentation's tools, pinned: a new release's new warnings must not

@@ -11,6 +11,9 @@ can go stale):
   registry (``compat_init._registry``);
 * ``<!-- generated: compatibility -->``: the TF-version table, from
   ``sweep/results/`` (``sweep/table.py``);
+* ``<!-- generated: layers -->``: the layers of ``compat_init/port/``, from
+  the import-linter contracts in ``setup.cfg`` (what CI enforces) and each
+  module's docstring;
 * ``<!-- run: COMMAND -->`` (optionally ``<!-- run: COMMAND | exit: N -->``):
   the tutorial's commands, run in order in one scratch folder holding a copy of
   ``docs/tutorial/files/``; the block shows the command and its real output.
@@ -188,8 +191,68 @@ def _errors():
     return "\n".join(out)
 
 
+def _contracts():
+    """{container: [layer, ...]} of setup.cfg's import-linter layers
+    contracts, each layer a list of independent siblings, top first."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(os.path.join(ROOT, "setup.cfg"))
+    found = {}
+    for section in config.sections():
+        if section.startswith("importlinter:contract:") and config[section].get("type") == "layers":
+            layers = [[m.strip() for m in line.split("|")] for line in config[section]["layers"].split("\n") if line]
+            found[config[section]["containers"].strip()] = layers
+    return found
+
+
+def _summary(path):
+    """A module's docstring's first sentence, on one line, and its line count."""
+    import ast
+
+    with open(path) as f:
+        text = f.read()
+    doc = ast.get_docstring(ast.parse(text)) or ""
+    first = " ".join(doc.split("\n\n")[0].split())
+    return first.split(". ")[0].rstrip(".") + ".", text.count("\n")
+
+
+def _layers():
+    contracts = _contracts()
+    top = contracts["compat_init.port"]
+    folder = os.path.join(ROOT, "compat_init", "port")
+    picture, rows = [], ["| layer | module | lines | what it holds |", "|---|---|---:|---|"]
+    for level, siblings in zip(range(len(top) - 1, -1, -1), top):
+        parts = []
+        for name in siblings:
+            inner = contracts.get("compat_init.port." + name)
+            if inner:
+                parts.append("{}/ ({})".format(name, " -> ".join(" | ".join(s) for s in inner)))
+                modules = [m for layer in inner for m in layer]
+            else:
+                parts.append(name)
+                modules = None
+            if modules is None and os.path.isdir(os.path.join(folder, name)):  # a folder of independent modules
+                modules = sorted(f[:-3] for f in os.listdir(os.path.join(folder, name))
+                                 if f.endswith(".py") and f != "__init__.py")
+                parts[-1] = "{}/ ({})".format(name, " | ".join(modules))
+            if modules is None:
+                modules_paths = [(name, os.path.join(folder, name + ".py"))]
+            else:
+                modules_paths = [("{}/{}".format(name, m), os.path.join(folder, name, m + ".py")) for m in modules]
+            for shown, path in modules_paths:
+                what, lines = _summary(path)
+                rows.append("| L{} | `{}` | {} | {} |".format(level, shown, lines, what.replace("|", "\\|")))
+        picture.append("L{}  {}".format(level, "  |  ".join(parts)))
+    text = ["Generated from the contracts `lint-imports` checks in CI (`setup.cfg`) and the modules' docstrings. "
+            "A module imports only from the layers below its own; `|` joins siblings that never import each other; "
+            "inside a folder, `->` points from a module to those it may import.", "",
+            "```text", "\n   v\n".join(picture), "```", ""] + rows
+    return "\n".join(text)
+
+
 GENERATORS = {"errors": _errors, "cli": _cli, "usage": _usage, "initializers": _initializers,
-              "compatibility": _compatibility}
+              "compatibility": _compatibility, "layers": _layers}
 
 
 # -- the tutorial's commands ------------------------------------------------------------------------------------
