@@ -226,3 +226,55 @@ def test_cli_migration_with_inputs_and_steps(tmp_path):
     assert usage.returncode == 2
     assert usage.stderr.strip().splitlines()[-1] == (
         "compat-init: error: --steps needs --inputs (both models train on that batch); received --steps=3")
+
+
+# --- a training checkpoint's .meta as the legacy side (issue 32, item 5) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def training_checkpoint(tmp_path_factory):
+    """A Saver checkpoint written while training (Adam, 3 steps, with a step
+    counter): its .meta holds the optimizer's slots and powers of beta beside
+    the model's variables, as most real checkpoints do."""
+    import numpy as np
+
+    prefix = str(tmp_path_factory.mktemp("training") / "model")
+    graph = tf.Graph()
+    with graph.as_default():
+        v1.set_random_seed(1)
+        x = v1.placeholder(tf.float32, (None, 6), name="x")
+        y = v1.placeholder(tf.float32, (None, 3), name="y")
+        hidden = tf.nn.relu(tf.matmul(x, v1.get_variable("dense/kernel", (6, 5))) + v1.get_variable(
+            "dense/bias", (5,), initializer=v1.zeros_initializer()))
+        logits = tf.matmul(hidden, v1.get_variable("logits/kernel", (5, 3))) + v1.get_variable(
+            "logits/bias", (3,), initializer=v1.zeros_initializer())
+        tf.nn.softmax(logits, name="probs")
+        loss = -tf.reduce_mean(tf.reduce_sum(y * tf.nn.log_softmax(logits), axis=1))
+        train = v1.train.AdamOptimizer(0.05).minimize(loss, global_step=v1.train.get_or_create_global_step())
+        rng = np.random.RandomState(0)
+        with v1.Session(graph=graph) as session:
+            session.run(v1.global_variables_initializer())
+            for _ in range(3):
+                session.run(train, {x: rng.randn(8, 6), y: np.eye(3)[rng.randint(0, 3, 8)]})
+            path = v1.train.Saver().save(session, prefix, global_step=3)
+    return path
+
+
+def dense_port(relu=True):
+    def build():
+        return tf.keras.Sequential([tf.keras.layers.Dense(5, activation="relu" if relu else None, input_shape=(6,),
+                                                          name="dense"),
+                                    tf.keras.layers.Dense(3, activation="softmax", name="logits")])
+    return build
+
+
+def test_a_training_checkpoints_meta_is_the_legacy_side(training_checkpoint):
+    legacy = port.meta_graph(training_checkpoint + ".meta", ["probs:0"])
+    report = port.check_migration(legacy, dense_port(), checkpoint=training_checkpoint, inputs=(8, 6))
+    assert report.status == "pass", str(report)
+    assert [p["legacy"] for p in report.pairs] == ["dense/kernel", "dense/bias", "logits/kernel", "logits/bias"]
+    # The optimizer's state is recognized from the graph (the updates read it), named, and never demanded
+    note = next(n for n in report.function.notes if "optimizer's state" in n)
+    assert "10 variable(s)" in note and "beta1_power" in note and "dense/kernel/Adam" in note, note
+    wrong = port.check_migration(legacy, dense_port(relu=False), checkpoint=training_checkpoint, inputs=(8, 6))
+    assert wrong.status == "fail", str(wrong)

@@ -27,9 +27,38 @@ PASS_THROUGH = {"Identity", "Mul", "Add", "AddV2", "Sub", "Cast", "Reshape", "Re
 #: TF 1 control-flow ops: their outputs (and everything inside a cond or a
 #: while loop) cannot be fetched as a plain tensor.
 CONTROL_FLOW = {"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "RefSwitch", "RefEnter",
-                 "RefMerge", "If", "StatelessIf", "While", "StatelessWhile"}
+                "RefMerge", "If", "StatelessIf", "While", "StatelessWhile"}
 ACTIVATIONS = ("Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Softmax", "LeakyRelu", "Softplus", "Softsign",
                "Gelu")
+
+
+#: The ops that hold a variable.
+VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable"}
+#: The ops of an optimizer's update (TF 1's ``tf.train`` optimizers; Keras'
+#: in a graph): ApplyAdam, ResourceApplyMomentum, ResourceSparseApplyAdagrad,
+#: ...  The variable updated is their first input; every other variable they
+#: read is the optimizer's state (a slot, an accumulator, a power of beta).
+OPTIMIZER_UPDATE = re.compile(r"^(Resource)?(Sparse)?Apply[A-Z][A-Za-z]*(V\d)?$")
+#: Ops through which an update reads a variable's value.
+READS = {"Identity", "RefIdentity", "ReadVariableOp", "Cast", "Enter", "RefEnter", "Switch", "RefSwitch"}
+
+
+def optimizer_state(graph: Any) -> set:
+    """The names of the variables an optimizer's updates read besides the
+    variable each one updates (``OPTIMIZER_UPDATE``): its slots,
+    accumulators and powers of beta, read from the graph's ops (a training
+    graph's ``.meta`` holds them beside the model's variables)."""
+    found = set()
+    for op in graph.get_operations():
+        if not OPTIMIZER_UPDATE.match(op.type):
+            continue
+        for tensor in list(op.inputs)[1:]:
+            source, depth = tensor.op, 0
+            while source.type in READS and source.inputs and depth < 8:
+                source, depth = source.inputs[0].op, depth + 1
+            if source.type in VARIABLE_OPS:
+                found.add(source.name)
+    return found
 
 
 def upstream(roots: List[Any], kinds: set) -> set:

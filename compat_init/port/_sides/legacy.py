@@ -17,7 +17,7 @@ from compat_init._errors import UsageError
 from compat_init._runtime import moved_module_hint
 from compat_init.port._core.numerics import NOISE_DRAWS, NumpyOptimizer, TRAINING_NOISE_DRAWS, change, last_bit
 from compat_init.port._core.pairing import Var
-from compat_init.port._core.text import describe_value, first_line
+from compat_init.port._core.text import cut, describe_value, first_line
 from compat_init.port._files.reading import values_for
 from compat_init.port._sides.drivers import legacy_side
 from compat_init.port._sides.graph import (
@@ -25,7 +25,9 @@ from compat_init.port._sides.graph import (
     CONTROL_FLOW,
     PASS_THROUGH,
     RANDOM_OPS,
+    VARIABLE_OPS,
     dropout_rates,
+    optimizer_state,
     static_shape_text,
     upstream,
 )
@@ -87,13 +89,21 @@ class LegacyModel:
             global_step = set(id(v) for v in tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.GLOBAL_STEP))
             trainable = list(tf.compat.v1.trainable_variables())
             trainable_ids = set(id(v) for v in trainable)
+            # A training graph (a Saver's .meta written while training) holds
+            # its optimizer's slots and powers of beta too: read by the
+            # optimizer's updates, they are not the model's state.
+            optimizer = optimizer_state(self.graph)
             state = [v for v in tf.compat.v1.global_variables()
                      if id(v) not in trainable_ids and id(v) not in global_step
-                     and v.op.name.split("/")[-1] != "global_step"]
+                     and v.op.name.split("/")[-1] != "global_step" and v.op.name not in optimizer]
             self.variables = trainable + state
             self.regularization = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES)
             self.update_ops = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)
             self._classify_placeholders(feeds or {}, placeholders)
+            if optimizer:
+                self.notes.append("the legacy graph holds an optimizer's state (its updates read it; the model does "
+                                  "not), neither compared nor read from a checkpoint: {} variable(s): {}".format(
+                                      len(optimizer), cut(sorted(optimizer), 6)))
             self.session = tf.compat.v1.Session(graph=self.graph)
             try:
                 self.session.run(tf.compat.v1.global_variables_initializer())
@@ -121,7 +131,6 @@ class LegacyModel:
     def side(self, arrays: Sequence[np.ndarray]) -> Any:
         """The model as the function check drives it: forward, gradients,
         read and write its variables, on ``arrays``."""
-
         return legacy_side(self, list(arrays))
 
     def load_checkpoint(self, path: str) -> str:
@@ -173,8 +182,7 @@ class LegacyModel:
         without outputs."""
         if not self.outputs:
             return None
-        variable_ops = {"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable"}
-        return upstream([t.op for t in list(self.outputs) + list(self.regularization)], variable_ops)
+        return upstream([t.op for t in list(self.outputs) + list(self.regularization)], VARIABLE_OPS)
 
     def id_range(self, placeholder: Any) -> Tuple[int, str]:
         """How many ids an integer placeholder may hold: the rows of the
