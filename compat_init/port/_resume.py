@@ -11,67 +11,12 @@ from compat_init import _runtime
 from compat_init._errors import UsageError
 from compat_init.port._convert import load
 from compat_init.port._core.inputs import fit_inputs, parse_inputs
-from compat_init.port._core.numerics import (
-    NOISE_FACTOR,
-    TRAINING_NOISE_DRAWS,
-    change,
-    compare,
-    labels_for,
-    last_bit,
-    loss_value,
-    noise_allowance,
-    regularization_sum,
-)
+from compat_init.port._core.numerics import compare, labels_for, loss_value, regularization_sum
 from compat_init.port._core.pairing import pair
 from compat_init.port._files.reading import Checkpoint, CheckpointError, read
 from compat_init.port._sides.drivers import port_side
 from compat_init.port._sides.legacy import LegacyModel, refuse_recording
 from compat_init.port._sides.port import PortModel
-
-
-#: How resumed steps are compared (a note of every resume).
-TOLERANCE = ("resumed steps compared as the proof compares training steps: each weight within {} x the change that "
-             "moving every legacy variable (the optimizer's slots included) and input by one unit in the last place "
-             "makes to the resumed legacy run ({} such runs; at least {} ulp of the weight's scale)".format(
-                 NOISE_FACTOR, TRAINING_NOISE_DRAWS, NOISE_FACTOR))
-
-
-def _resumed_legacy(legacy: LegacyModel, total: Any, step_op: Any, target: Any, labels: np.ndarray,
-                    handles: List[Any], arrays: List[np.ndarray], steps: int, seed: int,
-                    draws: int = TRAINING_NOISE_DRAWS) -> Tuple[List[float], List[List[np.ndarray]],
-                                                                List[List[float]]]:
-    """The legacy run resumed ``steps`` steps with its own optimizer, from the
-    restored checkpoint: the loss and the ``handles``' values after each step;
-    and per step each handle's rounding noise, the largest change when the
-    run starts again from every variable (its optimizer's slots included) and
-    float input moved by one unit in its last place, ``draws`` times (as
-    ``LegacyModel.training_noise`` measures the proof's training run)."""
-    tf, session = legacy.tf, legacy.session
-    with legacy.graph.as_default():
-        state = list(tf.compat.v1.global_variables())
-        fed = [tf.compat.v1.placeholder(v.dtype.base_dtype, v.shape) for v in state]
-        assign = [v.assign(f) for v, f in zip(state, fed)]
-    start = session.run(state)
-
-    def run(values: List[Any], inputs: List[np.ndarray]) -> Tuple[List[float], List[List[np.ndarray]]]:
-        session.run(assign, feed_dict=dict(zip(fed, values)))
-        feed = legacy.run_feed(inputs, False)
-        feed[target] = labels
-        losses, weights = [], []
-        for _ in range(steps):
-            value, _ = session.run([total, step_op], feed_dict=feed)
-            losses.append(float(value))
-            weights.append(session.run(handles))
-        return losses, weights
-
-    losses, weights = run(start, arrays)
-    rng = np.random.RandomState(seed + 11)
-    noise = [[0.0] * len(handles) for _ in range(steps)]
-    for _ in range(draws):
-        _, moved = run([last_bit(v, rng) for v in start], [last_bit(x, rng) for x in arrays])
-        for entry, a, b in zip(noise, moved, weights):
-            entry[:] = [max(n, change(x, y)) for n, x, y in zip(entry, a, b)]
-    return losses, weights, noise
 
 
 def _same(value: Any) -> Any:
@@ -171,12 +116,7 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
 
     Returns ``(keras optimizer, per-step comparisons, notes)``; each step's
     entry has the losses, the largest weight difference against its
-    tolerance and the weights that differ.  Weights are compared as the
-    proof compares training steps (``compare`` against ``noise_allowance``):
-    each within ``NOISE_FACTOR`` times the change that moving every legacy
-    variable (its optimizer's slots included) and float input by one unit in
-    its last place makes to the resumed legacy run at that step
-    (``TRAINING_NOISE_DRAWS`` such runs).
+    tolerance (``_function.compare``) and the weights that differ.
     """
 
     refuse_recording(v1_builder, "resuming with the optimizer's state")
@@ -220,12 +160,11 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
         variables = [port.weights[p.port.index] for p in trainable]
         notes += load_optimizer_state(ckpt, keras_optimizer, variables, [p.legacy.name for p in trainable],
                                       optimizer, learning_rate, transforms=[p.to_port for p in trainable])
-        handles = [p.legacy.handle for p in trainable]
-        losses_v1, weights_v1, noise = _resumed_legacy(legacy, total, step_op, target, labels, handles, arrays,
-                                                       steps, seed)
-        notes.append(TOLERANCE)
+        feed = legacy.run_feed(arrays, False)
+        feed[target] = labels
         records = []
         for step in range(1, steps + 1):
+            loss_v1, _ = legacy.session.run([total, step_op], feed_dict=feed)
             if _runtime.keras_backend() == "tensorflow":
                 with tf.GradientTape() as tape:
                     outputs = port.call(arrays, False)
@@ -242,12 +181,13 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
                                                              tuple(p.port.index for p in trainable), False)
                 grads = [ops.convert_to_tensor(g) for g in arrays_grads]
             keras_optimizer.apply_gradients(zip(grads, variables))
-            old = weights_v1[step - 1]
+            old = legacy.session.run([p.legacy.handle for p in trainable])
             new = side.read([p.port.index for p in trainable])
-            diffs = [compare(p.legacy.name, p.to_legacy(b), a, allowed_abs=noise_allowance(measured, a))
-                     for p, a, b, measured in zip(trainable, old, new, noise[step - 1])]
+            floor = max((float(np.max(np.abs(w))) for w in old if w.size), default=0.0)
+            diffs = [compare(p.legacy.name, p.to_legacy(b), a, 1.0 + step, floor)
+                     for p, a, b in zip(trainable, old, new)]
             worst = max(diffs, key=lambda c: c.max_abs / max(c.tolerance, 1e-30))
-            records.append({"step": step, "loss_v1": losses_v1[step - 1], "loss_v2": float(loss_v2),
+            records.append({"step": step, "loss_v1": float(loss_v1), "loss_v2": float(loss_v2),
                             "max_weight_diff": worst.max_abs, "weight": worst.name, "tolerance": worst.tolerance,
                             "passed": all(c.passed for c in diffs),
                             "differ": [c.name for c in diffs if not c.passed]})
