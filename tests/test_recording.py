@@ -209,6 +209,20 @@ def test_a_recording_from_another_checkpoint_is_refused(tmp_path):
     assert unasked.returncode == 2 and "made from the legacy model's initial values" in unasked.stderr
 
 
+def test_a_stray_file_beside_the_shards_keeps_the_checkpoints_identity(tmp_path):
+    """The digest a recording keeps hashes the files the reader reads: a
+    shard's backup (model.ckpt.data-00000-of-00001.bak) is not one of them
+    (it changed the digest, and so refused the very checkpoint recorded)."""
+    from tests import port_pairs as P
+
+    prefix = str(tmp_path / "model.ckpt")
+    _save_legacy_checkpoint(_runtime.tf(), prefix)
+    recording = port.record(P.legacy_mlp, str(tmp_path / "at_checkpoint.rec"), checkpoint=prefix, inputs=(8, 20))
+    shard = prefix + ".data-00000-of-00001"
+    shutil.copy(shard, shard + ".bak")
+    assert recording.check_checkpoint(prefix) == prefix
+
+
 def _save_legacy_checkpoint(tf, prefix, scale=1.0):
     from tests import port_pairs as P
 
