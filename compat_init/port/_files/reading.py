@@ -25,47 +25,6 @@ from compat_init.port._core.pairing import Var
 from compat_init.port._core.text import first_line
 
 
-def values_for(path: str, variables: Sequence[Var]) -> Tuple[str, Dict[int, np.ndarray], List[str]]:
-    """The checkpoint's tensors for ``variables`` (by their names: a Saver's
-    keys), each in its variable's dtype: ``(prefix, {index: value}, the keys
-    holding NaN or infinite values)``.
-
-    Raises:
-      CheckpointError: a variable without its key, or of another shape.
-    """
-
-    ckpt = read(path)
-    nonfinite: List[str] = []
-    absent = [v.name for v in variables if v.name not in ckpt.keys]
-    if absent:
-        raise CheckpointError("checkpoint {} has no key for the legacy variable(s) {} (its keys: {})".format(
-            ckpt.prefix, ", ".join(absent), ", ".join(sorted(ckpt.keys)) or "none"))
-    values = {}
-    for var in variables:
-        value = ckpt.tensor(var.name)
-        count_nonfinite(var.name, value, nonfinite)
-        if tuple(value.shape) != tuple(var.shape):
-            raise CheckpointError("checkpoint {}: key {} has shape {} and the legacy variable has shape {}".format(
-                ckpt.prefix, var.name, value.shape, var.shape))
-        values[var.index] = value.astype(var.dtype)
-    return ckpt.prefix, values, nonfinite
-
-
-def checkpoint_digest(prefix: str) -> str:
-    """sha256 over a checkpoint's index and data shards (in name order): the
-    files the reader reads (``shard_files``), so a stray file beside them
-    does not change it."""
-    digest = hashlib.sha256()
-    files = [p for p in [prefix, prefix + ".index"] if os.path.isfile(p)]
-    files += shard_files(prefix)
-    for path in files:
-        digest.update(os.path.basename(path).encode("utf-8") + b"\0")
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 #: Slot variables TF1 optimizers add beside each variable (``kernel/Adam``).
 SLOT_SUFFIXES = ("Adam", "Adam_1", "Momentum", "RMSProp", "RMSProp_1", "Adagrad", "AdagradDA", "Ftrl", "Ftrl_1",
                  "Adadelta", "Adadelta_1", "ProximalAdagrad", "ExponentialMovingAverage")
@@ -353,3 +312,43 @@ def count_nonfinite(key: str, value: Any, found: List[str]) -> None:
               for part in (array[start:start + _SLICE] for start in range(0, array.size, _SLICE)))
     if bad:
         found.append("{} ({} NaN or infinite of {})".format(key, bad, array.size))
+
+
+def values_for(path: str, variables: Sequence[Var]) -> Tuple[str, Dict[int, np.ndarray], List[str]]:
+    """The checkpoint's tensors for ``variables`` (by their names: a Saver's
+    keys), each in its variable's dtype: ``(prefix, {index: value}, the keys
+    holding NaN or infinite values)``.
+
+    Raises:
+      CheckpointError: a variable without its key, or of another shape.
+    """
+    ckpt = read(path)
+    nonfinite: List[str] = []
+    absent = [v.name for v in variables if v.name not in ckpt.keys]
+    if absent:
+        raise CheckpointError("checkpoint {} has no key for the legacy variable(s) {} (its keys: {})".format(
+            ckpt.prefix, ", ".join(absent), ", ".join(sorted(ckpt.keys)) or "none"))
+    values = {}
+    for var in variables:
+        value = ckpt.tensor(var.name)
+        count_nonfinite(var.name, value, nonfinite)
+        if tuple(value.shape) != tuple(var.shape):
+            raise CheckpointError("checkpoint {}: key {} has shape {} and the legacy variable has shape {}".format(
+                ckpt.prefix, var.name, value.shape, var.shape))
+        values[var.index] = value.astype(var.dtype)
+    return ckpt.prefix, values, nonfinite
+
+
+def checkpoint_digest(prefix: str) -> str:
+    """sha256 over a checkpoint's index and data shards (in name order): the
+    files the reader reads (``shard_files``), so a stray file beside them
+    does not change it."""
+    digest = hashlib.sha256()
+    files = [p for p in [prefix, prefix + ".index"] if os.path.isfile(p)]
+    files += shard_files(prefix)
+    for path in files:
+        digest.update(os.path.basename(path).encode("utf-8") + b"\0")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
