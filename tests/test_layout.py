@@ -49,6 +49,7 @@ def private_imports(tree):
 
 
 PORT_MODULES = list(_modules(PORT))
+PACKAGE_MODULES = list(_modules(PACKAGE))
 
 
 def test_the_port_package_has_its_layers():
@@ -61,7 +62,7 @@ def test_no_lazy_import_between_port_modules(name, path):
     assert lazy_port_imports(_tree(path)) == [], "{}: import it at the top (a lazy import hides an edge)".format(name)
 
 
-@pytest.mark.parametrize("name,path", list(_modules(PACKAGE)), ids=[n for n, _ in _modules(PACKAGE)])
+@pytest.mark.parametrize("name,path", PACKAGE_MODULES, ids=[n for n, _ in PACKAGE_MODULES])
 def test_no_private_name_crosses_a_file(name, path):
     assert private_imports(_tree(path)) == [], "{}: a name used across files is public inside the package".format(name)
 

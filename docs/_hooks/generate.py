@@ -226,21 +226,19 @@ def _layers():
         parts = []
         for name in siblings:
             inner = contracts.get("compat_init.port." + name)
-            if inner:
+            if inner:  # a folder with an order of its own
                 parts.append("{}/ ({})".format(name, " -> ".join(" | ".join(s) for s in inner)))
                 modules = [m for layer in inner for m in layer]
-            else:
-                parts.append(name)
-                modules = None
-            if modules is None and os.path.isdir(os.path.join(folder, name)):  # a folder of independent modules
+            elif os.path.isdir(os.path.join(folder, name)):  # a folder of independent modules
                 modules = sorted(f[:-3] for f in os.listdir(os.path.join(folder, name))
                                  if f.endswith(".py") and f != "__init__.py")
-                parts[-1] = "{}/ ({})".format(name, " | ".join(modules))
-            if modules is None:
-                modules_paths = [(name, os.path.join(folder, name + ".py"))]
-            else:
-                modules_paths = [("{}/{}".format(name, m), os.path.join(folder, name, m + ".py")) for m in modules]
-            for shown, path in modules_paths:
+                parts.append("{}/ ({})".format(name, " | ".join(modules)))
+            else:  # one module
+                parts.append(name)
+                modules = None
+            paths = [(name, os.path.join(folder, name + ".py"))] if modules is None else [
+                ("{}/{}".format(name, m), os.path.join(folder, name, m + ".py")) for m in modules]
+            for shown, path in paths:
                 what, lines = _summary(path)
                 rows.append("| L{} | `{}` | {} | {} |".format(level, shown, lines, what.replace("|", "\\|")))
         picture.append("L{}  {}".format(level, "  |  ".join(parts)))

@@ -12,8 +12,6 @@ from compat_init._choices import LOSSES, OPTIMIZERS
 from compat_init._errors import UsageError
 
 
-
-
 def _number(value: Any, name: str, kind: type) -> Any:
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral if kind is int else numbers.Real)):
         raise UsageError("{} must be a{} number; received {}={!r}".format(
