@@ -270,6 +270,128 @@ def test_cli_convert_with_the_proof_writes_only_when_it_passes(tmp_path):
     assert sorted(os.listdir(str(tmp_path))) == [out.name]  # no temporary file left
 
 
+@needs_eager
+def test_cli_convert_proves_by_default_on_a_batch_drawn_for_the_placeholders(tmp_path):
+    common = ["--checkpoint", fixture("cnn_sgd")]
+    good = convert_cli("--migration", "examples_v1.cnn_pair:build", "examples_v2.cnn_pair:build", *common,
+                       "--out", str(tmp_path / out_name()))
+    assert good.returncode == 0, good.stderr[-3000:]
+    assert "verdict: the port agrees" in good.stdout, good.stdout[-3000:]
+    assert "inputs drawn for the legacy placeholders' shapes: " in good.stdout  # (?x28x28x1: 2 rows)
+    bad_out = tmp_path / ("bad." + out_name())
+    bad = convert_cli("--migration", "examples_v1.cnn_pair:build", "tests.test_checkpoint:no_relu_cnn", *common,
+                      "--out", str(bad_out))
+    assert bad.returncode == 1 and not bad_out.exists(), bad.stderr[-3000:]
+    assert ours(bad.stderr)[-1].startswith("compat-init: nothing written"), bad.stderr[-3000:]
+    unproven = tmp_path / ("unproven." + out_name())
+    skipped = convert_cli("--migration", "examples_v1.cnn_pair:build", "tests.test_checkpoint:no_relu_cnn",
+                          *common, "--out", str(unproven), "--no-proof")
+    assert skipped.returncode == 0 and unproven.exists(), skipped.stderr[-3000:]
+    assert ours(skipped.stderr) == ["compat-init: not proven: the port's outputs were not compared with the legacy "
+                                    "model's at the trained weights (--no-proof); it may compute another function"]
+    assert sorted(os.listdir(str(tmp_path))) == sorted([out_name(), unproven.name])
+
+
+@pytest.fixture(scope="module")
+def training_checkpoint(tmp_path_factory):
+    """The tutorial CNN trained 3 Adam steps in a TF1 graph, saved by a
+    ``Saver`` with its ``.meta`` (the training graph: labels, loss, slots)."""
+    folder = tmp_path_factory.mktemp("trained")
+    rng = np.random.RandomState(3)
+    with tf.Graph().as_default():
+        probabilities = old_cnn.build()
+        labels = v1.placeholder(tf.float32, (None, 10), name="labels")
+        loss = tf.reduce_mean(-tf.reduce_sum(labels * tf.math.log(probabilities + 1e-9), axis=1))
+        train = v1.train.AdamOptimizer(1e-3).minimize(loss, global_step=v1.train.get_or_create_global_step())
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
+            for _ in range(3):
+                session.run(train, {"images:0": rng.rand(4, 28, 28, 1), labels: np.eye(10)[rng.randint(0, 10, 4)]})
+            v1.train.Saver().save(session, str(folder / "model.ckpt"), global_step=3)
+    return str(folder)
+
+
+@needs_eager
+def test_cli_convert_port_proves_from_the_meta_graph_beside_the_checkpoint(training_checkpoint, tmp_path):
+    good_out = tmp_path / out_name()
+    good = convert_cli("--port", "examples_v2.cnn_pair:build", "--checkpoint", training_checkpoint, "--out",
+                       str(good_out))
+    assert good.returncode == 0 and good_out.exists(), good.stderr[-3000:]
+    assert "the legacy outputs, found in the graph's dataflow" in good.stdout, good.stdout[-3000:]
+    assert "verdict: the port agrees" in good.stdout and not ours(good.stderr), good.stderr[-3000:]
+    bad_out = tmp_path / ("bad." + out_name())
+    bad = convert_cli("--port", "tests.test_checkpoint:no_relu_cnn", "--checkpoint", training_checkpoint, "--out",
+                      str(bad_out))
+    assert bad.returncode == 1 and not bad_out.exists(), bad.stderr[-3000:]
+    assert "activation missing?" in bad.stdout and "verdict: the port DIFFERS" in bad.stdout, bad.stdout[-3000:]
+    # The same checkpoint without its graph: converted, and said to be unproven.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in os.listdir(training_checkpoint):
+        if name.startswith("model.ckpt-3.") and not name.endswith(".meta"):
+            shutil.copy(os.path.join(training_checkpoint, name), str(bare / name))
+    unproven_out = tmp_path / ("unproven." + out_name())
+    unproven = convert_cli("--port", "tests.test_checkpoint:no_relu_cnn", "--checkpoint",
+                           str(bare / "model.ckpt-3"), "--out", str(unproven_out))
+    assert unproven.returncode == 0 and unproven_out.exists(), unproven.stderr[-3000:]
+    assert ours(unproven.stderr) == ["compat-init: not proven: the port's outputs were not compared with the legacy "
+                                     "model's at the trained weights (no legacy graph: --port alone, and no .meta "
+                                     "beside the checkpoint; --migration LEGACY PORT proves it); it may compute "
+                                     "another function"], unproven.stderr[-3000:]
+
+
+def biased_cnn():
+    """A port whose convolution has a bias the legacy one lacks (as Keras'
+    ResNet50 has conv biases TF-Slim's resnet_v1_50 does not)."""
+    layers = tf.keras.layers
+    return tf.keras.Sequential([tf.keras.Input((8, 8, 1)), layers.Conv2D(4, (3, 3), activation="relu"),
+                                layers.Flatten(), layers.Dense(3, activation="softmax")])
+
+
+@pytest.fixture(scope="module")
+def unbiased_checkpoint(tmp_path_factory):
+    """A TF1 convolution without a bias, then a dense layer, saved by a Saver
+    (with its .meta), every variable random."""
+    folder = tmp_path_factory.mktemp("unbiased")
+    rng = np.random.RandomState(5)
+    with tf.Graph().as_default():
+        images = v1.placeholder(tf.float32, (None, 8, 8, 1), name="images")
+        with v1.variable_scope("conv"):
+            kernel = v1.get_variable("kernel", (3, 3, 1, 4))
+        hidden = tf.reshape(tf.nn.relu(tf.nn.conv2d(images, kernel, [1, 1, 1, 1], "VALID")), [-1, 6 * 6 * 4])
+        with v1.variable_scope("dense"):
+            dense = v1.get_variable("kernel", (6 * 6 * 4, 3))
+            bias = v1.get_variable("bias", (3,))
+        tf.nn.softmax(tf.matmul(hidden, dense) + bias)
+        with v1.Session() as session:
+            for variable in v1.global_variables():
+                variable.load(rng.normal(0, 0.5, variable.shape.as_list()).astype(np.float32), session)
+            v1.train.Saver().save(session, str(folder / "model.ckpt"))
+    return str(folder / "model.ckpt")
+
+
+@needs_eager
+def test_port_weights_with_no_source_are_an_error_unless_kept_initial(unbiased_checkpoint, tmp_path):
+    from compat_init import checkpoint
+
+    with pytest.raises(ValueError, match=r"leaves 1 port weight\(s\) unfilled: .*conv2d.*bias.*keep_initial"):
+        checkpoint.convert(unbiased_checkpoint, biased_cnn)
+    model, report = checkpoint.convert(unbiased_checkpoint, biased_cnn, keep_initial=r".*conv2d.*/bias")
+    assert report.ok and len(report.kept) == 1 and "bias" in report.kept[0], str(report)
+    assert "kept as the port initialized it" in str(report)
+    with pytest.raises(ValueError, match=r"keep_initial must be regular expressions .*received \(conv"):
+        checkpoint.convert(unbiased_checkpoint, biased_cnn, keep_initial="(conv")
+    out = tmp_path / out_name()
+    done = convert_cli("--port", "tests.test_checkpoint:biased_cnn", "--checkpoint", unbiased_checkpoint, "--out",
+                       str(out), "--keep-initial", ".*conv2d.*/bias")
+    assert done.returncode == 0 and out.exists(), done.stderr[-3000:]
+    assert "verdict: the port agrees" in done.stdout and "1 kept as initialized" in done.stdout, done.stdout[-3000:]
+    refused = convert_cli("--port", "tests.test_checkpoint:biased_cnn", "--checkpoint", unbiased_checkpoint,
+                          "--out", str(tmp_path / ("other." + out_name())))
+    assert refused.returncode == 2 and "--keep-initial" in ours(refused.stderr)[-1], refused.stderr[-3000:]
+    assert sorted(os.listdir(str(tmp_path))) == [out.name]
+
+
 def no_relu_cnn():
     layers = tf.keras.layers
     return tf.keras.Sequential([layers.Conv2D(32, (3, 3), input_shape=(28, 28, 1)), layers.MaxPooling2D((2, 2)),

@@ -43,6 +43,16 @@ def alpha_value(text: str) -> float:
     return value
 
 
+def pattern_value(text: str) -> str:
+    """A regular expression (``re.error`` is a ValueError)."""
+    import re
+
+    if not text:
+        raise ValueError
+    re.compile(text)
+    return text
+
+
 def positive_float(text: str) -> float:
     value = float(text)
     if not (math.isfinite(value) and value > 0):
@@ -166,8 +176,9 @@ def function_options(parser: argparse.ArgumentParser, port: bool = True) -> None
                              "named by the legacy placeholder (NAME=BATCH.npy, NAME=SHAPE, or one .npz of named "
                              "arrays; integer arrays such as token ids are fed as they are)")
     parser.add_argument("--outputs", metavar="NAME:0,NAME:0",
-                        help="with a legacy .meta graph (--migration MODEL.ckpt.meta PORT:BUILD): the legacy "
-                             "tensors to compare, in the order of the port's outputs (a dict's sorted keys)")
+                        help="with a legacy .meta graph (--migration MODEL.ckpt.meta PORT:BUILD, or convert --port "
+                             "with the checkpoint's .meta beside it): the legacy tensors to compare, in the order of "
+                             "the port's outputs (a dict's sorted keys)")
     parser.add_argument("--placeholders", metavar="NAME,NAME",
                         help="with --inputs: the legacy graph's placeholders, in the order of --inputs")
     parser.add_argument("--feed", action="append", metavar="NAME=VALUE",

@@ -15,7 +15,7 @@ from compat_init.commands._loading import (
     recording_spec,
     require_tensorflow,
 )
-from compat_init.commands._options import alpha_value, function_options, int_in, option_type
+from compat_init.commands._options import alpha_value, function_options, int_in, option_type, pattern_value
 from compat_init.commands._outputs import (
     check_output_path,
     check_stdout,
@@ -39,7 +39,9 @@ def register(commands: Any) -> None:
         "synonyms, per-head reshapes) and shapes, --mapping (entries or a rules file) for the rest), load "
         "them and write the port's weights (Keras 3: .weights.h5; Keras 2: .h5 or a TF checkpoint) atomically. "
         "Every key is reported: loaded (into which weight, paired how), skipped (why) or an error. With --migration "
-        "and --inputs, the migration proof runs at the trained weights first; nothing is written unless it passes. "
+        "the migration proof runs at the trained weights first (forward only, on a batch drawn for the legacy "
+        "placeholders' shapes, unless --inputs); nothing is written unless it passes (--no-proof: written unproven, "
+        "and said so). "
         "Exit 0: written; 1: the proof found a difference; 2: bad usage or a checkpoint that cannot be used; "
         "3: the proof was inconclusive; 4: internal error. Nothing is written unless the exit code is 0. "
         "--plan prints the pairing table instead (no tensor read, nothing written; exit 0 when every port weight "
@@ -71,6 +73,19 @@ def register(commands: Any) -> None:
     parser.add_argument("--dense-gradients", action="store_true",
                          help="with --optimizer-state: dense gradients for the Keras optimizer (Keras 3 applies an "
                               "embedding's sparse gradient otherwise than TF 1's Adam)")
+    parser.add_argument("--keep-initial", action="append", metavar="PATTERN",
+                        type=option_type("--keep-initial", pattern_value, "a regular expression over whole port "
+                                          "weight names"),
+                        help="port weights the checkpoint has no source for (a regular expression matching whole "
+                             "port weight names, repeatable: Keras' ResNet50 conv biases, which TF-Slim lacks) keep "
+                             "the port's own initial values, listed in the report; any other unfilled weight is an "
+                             "error")
+    parser.add_argument("--no-proof", action="store_true",
+                        help="write the port without proving it; by default the migration proof runs at the trained "
+                             "weights whenever a legacy side is at hand (--migration, or with --port the .meta graph "
+                             "beside the checkpoint), forward only on a batch drawn for the legacy placeholders' "
+                             "shapes unless --inputs, and nothing is written unless it passes; a line says it was "
+                             "not proven")
     parser.add_argument("--weights", metavar="PORT.weights.h5",
                          help="with --reverse: a weights file the port's load_weights reads first")
     function_options(parser)
@@ -87,10 +102,7 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """``convert``: exit 0 written; 1 / 3 the proof at the trained weights
     failed / was inconclusive (nothing written); 2 bad usage; 4 internal."""
-    proof_only = [o for o, given in (("--steps", args.steps), ("--placeholders", args.placeholders),
-                                     ("--feed", args.feed), ("--from-logits", args.from_logits),
-                                     ("--outputs", args.outputs), ("--forward-only", args.forward_only),
-                                     ("--training-arg", args.training_arg)) if given]
+    proof_only = _proof_only(args)
     if args.reverse:
         if not args.migration or args.checkpoint:
             raise UsageError("--reverse needs --migration (the legacy builder names the keys) and no --checkpoint "
@@ -105,11 +117,17 @@ def run(args: argparse.Namespace) -> int:
                          "optimizer); received --optimizer={}{}{}".format(
                              args.optimizer, "" if args.migration else " without --migration",
                              "" if args.inputs else " without --inputs"))
+    if args.no_proof and (args.reverse or args.plan or args.optimizer_state or proof_only):
+        raise UsageError("--no-proof applies to a conversion that would prove (--migration without --reverse, --plan "
+                         "or --optimizer-state, and no proof options); received --no-proof with {}".format(
+                             "--reverse" if args.reverse else "--plan" if args.plan else "--optimizer-state"
+                             if args.optimizer_state else " ".join(proof_only)))
+    if args.keep_initial and (args.reverse or args.optimizer_state):
+        raise UsageError("--keep-initial applies to a conversion into the port (not with --reverse or "
+                         "--optimizer-state); received --keep-initial={} with {}".format(
+                             args.keep_initial[0], "--reverse" if args.reverse else "--optimizer-state"))
     if args.dense_gradients and not args.optimizer_state:
         raise UsageError("--dense-gradients applies only with --optimizer-state; received --dense-gradients")
-    if args.port and proof_only:
-        raise UsageError("{} apply only with --migration (the proof needs the legacy model); received {}".format(
-            "/".join(proof_only), " ".join(proof_only)))
     if args.steps and not args.inputs and not (args.migration and recording_spec(args.migration[0])):
         raise UsageError("--steps needs --inputs (both models train on that batch); received --steps={}".format(
             args.steps))
@@ -136,11 +154,21 @@ def run(args: argparse.Namespace) -> int:
             return checkpoint.reverse(new, old, args.out, weights=args.weights, mapping=options["mapping"],
                                       inputs=options["inputs"], seed=args.seed), EXIT_PASS
         model, report = checkpoint.convert(args.checkpoint, new, old, mapping=options["mapping"],
-                                           inputs=options["inputs"], seed=args.seed, input_map=options["input_map"])
-        if old is not None and options["inputs"] is not None and not args.optimizer_state:
-            report.proof = port.check_migration(old, new, checkpoint=args.checkpoint, **options)
-            if not report.proof.passed:
-                return report, report.proof.exit_code
+                                           inputs=options["inputs"], seed=args.seed,
+                                           input_map=options["input_map"] if options["inputs"] is not None else None,
+                                           keep_initial=args.keep_initial)
+        report.notes[:0] = getattr(args, "side_notes", [])
+        if getattr(args, "unproven", None):
+            report.notes.append(NOT_PROVEN.format(args.unproven))
+        if old is not None and not args.optimizer_state:
+            if args.no_proof:
+                report.notes.append(NOT_PROVEN.format("--no-proof"))
+            elif options["inputs"] is None and not callable(old):
+                report.notes.append(NOT_PROVEN.format("the recording holds no batch (record with --inputs)"))
+            else:
+                report.proof = _prove(port, old, new, args, options)
+                if not report.proof.passed:
+                    return report, report.proof.exit_code
         state = None
         if args.optimizer_state:
             assert old is not None  # --optimizer-state needs --migration (checked above)
@@ -165,12 +193,35 @@ def run(args: argparse.Namespace) -> int:
     if args.json == "-":
         check_stdout()
     report, code = guarded(args, work)
+    for note in getattr(report, "notes", []):
+        if note.startswith(NOT_PROVEN.split("{")[0]):
+            print("compat-init: " + note, file=sys.stderr)
     emit_report(args, report, json_written=code == 0 and not args.reverse)
     if code:
         print("compat-init: nothing written: the {} {}".format(
             "resumed training" if args.optimizer_state else "migration proof at the trained weights",
             "found a difference" if code == 1 else "was inconclusive"), file=sys.stderr)
     return code
+
+
+#: The line a conversion with a legacy side at hand writes when it does not prove.
+NOT_PROVEN = ("not proven: the port's outputs were not compared with the legacy model's at the trained weights ({}); "
+              "it may compute another function")
+
+
+def _prove(port: Any, old: Any, new: Any, args: argparse.Namespace, options: dict) -> Any:
+    """The migration proof at the trained weights: on --inputs, else (by
+    default) forward only on a batch drawn for the legacy placeholders'
+    shapes; a proof that cannot be set up says how to set it up."""
+    if options["inputs"] is not None:
+        return port.check_migration(old, new, checkpoint=args.checkpoint, **options)
+    drawn = dict(options, inputs="placeholders", forward_only=True)
+    try:
+        return port.check_migration(old, new, checkpoint=args.checkpoint, **drawn)
+    except UsageError as error:
+        raise UsageError("{} (convert proves the port by default, forward only, on a batch drawn for the legacy "
+                         "placeholders' shapes: pass --inputs (and --input-map) for the batch, or --no-proof to "
+                         "write it unproven)".format(str(error).rstrip("."))) from None
 
 
 def _write_all(args: argparse.Namespace, checkpoint: Any, model: Any, state: Any, report: Any) -> Any:
@@ -228,28 +279,81 @@ def _sides(args: argparse.Namespace) -> Tuple[Any, Any, Any, dict]:
         raise UsageError("compat-init convert needs scipy: pip install \"compat-init[parity]\" ({})".format(error))
     if args.out and not args.reverse and not args.plan:
         checkpoint.check_output(args.out, option="--out")
-    specs = args.migration or [None, args.port]
-    old = legacy_builder(args, specs[0], "--migration") if specs[0] else None
-    new = load_callable(specs[1], "--migration" if args.migration else "--port", port=True)
-    _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
+    new = load_callable(args.migration[1] if args.migration else args.port,
+                        "--migration" if args.migration else "--port", port=True)
+    old = legacy_builder(args, args.migration[0], "--migration") if args.migration else None
+    meta = None if args.migration else _meta_beside(args, checkpoint)
+    _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None], [meta] if meta else [])
+    if meta is not None:
+        old = _meta_side(args, meta, new)
     options = proof_options(args)
+    options["keep_initial"] = args.keep_initial
     if old is not None and not callable(old):  # a recording
         for option, given in (("--reverse", args.reverse), ("--optimizer-state", args.optimizer_state)):
             if given:
                 raise UsageError("{} runs the legacy graph itself, which a recording does not hold: pass the legacy "
                                  "builder (module:function) or its .meta graph; received {} {}".format(
-                                     option, option, specs[0]))
+                                     option, option, args.migration[0]))
         if options["inputs"] is None and old.manifest["inputs"]:  # the port is built and proven on its batch
             options["inputs"] = {i["name"]: old.arrays[i["array"]] for i in old.manifest["inputs"]}
     return checkpoint, old, new, options
 
 
-def _refuse_overwrites(args: argparse.Namespace, checkpoint: Any, builders: list) -> None:
+def _proof_only(args: argparse.Namespace) -> list:
+    """The options given that only a proof reads."""
+    return [o for o, given in (("--steps", args.steps), ("--placeholders", args.placeholders), ("--feed", args.feed),
+                               ("--from-logits", args.from_logits), ("--outputs", args.outputs),
+                               ("--forward-only", args.forward_only), ("--training-arg", args.training_arg)) if given]
+
+
+def _meta_beside(args: argparse.Namespace, checkpoint: Any) -> Any:
+    """With --port: the graph a ``Saver`` wrote beside the checkpoint
+    (``PREFIX.meta``), or None (``args.unproven`` then says the conversion
+    cannot be proven and how to prove it)."""
+    proof_only = _proof_only(args)
+    meta = None
+    if args.checkpoint and not args.reverse:
+        meta = checkpoint.resolve(args.checkpoint) + ".meta"
+        meta = meta if os.path.isfile(meta) else None
+    if proof_only and (meta is None or not args.outputs):
+        raise UsageError("{} apply only to a proof: with --migration, or with --port and --outputs naming the "
+                         "outputs of the checkpoint's .meta graph ({}); received {}".format(
+                             "/".join(proof_only), "found: " + meta if meta else "none beside the checkpoint",
+                             " ".join(proof_only)))
+    if meta is None:
+        args.unproven = ("no legacy graph: --port alone, and no .meta beside the checkpoint; --migration LEGACY "
+                         "PORT proves it")
+    return meta
+
+
+def _meta_side(args: argparse.Namespace, meta: str, new: Any) -> Any:
+    """The checkpoint's ``.meta`` graph as the legacy side (as with
+    ``--migration PREFIX.meta PORT``), its outputs named by --outputs or
+    found in its dataflow (``port.find_outputs``); None where they cannot be
+    found (``args.unproven`` then says why and how to name them)."""
+    if not args.outputs:
+        from compat_init import port
+
+        try:
+            names, notes = port.find_outputs(meta, new, seed=args.seed,
+                                             input_map=dict(args.input_map) if args.input_map else None)
+        except UsageError as error:
+            args.unproven = ("the checkpoint's graph {} is beside it, but its outputs cannot be told from its "
+                             "dataflow: {}; --outputs NAME:0[,NAME:0] names them".format(meta, str(error).rstrip(".")))
+            return None
+        args.outputs = ",".join(names)
+    else:
+        notes = []
+    args.side_notes = ["the legacy side: the checkpoint's graph {} (beside it)".format(meta)] + notes
+    return legacy_builder(args, meta, "--port")
+
+
+def _refuse_overwrites(args: argparse.Namespace, checkpoint: Any, builders: list, graphs: list) -> None:
     """Nothing the run writes (--out and the files beside it, --json, the
-    optimizer state) replaces a file it reads (the checkpoint's files,
-    --weights, --mapping, --inputs, the builders' modules), or another
-    output: one line, exit 2, before any work."""
-    inputs = read_files(args, builders)
+    optimizer state) replaces a file it reads (the checkpoint's files and
+    ``graphs``, --weights, --mapping, --inputs, the builders' modules), or
+    another output: one line, exit 2, before any work."""
+    inputs = read_files(args, builders) + [("the checkpoint's .meta graph", graphs)]
     if args.checkpoint:
         inputs.append(("the checkpoint's files", checkpoint.files_of(checkpoint.resolve(args.checkpoint))))
     if args.weights:
@@ -284,7 +388,8 @@ def _plan(args: argparse.Namespace) -> int:
     checkpoint, old, new, options = _sides(args)
     report = guarded(args, lambda: checkpoint.plan(args.checkpoint, new, old, mapping=options["mapping"],
                                                    inputs=options["inputs"], seed=args.seed,
-                                                   input_map=options["input_map"]))
+                                                   input_map=options["input_map"], keep_initial=args.keep_initial))
+    report.notes[:0] = getattr(args, "side_notes", [])
     stream = emit_report(args, report)
     if args.emit_mapping:
         from compat_init.port import format_rules

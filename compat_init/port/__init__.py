@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from compat_init._errors import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_PASS, EXIT_USAGE
 from compat_init.port._proof.migration import check_migration
+from compat_init.port._proof.outputs import find_outputs
 from compat_init.port._proof.report import FunctionReport, MigrationReport
 from compat_init.port._record import record
 from compat_init.port._sides.graph import meta_graph
@@ -28,6 +29,7 @@ __all__ = [
     "check_migration",
     "MigrationReport",
     "meta_graph",
+    "find_outputs",
     # The legacy side recorded where it runs (TF 1.15), proven on TF 2
     "record",
     "read_recording",

@@ -9,14 +9,14 @@ then atomically.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from compat_init import _runtime
 from compat_init._errors import UsageError
 from compat_init.port._core.inputs import parse_inputs, port_inputs
-from compat_init.port._core.pairing import pair
+from compat_init.port._core.pairing import keep_patterns, kept, pair
 from compat_init.port._core.text import cut, first_line, shape_text
 from compat_init.port._files.reading import Checkpoint, CheckpointError, LOSSLESS, count_nonfinite, read
 from compat_init.port._files.writing import staged
@@ -50,6 +50,8 @@ class ConversionReport:
     format: str  #: "name-based" or "object-based"
     entries: List[Entry] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)  #: port weights no key filled
+    #: Port weights no key filled that keep the port's initial values (keep_initial).
+    kept: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     proof: Any = None  #: the MigrationReport at the trained weights, when run
     written: str = ""
@@ -82,11 +84,15 @@ class ConversionReport:
                 lines.append("  {} {} {}: {}: {}".format(e.key, shape, e.dtype, e.status, e.reason))
         for name in self.missing:
             lines.append("  port weight {}: MISSING: no checkpoint key was paired with it".format(name))
+        for name in self.kept:
+            lines.append("  port weight {}: kept as the port initialized it (keep_initial: no checkpoint key for "
+                         "it)".format(name))
         for note in self.notes:
             lines.append("  note: " + note)
         counts = self.counts()
-        lines.append("{} keys: {} loaded, {} skipped, {} errors; {} port weights missing".format(
-            len(self.entries), counts["loaded"], counts["skipped"], counts["error"], len(self.missing)))
+        lines.append("{} keys: {} loaded, {} skipped, {} errors; {} port weights missing{}".format(
+            len(self.entries), counts["loaded"], counts["skipped"], counts["error"], len(self.missing),
+            ", {} kept as initialized".format(len(self.kept)) if self.kept else ""))
         if self.proof is not None:
             lines.append(str(self.proof))
         if self.written:
@@ -110,8 +116,8 @@ def _check_cast(source: str, target: str, key: str, prefix: str, weight: str, no
                           "refused".format(prefix, key, source, weight, target))
 
 
-def _pairing_table(ckpt: Checkpoint, port: Any, mapping: Any,
-          legacy: Any) -> Tuple[List[Any], ConversionReport, List[str]]:
+def _pairing_table(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any,
+                   keep: Sequence[Any] = ()) -> Tuple[List[Any], ConversionReport, List[str]]:
     """The pairing of a checkpoint's keys with the port's weights, checked
     from the metadata alone (no tensor is read): (pairs, the report with
     every key's entry and the port weights left unfilled, ambiguities)."""
@@ -156,7 +162,12 @@ def _pairing_table(ckpt: Checkpoint, port: Any, mapping: Any,
     for key, why in sorted(ckpt.skipped.items()):
         report.entries.append(Entry(key, ckpt.shapes[key], ckpt.dtypes[key], "skipped", reason=why,
                                     kind="optimizer state" if key in ckpt.optimizer_state else ""))
-    report.missing = [v.name for v in left_new]
+    report.missing = [v.name for v in left_new if not kept(v, keep)]
+    report.kept = [v.name for v in left_new if kept(v, keep)]
+    idle = [p.pattern for p in keep if not any(p.fullmatch(v.name.split(":")[0]) for v in left_new)]
+    if idle:
+        report.notes.append("keep_initial pattern(s) matching no port weight left unfilled: {}".format(
+            ", ".join(idle)))
     order = {k: i for i, k in enumerate(sorted(ckpt.shapes))}
     report.entries.sort(key=lambda e: order.get(e.key, 0))
     return pairs, report, ambiguous
@@ -164,13 +175,14 @@ def _pairing_table(ckpt: Checkpoint, port: Any, mapping: Any,
 
 def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]] = None, *,
          mapping: Any = None, inputs: Any = None, seed: int = 0,
-         input_map: Optional[Dict[str, str]] = None) -> ConversionReport:
+         input_map: Optional[Dict[str, str]] = None, keep_initial: Any = None) -> ConversionReport:
     """The pairing table a conversion would load, read from the checkpoint's
     metadata and the port's weights (built, never filled): every key loaded
     into which weight (how, with any reshape), skipped (why), and every port
     weight left unfilled (``report.missing``).  No tensor is read and nothing
     is written.  Arguments as :func:`convert`'s."""
 
+    keep = keep_patterns(keep_initial)
     ckpt = read(checkpoint)
     arrays, port_names = port_inputs(inputs, input_map, seed)
     legacy = open_legacy(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
@@ -178,7 +190,7 @@ def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Ca
     try:
         port = PortModel(v2_builder, seed, arrays, read_values=False, input_names=port_names,
                          named=input_map is not None)
-        _, report, ambiguous = _pairing_table(ckpt, port, mapping, legacy)
+        _, report, ambiguous = _pairing_table(ckpt, port, mapping, legacy, keep)
         report.notes += ["ambiguous: " + a for a in ambiguous]
         return report
     finally:
@@ -189,8 +201,8 @@ def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Ca
 
 
 def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
-         write: Optional[Callable[[Dict[int, np.ndarray]], None]] = None) -> Tuple[Dict[int, np.ndarray],
-                                                                                ConversionReport]:
+         write: Optional[Callable[[Dict[int, np.ndarray]], None]] = None,
+         keep_initial: Any = None) -> Tuple[Dict[int, np.ndarray], ConversionReport]:
     """The values for the port's weights (index -> array) and the report.
     Every pairing, shape and dtype is checked first, from the checkpoint's
     metadata; then each tensor is read and, with ``write``, handed to it at
@@ -198,13 +210,14 @@ def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
     CheckpointError: before anything is read for a pairing, shape or dtype
     problem; while reading for an unreadable tensor."""
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else read(checkpoint)
-    pairs, report, ambiguous = _pairing_table(ckpt, port, mapping, legacy)
+    pairs, report, ambiguous = _pairing_table(ckpt, port, mapping, legacy, keep_patterns(keep_initial))
     if report.missing:
         unloaded = [e.key for e in report.entries if e.status == "skipped" and e.key not in ckpt.skipped]
         shapes = {v.name: v.shape for v in port.vars}
         raise CheckpointError("checkpoint {} leaves {} port weight(s) unfilled: {}; the keys not loaded: {}{}; pass "
                               "mapping= (--mapping CHECKPOINT_KEY=PORT_WEIGHT, or a rules file; convert --plan "
-                              "prints the whole pairing table)".format(
+                              "prints the whole pairing table), or keep_initial=PATTERN (--keep-initial) for port "
+                              "weights the checkpoint has no source for".format(
                                   ckpt.prefix, len(report.missing),
                                   cut(["{} ({})".format(n, shape_text(shapes.get(n, ()))) for n in report.missing]),
                                   cut(["{} ({})".format(k, shape_text(ckpt.shapes[k])) for k in unloaded]) or "none",
@@ -235,7 +248,7 @@ def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
 
 def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]] = None, *,
             mapping: Any = None, inputs: Any = None, seed: int = 0,
-            input_map: Optional[Dict[str, str]] = None) -> Tuple[Any, ConversionReport]:
+            input_map: Optional[Dict[str, str]] = None, keep_initial: Any = None) -> Tuple[Any, ConversionReport]:
     """Loads a checkpoint into the port ``v2_builder()`` returns.
 
     Args:
@@ -250,6 +263,11 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
       mapping: ``{checkpoint key (or legacy name): port weight}``, a rules
         file's path, or a list of dicts and ``port.Rule``s (as
         ``port.pair`` takes it).
+      keep_initial: Port weights the checkpoint has no source for (a
+        regular expression over whole port weight names, or a list of them:
+        Keras' ResNet50 conv biases, which TF-Slim's convolutions lack): they
+        keep the port's own initial values, listed in ``report.kept``; any
+        other unfilled port weight is an error.
 
     Returns:
       ``(port, report)``: the port with every weight loaded, and a
@@ -265,13 +283,16 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
         raise UsageError("checkpoint conversion loads a TF 2 port (eager execution); this TensorFlow {} runs graphs "
                          "(TF 1.x, or eager execution disabled): convert on TF 2, where the port runs".format(
                              _runtime.tf_version()))
+    keep = keep_patterns(keep_initial)
     ckpt = read(checkpoint)
     arrays, port_names = port_inputs(inputs, input_map, seed)
     legacy = open_legacy(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
     try:
+        # Built with its initializers where some weights keep them, else zeros (every one is overwritten).
         port = PortModel(v2_builder, seed, arrays, read_values=False, input_names=port_names,
-                         named=input_map is not None)
-        _, report = load(ckpt, port, mapping=mapping, legacy=legacy, write=port_side(port, arrays or []).write)
+                         named=input_map is not None, zeros=not keep)
+        _, report = load(ckpt, port, mapping=mapping, legacy=legacy, write=port_side(port, arrays or []).write,
+                         keep_initial=keep)
         return port.model, report
     finally:
         if legacy is not None:

@@ -377,6 +377,45 @@ def _check_shapes(old: Var, new: Var, transpose: Optional[Tuple[int, ...]], resh
             "; received " + received if received else ""))
 
 
+_PATTERN = type(re.compile(""))
+
+
+def keep_patterns(keep_initial: Any, option: str = "keep_initial") -> List[Any]:
+    """``keep_initial`` (a pattern or a list of them: regular expressions
+    over whole port weight names) compiled.
+
+    Raises:
+      UsageError: a pattern that is not a string or not a regular
+        expression, naming ``option``, the pattern and the error.
+    """
+    if keep_initial is None:
+        return []
+    patterns = [keep_initial] if isinstance(keep_initial, str) else keep_initial
+    if not isinstance(patterns, (list, tuple)):
+        raise TypeError("{} must be a pattern or a list of patterns (regular expressions over port weight names); "
+                        "received {}".format(option, type(keep_initial).__name__))
+    compiled = []
+    for pattern in patterns:
+        if isinstance(pattern, _PATTERN):
+            compiled.append(pattern)
+            continue
+        if not isinstance(pattern, str) or not pattern:
+            raise UsageError("{} patterns must be non-empty strings (regular expressions over port weight names); "
+                             "received {!r}".format(option, pattern))
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as error:
+            raise UsageError("{} must be regular expressions over port weight names; received {} ({})".format(
+                option, pattern, error)) from None
+    return compiled
+
+
+def kept(var: Var, patterns: Sequence[Any]) -> bool:
+    """Whether a port weight is one ``patterns`` keep as the port initialized
+    it (a pattern matches its whole name)."""
+    return any(p.fullmatch(_clean(var.name)) for p in patterns)
+
+
 def _describe(variables: Sequence[Var], most: int = 0) -> str:
     """``name shape, ...``; with ``most``, the first ``most`` and a count of the rest."""
     names = ["{} {}".format(_clean(v.name), shape_text(v.shape)) for v in variables]
@@ -384,13 +423,15 @@ def _describe(variables: Sequence[Var], most: int = 0) -> str:
 
 
 def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
-         *, require_all: bool = True, ambiguities: Optional[List[str]] = None
+         *, require_all: bool = True, ambiguities: Optional[List[str]] = None, keep_initial: Any = None
          ) -> Tuple[List[Pair], List[Var], List[Var]]:
     """Pairs ``legacy`` with ``port``; returns ``(pairs, unpaired legacy,
     unpaired port)``, pairs in the legacy side's order.
 
     ``mapping``: see :func:`split_mapping`.  ``ambiguities``: a list that
     receives the layers that matched several others equally well.
+    ``keep_initial``: patterns (:func:`keep_patterns`) of port weights with no
+    source that stay as the port initialized them: unpaired, never an error.
 
     Raises:
       UsageError: a mapping entry that names no variable, or several, or a
@@ -401,6 +442,7 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
       TypeError: ``mapping`` of a type it cannot be.
     """
     legacy, port = list(legacy), list(port)
+    keep = keep_patterns(keep_initial)
     entries, rules = split_mapping(mapping)
     pairs: List[Pair] = []
     used_old: Dict[int, str] = {}
@@ -465,12 +507,14 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
     left_new = [v for v in port if id(v) not in paired_new]
     if ambiguities is not None:
         ambiguities.extend(found_ambiguous)
-    if require_all and (any(v.trainable for v in left_old) or any(v.trainable for v in left_new)):
+    if require_all and (any(v.trainable for v in left_old) or any(v.trainable and not kept(v, keep)
+                                                                  for v in left_new)):
         raise UsageError(
             "the legacy variables and the port's weights cannot all be paired (by creation order, names, structure "
             "or shapes); unpaired legacy: {}; unpaired port: {}{}. Pass mapping={{legacy name: port name}} or a rules "
-            "file (--mapping LEGACY=PORT or --mapping RULES; convert --plan prints the whole table)".format(
-                _describe(left_old, 8), _describe(left_new, 8),
+            "file (--mapping LEGACY=PORT or --mapping RULES; convert --plan prints the whole table), or, for port "
+            "weights the legacy model has no source for, keep_initial=PATTERN (--keep-initial)".format(
+                _describe(left_old, 8), _describe([v for v in left_new if not kept(v, keep)], 8),
                 "; ambiguous: " + "; ".join(found_ambiguous[:4]) if found_ambiguous else ""))
     order = {id(v): i for i, v in enumerate(legacy)}
     pairs.sort(key=lambda p: order[id(p.legacy)])

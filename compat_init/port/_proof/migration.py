@@ -28,12 +28,15 @@ from compat_init.parity._report import KernelReport
 from compat_init.port._core.inputs import fit_inputs, name_inputs, parse_inputs
 from compat_init._choices import PRECISIONS
 from compat_init.port._core.options import check_run
-from compat_init.port._core.pairing import Pair, pair
+from compat_init.port._core.pairing import Pair, keep_patterns, kept, pair
 from compat_init.port._proof.function import check_function
 from compat_init.port._proof.report import MigrationReport
 from compat_init.port._sides.legacy import LegacyModel
 from compat_init.port._sides.port import PortModel
 from compat_init.port._sides.recorded import Recording
+
+#: The rows of a batch drawn for placeholders whose batch dimension is unknown.
+DRAWN_BATCH = 2
 
 
 def check_migration(
@@ -56,6 +59,7 @@ def check_migration(
     forward_only: bool = False,
     training_argument: Optional[str] = None,
     precision: str = "float32",
+    keep_initial: Any = None,
 ) -> MigrationReport:
     """Does a Keras port start from the same weights as its legacy model, and
     compute the same function?
@@ -82,6 +86,9 @@ def check_migration(
         them (one per input placeholder, found in the legacy graph or named by
         ``placeholders``), or a dict ``{placeholder name: array or shape}``.
         Integer arrays (token ids, masks) are fed as they are.
+        ``"placeholders"``: a batch drawn for the legacy input placeholders'
+        own shapes (``DRAWN_BATCH`` rows where the batch dimension is
+        unknown; every other dimension must be known).
       input_map: ``{legacy placeholder: port input name}`` where the port
         names its inputs otherwise (BERT's ``input_ids`` and KerasHub's
         ``token_ids``); a port whose inputs carry the names is called with a
@@ -108,6 +115,10 @@ def check_migration(
         the machine epsilons (a float16 port fails a float32 proof otherwise).
       training_argument: The argument of the port's call that switches
         training, where it is not ``training`` (``is_training``).
+      keep_initial: Port weights the legacy model has no source for (a
+        regular expression over whole port weight names, or a list): they
+        keep the port's initial values, listed in ``report.unpaired``; any
+        other unpaired port weight is an error.
       feeds: ``{placeholder name: value}`` for the legacy graph's other
         placeholders (``keep_prob``, a learning rate); a boolean placeholder
         nobody feeds is the training switch (False; True for training-mode
@@ -136,12 +147,18 @@ def check_migration(
         raise UsageError("precision must be one of {}; received precision={!r}".format(", ".join(PRECISIONS),
                                                                                       precision))
     port_options: Dict[str, Any] = {"forward_only": forward_only, "training_argument": training_argument,
-                                    "precision": precision}
+                                    "precision": precision, "keep_initial": keep_patterns(keep_initial)}
     if steps and inputs is None and not isinstance(v1_builder, Recording):
         raise UsageError("steps needs inputs: training equivalence runs both models on a batch; received "
                          "steps={!r} without inputs".format(steps))
     seed, steps, learning_rate = check_run(seed, steps, learning_rate, loss, optimizer)
     replayed: List[str] = []
+    drawn = isinstance(inputs, str) and inputs == "placeholders"
+    if isinstance(inputs, str) and not drawn:
+        raise UsageError("inputs must be arrays, shapes, a dict of them or \"placeholders\" (a batch drawn for the "
+                         "legacy placeholders' shapes); received inputs={!r}".format(inputs))
+    if drawn:
+        inputs = None
     if isinstance(v1_builder, Recording):
         run, arrays, replayed = v1_builder.replay_options(
             seed=seed, inputs=inputs, placeholders=placeholders, feeds=feeds, steps=steps, loss=loss,
@@ -162,10 +179,23 @@ def check_migration(
             loss, optimizer, learning_rate, from_logits,
             v1_builder.checkpoint["prefix"] if v1_builder.checkpoint else None, recorded_checkpoint=True,
             **port_options)
-    inputs, placeholders, port_names = name_inputs(inputs, placeholders, input_map)
+    port_names = None
+    if not drawn:
+        inputs, placeholders, port_names = name_inputs(inputs, placeholders, input_map)
     arrays = parse_inputs(inputs, seed) if inputs is not None else None
-    legacy = LegacyModel(v1_builder, seed, need_outputs=arrays is not None, feeds=feeds, placeholders=placeholders)
+    legacy = LegacyModel(v1_builder, seed, need_outputs=arrays is not None or drawn, feeds=feeds,
+                         placeholders=placeholders)
     notes: List[str] = list(legacy.notes)
+    if drawn:
+        try:
+            shapes = legacy.batch_shapes(DRAWN_BATCH)
+        except BaseException:
+            legacy.close()
+            raise
+        _, _, port_names = name_inputs(dict(zip(legacy.input_names, shapes)), None, input_map)
+        arrays = parse_inputs(shapes, seed)
+        notes.append("inputs drawn for the legacy placeholders' shapes: {}".format(", ".join(
+            "{} {}".format(name, "x".join(map(str, shape))) for name, shape in zip(legacy.input_names, shapes))))
     if arrays is not None:
         try:
             arrays, fitted = fit_inputs(arrays, legacy)
@@ -173,7 +203,10 @@ def check_migration(
             legacy.close()
             raise
         notes += fitted
-    return _prove(legacy, v2_builder, arrays, notes, port_names, input_map is not None, mapping, alpha, seed, steps,
+    # Drawn for several placeholders, the arrays reach the port's inputs by name (which feeds which is
+    # nobody's statement otherwise); given, in the order given.
+    named = input_map is not None or drawn and len(legacy.input_names) > 1
+    return _prove(legacy, v2_builder, arrays, notes, port_names, named, mapping, alpha, seed, steps,
                   loss, optimizer, learning_rate, from_logits, checkpoint, **port_options)
 
 
@@ -181,7 +214,8 @@ def _prove(legacy: Any, v2_builder: Callable[[], Any], arrays: Optional[List[np.
            port_names: Optional[List[str]], named: bool, mapping: Any, alpha: float, seed: int, steps: int,
            loss: str, optimizer: str, learning_rate: float, from_logits: bool, checkpoint: Optional[str], *,
            recorded_checkpoint: bool = False, forward_only: bool = False,
-           training_argument: Optional[str] = None, precision: str = "float32") -> MigrationReport:
+           training_argument: Optional[str] = None, precision: str = "float32",
+           keep_initial: Any = None) -> MigrationReport:
     """The proof on a legacy side (live, a .meta graph or a recording) and
     the port ``v2_builder()`` returns."""
     port = None
@@ -192,14 +226,16 @@ def _prove(legacy: Any, v2_builder: Callable[[], Any], arrays: Optional[List[np.
         # Legacy variables the compared outputs never read (an auxiliary or
         # pretraining head) have no part in the proof: listed, not paired.
         off_path = [v for v in legacy.vars if feeding is not None and v.name not in feeding]
-        pairs, left_old, left_new = pair([v for v in legacy.vars if v not in off_path], port.vars, mapping)
+        pairs, left_old, left_new = pair([v for v in legacy.vars if v not in off_path], port.vars, mapping,
+                                         keep_initial=keep_initial)
         if checkpoint is not None:
             report = _from_checkpoint(checkpoint, pairs, legacy, alpha, seed, recorded_checkpoint)
         else:
             report = _initial(pairs, legacy, port, alpha, seed)
         report.unpaired = ["legacy {} (skipped: not on the path to the outputs)".format(v.name) for v in off_path] + [
             "legacy {} (no port weight of that name and shape)".format(v.name) for v in left_old] + [
-            "port {} (no legacy variable of that name and shape)".format(v.name) for v in left_new]
+            "port {} ({})".format(v.name, "kept as the port initialized it: keep_initial" if kept(v, keep_initial)
+                                  else "no legacy variable of that name and shape") for v in left_new]
         if arrays is not None and not report.nonfinite:
             report.function = check_function(legacy, port, pairs, arrays, seed=seed, steps=steps, loss=loss,
                                               optimizer=optimizer, learning_rate=learning_rate,

@@ -3,8 +3,9 @@ an op is computed from, its dropout rates; and the legacy side read from a
 ``Saver``'s ``.meta`` graph (``meta_graph``)."""
 from __future__ import annotations
 
+import itertools
 import re
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -118,6 +119,30 @@ def _reaches_random(op: Any, depth: int = 6) -> bool:
     return any(_reaches_random(t.op, depth - 1) for t in op.inputs)
 
 
+def import_meta(path: str) -> Any:
+    """The graph a ``Saver`` wrote (``model.ckpt.meta``) imported into the
+    default graph, which it returns.
+
+    Raises:
+      UsageError: the file is not a graph this TensorFlow can import (an op
+        it lacks, such as a ``tf.contrib`` kernel, is named).
+    """
+    tf = _runtime.tf()
+    try:
+        tf.compat.v1.train.import_meta_graph(path, clear_devices=True)
+    except Exception as error:  # noqa: BLE001 - a file that is not a graph this TF can run
+        text = first_line(error)
+        op = re.search(r"Op type not registered '([^']+)'", str(error))
+        if op:
+            raise UsageError("the legacy graph {} uses the op {}, which this TensorFlow {} lacks (a tf.contrib "
+                             "or custom kernel): record the legacy side where it runs (compat-init record "
+                             "LEGACY:BUILD --inputs ... --out LEGACY.rec, on TF 1.x) and prove from the "
+                             "recording (--migration LEGACY.rec PORT:BUILD)".format(
+                                 path, op.group(1), _runtime.tf_version())) from None
+        raise UsageError("the legacy .meta graph {} cannot be imported: {}".format(path, text)) from None
+    return tf.compat.v1.get_default_graph()
+
+
 def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
     """A legacy builder that imports the graph a ``Saver`` wrote beside its
     checkpoint (``model.ckpt.meta``, a ``MetaGraphDef``) and returns the
@@ -139,20 +164,7 @@ def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
                          "NAME:0); received none for {}".format(path))
 
     def build() -> Any:
-        tf = _runtime.tf()
-        try:
-            tf.compat.v1.train.import_meta_graph(path, clear_devices=True)
-        except Exception as error:  # noqa: BLE001 - a file that is not a graph this TF can run
-            text = first_line(error)
-            op = re.search(r"Op type not registered '([^']+)'", str(error))
-            if op:
-                raise UsageError("the legacy graph {} uses the op {}, which this TensorFlow {} lacks (a tf.contrib "
-                                 "or custom kernel): record the legacy side where it runs (compat-init record "
-                                 "LEGACY:BUILD --inputs ... --out LEGACY.rec, on TF 1.x) and prove from the "
-                                 "recording (--migration LEGACY.rec PORT:BUILD)".format(
-                                     path, op.group(1), _runtime.tf_version())) from None
-            raise UsageError("the legacy .meta graph {} cannot be imported: {}".format(path, text)) from None
-        graph = tf.compat.v1.get_default_graph()
+        graph = import_meta(path)
         found = []
         for name in outputs:
             tensor_name = name if ":" in name else name + ":0"
@@ -166,3 +178,66 @@ def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
         return found
 
     return build
+
+
+def output_candidates(graph: Any, shapes: Sequence[Sequence[Optional[int]]], most: int) -> List[List[List[Any]]]:
+    """For each of ``shapes`` (a port's outputs, the batch dimension first),
+    the tensors of ``graph`` that may be that output, read from its dataflow:
+    floating tensors of that shape past the batch dimension (an unknown
+    dimension on either side matches), outside control flow, computed from an
+    input placeholder and a model variable.  Of the ways to pick one per
+    output, the one whose outputs are computed from the most variables
+    together, at most ``most`` (the port's weights: an earlier layer or an
+    auxiliary head reads fewer, a pretraining head on top of an output more),
+    then needing the fewest placeholders fed (a gradient or a loss needs the
+    labels too).  Returns every way that ties (none where no tensor fits):
+    for each output, the tensors alike in both (logits and their softmax), to
+    be told apart otherwise."""
+    ignore = optimizer_state(graph)
+    bits: dict = {}
+    placeholders = variables = 0
+    next_bit = 0
+    for op in graph.get_operations():
+        mask = 0
+        for source in [t.op for t in op.inputs] + list(op.control_inputs):  # what fetching it needs fed
+            mask |= bits.get(source.name, 0)
+        if op.type == "Placeholder" and not op.outputs[0].dtype.base_dtype.is_bool:  # a switch is no input
+            mask |= 1 << next_bit
+            placeholders |= 1 << next_bit
+            next_bit += 1
+        elif op.type in VARIABLE_OPS and op.name not in ignore:
+            mask |= 1 << next_bit
+            variables |= 1 << next_bit
+            next_bit += 1
+        bits[op.name] = mask
+    per_output: List[Dict[Tuple[int, int], List[Any]]] = []
+    for shape in shapes:
+        kinds: Dict[Tuple[int, int], List[Any]] = {}  # (variables read, placeholders fed) -> tensors
+        for op in graph.get_operations():
+            if op.type in CONTROL_FLOW or op.type in VARIABLE_OPS:
+                continue
+            read, fed = bits[op.name] & variables, bits[op.name] & placeholders
+            if not fed or not read or _count(read) > most:
+                continue
+            for tensor in op.outputs:
+                dims = tensor.shape.as_list() if tensor.shape.ndims is not None else None
+                if (dims is not None and len(dims) == len(shape) and tensor.dtype.base_dtype.is_floating
+                        and all(a is None or b is None or a == b for a, b in zip(dims[1:], shape[1:]))):
+                    kinds.setdefault((read, fed), []).append(tensor)
+        # The likeliest few per output: the most variables, then the fewest placeholders.
+        best = sorted(kinds, key=lambda k: (-_count(k[0]), _count(k[1])))[:max(2, 12 // max(1, len(shapes)))]
+        per_output.append({k: kinds[k] for k in best})
+    scored = []
+    for combination in itertools.product(*[list(k) for k in per_output]):
+        read = fed = 0
+        for r, f in combination:
+            read, fed = read | r, fed | f
+        if _count(read) <= most:
+            scored.append(((-_count(read), _count(fed)), combination))
+    top = min((score for score, _ in scored), default=None)
+    return [[kinds[key] for kinds, key in zip(per_output, combination)] for score, combination in scored
+            if score == top]
+
+
+def _count(mask: int) -> int:
+    return bin(mask).count("1")

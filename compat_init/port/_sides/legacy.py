@@ -184,6 +184,29 @@ class LegacyModel:
             return None
         return upstream([t.op for t in list(self.outputs) + list(self.regularization)], VARIABLE_OPS)
 
+    def batch_shapes(self, batch: int) -> List[Tuple[int, ...]]:
+        """The input placeholders' static shapes with ``batch`` rows where the
+        first dimension is unknown.
+
+        Raises:
+          UsageError: a placeholder of unknown rank or with another unknown
+            dimension (naming it): no batch can be drawn for it.
+        """
+        shapes = []
+        for tensor in self.inputs:
+            dims = tensor.shape.as_list() if tensor.shape.ndims is not None else None
+            unknown = [] if dims is None else [i for i, d in enumerate(dims) if d is None and i > 0]
+            if dims is None or unknown:
+                raise UsageError("no batch can be drawn for the legacy placeholder {} (shape {}): {} unknown; pass "
+                                 "the inputs (inputs=, --inputs)".format(
+                                     tensor.op.name, static_shape_text(tensor),
+                                     "its rank is" if dims is None else "its dimension(s) {} are".format(
+                                         ", ".join(map(str, unknown)))))
+            shapes.append(tuple(batch if d is None else int(d) for d in dims))
+        if not shapes:
+            raise UsageError("no batch can be drawn: the legacy graph has no input placeholder its outputs read")
+        return shapes
+
     def id_range(self, placeholder: Any) -> Tuple[int, str]:
         """How many ids an integer placeholder may hold: the rows of the
         smallest embedding table it indexes (a gather, or a one-hot's depth,

@@ -43,7 +43,8 @@ class PortModel:
 
     def __init__(self, builder: Callable[[], Any], seed: int, arrays: Optional[Sequence[np.ndarray]],
                  read_values: bool = True, input_names: Optional[Sequence[str]] = None,
-                 named: bool = False, training_argument: Optional[str] = None) -> None:
+                 named: bool = False, training_argument: Optional[str] = None,
+                 zeros: Optional[bool] = None) -> None:
         """``read_values=False``: the weights' initial values are not read
         (a conversion overwrites them; a large model need not hold them twice).
         ``input_names``: the port's input for each array; the port is called
@@ -51,7 +52,9 @@ class PortModel:
         backbone), else positionally.  ``named``: the names were given as the
         port's (an input map): a port that lacks one is an error.
         ``training_argument``: the argument of the port's call that switches
-        training (default ``training``; ``is_training`` in some ports)."""
+        training (default ``training``; ``is_training`` in some ports).
+        ``zeros``: Keras weights start as zeros, not their initializers'
+        draws (default: when ``read_values`` is False)."""
         tf = _runtime.tf()
         self.tf = tf
         self.training_argument = training_argument or "training"
@@ -66,7 +69,7 @@ class PortModel:
         self.session: Any = None
         if self.eager:
             tf.random.set_seed(seed)
-            with zeros_initialized(tf, not read_values), numbered_variables():
+            with zeros_initialized(tf, not read_values if zeros is None else zeros), numbered_variables():
                 self.model = self._check(builder())
                 self.check_training_argument()
                 self._name_inputs()

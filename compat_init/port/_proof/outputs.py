@@ -1,0 +1,165 @@
+"""The legacy outputs a port's outputs stand for, found in the dataflow of
+the graph a ``Saver`` wrote beside its checkpoint (``convert --port`` with
+``PREFIX.meta`` there): so the conversion is proven with no name given."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from compat_init import _runtime
+from compat_init._errors import UsageError
+from compat_init.port._sides.graph import import_meta, output_candidates, upstream
+from compat_init.port._sides.port import PortModel
+
+#: The rows of the batch the tied candidates are told apart on.
+_BATCH = 2
+
+
+def _signature(value: Any) -> Tuple[bool, ...]:
+    """What an output is whatever the weights (at initial weights, the norms'
+    scales 1 and offsets 0): non-negative, at most 1, within [-1, 1], rows
+    summing to 1, rows of mean 0 and deviation 1 (a softmax, a sigmoid, a
+    tanh, a normalization, logits)."""
+    v = np.asarray(value, dtype=np.float64)
+    rows = bool(v.ndim and np.allclose(v.sum(axis=-1), 1.0, atol=1e-4))
+    normal = bool(v.ndim and v.shape[-1] > 1 and np.allclose(v.mean(axis=-1), 0.0, atol=1e-3)
+                  and np.allclose(v.std(axis=-1), 1.0, atol=1e-2))
+    return bool(np.all(v >= 0)), bool(np.all(v <= 1)), bool(np.all(np.abs(v) <= 1)), rows, normal
+
+
+def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
+                 input_map: Optional[Dict[str, str]] = None) -> Tuple[List[str], List[str]]:
+    """The tensors of the ``.meta`` graph ``meta`` that the port's outputs
+    compute, in the port's output order, and a note saying how they were
+    found: the tensors of the outputs' shapes computed together from the most
+    variables (no more than the port has) and the fewest placeholders
+    (``output_candidates``); where several ways tie, the one whose tensors
+    are what the port's outputs are at initial weights (a softmax, a tanh, a
+    normalization: ``_signature``), the last of those alike.  The proof then
+    decides: a port that computes none of them fails it.
+
+    Raises:
+      UsageError: the port is not a functional model (its outputs' shapes
+        are unknown before a call), no tensor or several different ones may be
+        an output, or the placeholders they read are not the port's inputs;
+        saying why (``outputs=``/``--outputs`` names them then).
+    """
+    tf = _runtime.tf()
+    port = PortModel(v2_builder, seed, None)
+    try:
+        symbolic = getattr(port.model, "outputs", None)
+        inputs = getattr(port.model, "inputs", None)
+        if not symbolic or not inputs:
+            raise UsageError("the port is not a functional Keras model: its outputs' shapes are unknown before a "
+                             "call")
+        shapes = [tuple(tf.TensorShape(t.shape).as_list()) for t in symbolic]
+        names = port.port_input_names()
+        graph = tf.Graph()
+        with graph.as_default():
+            import_meta(meta)
+            ways = output_candidates(graph, shapes, len(port.vars))
+            if not ways:
+                raise UsageError("no tensors of the legacy graph have the shapes of the port's outputs ({}) and are "
+                                 "computed from an input and at most the port's {} weights".format(
+                                     ", ".join("x".join("?" if d is None else str(d) for d in shape)
+                                               for shape in shapes), len(port.vars)))
+            fitting, why = [], ""
+            for way in ways:
+                read = upstream([t.op for tensors in way for t in tensors], {"Placeholder"})
+                fed = [op.outputs[0] for op in graph.get_operations() if op.name in read
+                       and not op.outputs[0].dtype.base_dtype.is_bool]
+                mapped = [(input_map or {}).get(t.op.name, t.op.name) for t in fed]
+                if len(fed) != len(inputs):
+                    why = "they read {} placeholder(s) ({}) and the port takes {} input(s)".format(
+                        len(fed), ", ".join(t.op.name for t in fed) or "none", len(inputs))
+                elif len(fed) > 1 and sorted(mapped) != sorted(names):
+                    why = ("the port's inputs ({}) are not the placeholders ({}) by name, so which feeds which is "
+                           "not known (--input-map LEGACY=PORT says it)".format(
+                               ", ".join(names), ", ".join(t.op.name for t in fed)))
+                else:
+                    fitting.append((way, fed))
+            if not fitting:
+                raise UsageError("the legacy tensors of the port's output shapes do not fit its inputs: " + why)
+        if len(fitting) > 1 or any(len(tensors) > 1 for tensors in fitting[0][0]):
+            chosen = _tell_apart(tf, graph, port, fitting, input_map, seed)
+        else:
+            chosen = [tensors[0] for tensors in fitting[0][0]]
+        found = [t.name for t in chosen]
+        note = ("the legacy outputs, found in the graph's dataflow (the tensors of the port outputs' shapes computed "
+                "from the most variables and the fewest placeholders): {}".format(", ".join(found)))
+        return found, [note]
+    finally:
+        port.close()
+
+
+def _draw(placeholders: Sequence[Any], rng: Any) -> Dict[Any, Any]:
+    """A batch for ``placeholders`` (ids 0 for integers, False for a switch)."""
+    feed: Dict[Any, Any] = {}
+    for tensor in placeholders:
+        dims = tensor.shape.as_list() if tensor.shape.ndims is not None else None
+        if tensor.dtype.base_dtype.is_bool:
+            feed[tensor] = False
+            continue
+        if dims is None or any(d is None for d in dims[1:]):
+            raise UsageError("several legacy tensors may be the port's outputs, and the placeholder {} has unknown "
+                             "dimensions past the batch, so no batch can be drawn to tell them apart".format(
+                                 tensor.op.name))
+        shape = tuple(_BATCH if d is None else int(d) for d in dims)
+        dtype = tensor.dtype.base_dtype.as_numpy_dtype
+        feed[tensor] = (np.zeros(shape, dtype) if tensor.dtype.base_dtype.is_integer
+                        else rng.standard_normal(shape).astype(dtype))
+    return feed
+
+
+def _distinct(tensors: List[Any], values: Dict[str, Any]) -> List[Any]:
+    """``tensors`` less those equal to an earlier one (a copy, a transpose by
+    the identity): the first of equal ones is the model's."""
+    kept: List[Any] = []
+    for tensor in tensors:
+        if not any(np.array_equal(values[tensor.name], values[k.name]) for k in kept):
+            kept.append(tensor)
+    return kept
+
+
+def _tell_apart(tf: Any, graph: Any, port: PortModel, ways: List[Tuple[List[List[Any]], List[Any]]],
+                input_map: Optional[Dict[str, str]], seed: int) -> List[Any]:
+    """Of the ways that tie, the one whose tensors are what the port's outputs
+    are at initial weights on a drawn batch (its shape and ``_signature``), the last
+    tensor of those alike (a dense layer's ``tanh`` after its ``BiasAdd``,
+    both within [-1, 1] at small initial weights), a copy counting as the
+    tensor it copies.  Raises UsageError where
+    several ways remain."""
+    if not port.eager:
+        raise UsageError("several legacy tensors may be the port's outputs, and a port in graph mode cannot be run "
+                         "here to tell them apart")
+    names = port.port_input_names()
+    tensors = list({t.name: t for way, _ in ways for group in way for t in group}.values())
+    needed = upstream([t.op for t in tensors], {"Placeholder"})
+    with graph.as_default():
+        feed = _draw([op.outputs[0] for op in graph.get_operations() if op.name in needed],
+                     np.random.RandomState(seed))
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.variables_initializer(tf.compat.v1.global_variables()))
+            values = dict(zip([t.name for t in tensors], session.run(tensors, feed)))
+    kept = []
+    for way, fed in ways:
+        mapped = [(input_map or {}).get(t.op.name, t.op.name) for t in fed]
+        if len(fed) > 1:  # by name, as the proof will call it
+            port.input_names, port.by_name = names, True
+            arrays = [feed[fed[mapped.index(n)]] for n in names]
+        else:
+            arrays = [feed[fed[0]]]
+        ours = [np.asarray(o) for o in port.call(arrays, False)]
+        alike = [_distinct([t for t in group if np.shape(values[t.name]) == value.shape
+                            and _signature(values[t.name]) == _signature(value)], values)
+                 for group, value in zip(way, ours)]
+        if all(alike):
+            kept.append([group[-1] for group in alike])
+    distinct = {tuple(t.name for t in way): way for way in kept}
+    if len(distinct) > 1:
+        raise UsageError("the port's outputs may be any of {}".format(
+            "; ".join(", ".join(names) for names in list(distinct)[:4])))
+    if not distinct:  # nothing is what the port computes: the proof will say where it differs
+        return [group[-1] for group in ways[0][0]]
+    return list(distinct.values())[0]
