@@ -14,7 +14,7 @@ $(BIN)/.installed: setup.cfg setup.py pyproject.toml noxfile.py Makefile
 	$(BIN)/python -m pip install -q "tensorflow-cpu==2.21.0" nox -e ".[test]"
 	# KerasHub for the model-zoo tests, as noxfile.py's leg 3 installs it (without tensorflow-text)
 	$(BIN)/python -m pip install -q absl-py regex rich kagglehub "kagglesdk==0.1.28" sentencepiece tokenizers
-	$(BIN)/python -m pip install -q --no-deps "keras-hub==0.32.0"
+	$(BIN)/python -m pip install -q --no-deps "keras-hub==0.32.0" "gpt-2-simple==0.8.1"
 	# Keras 3's other backends, as noxfile.py's leg 3 installs them
 	$(BIN)/python -m pip install -q "jax==0.10.2" "torch==2.13.0"
 	touch $@

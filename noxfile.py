@@ -74,7 +74,9 @@ LEGS = {
 #: KerasHub for the model-zoo tests (tests/test_zoo.py) on leg 3.  Without its
 #: tensorflow-text requirement, which would install the full `tensorflow`
 #: package beside tensorflow-cpu (its models and BertBackbone do not need it).
-KERAS_HUB = ["keras-hub==0.32.0"]
+#: gpt-2-simple ships openai/gpt-2's model.py for TF 2 (tests/test_zoo_gpt2.py
+#: loads that file alone); without its requirement of the full `tensorflow`.
+KERAS_HUB = ["keras-hub==0.32.0", "gpt-2-simple==0.8.1"]
 KERAS_HUB_DEPS = ["absl-py", "regex", "rich", "kagglehub", "kagglesdk==0.1.28", "sentencepiece", "tokenizers"]
 ZOO_LEGS = ("tf221",)
 #: Keras 3's other backends, for tests/test_backends.py on leg 3 (each test

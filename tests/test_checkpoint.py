@@ -392,6 +392,73 @@ def test_port_weights_with_no_source_are_an_error_unless_kept_initial(unbiased_c
     assert sorted(os.listdir(str(tmp_path))) == [out.name]
 
 
+FUSED_RULES = """
+attn/c_attn/w -> query/kernel split(2,3,0)
+attn/c_attn/w -> key/kernel split(2,3,1)
+attn/c_attn/w -> value/kernel split(2,3,2)
+attn/c_attn/b -> query/bias split(0,3,0)
+attn/c_attn/b -> key/bias split(0,3,1)
+attn/c_attn/b -> value/bias split(0,3,2)
+"""
+
+
+def fused_legacy():
+    """GPT-2's fused attention kernel (1 x E x 3E, cut by tf.split into
+    query, key and value), in a TF1 graph."""
+    x = v1.placeholder(tf.float32, (None, 8), name="x")
+    with v1.variable_scope("attn/c_attn"):
+        w = v1.get_variable("w", (1, 8, 24))
+        b = v1.get_variable("b", (24,))
+    query, key, value = tf.split(tf.matmul(x, w[0]) + b, 3, axis=1)
+    return query * key + value
+
+
+def fused_port():
+    layers = tf.keras.layers
+    x = tf.keras.Input((8,))
+    parts = [layers.Dense(8, name=name)(x) for name in ("query", "key", "value")]
+    return tf.keras.Model(x, layers.Add()([layers.Multiply()(parts[:2]), parts[2]]))
+
+
+@needs_eager
+def test_a_fused_kernel_converts_by_split_rules_and_back(tmp_path):
+    from compat_init import checkpoint
+
+    rules = tmp_path / "fused.rules"
+    rules.write_text(FUSED_RULES)
+    rng = np.random.RandomState(7)
+    batch = rng.rand(3, 8).astype(np.float32)
+    with tf.Graph().as_default():
+        output = fused_legacy()
+        with v1.Session() as session:
+            for variable in v1.global_variables():
+                variable.load(rng.normal(0, 0.5, variable.shape.as_list()).astype(np.float32), session)
+            expected = session.run(output, {"x:0": batch})
+            fused = session.run([v for v in v1.global_variables() if v.op.name == "attn/c_attn/w"][0])
+            v1.train.Saver().save(session, str(tmp_path / "model.ckpt"))
+    model, report = checkpoint.convert(str(tmp_path / "model.ckpt"), fused_port, mapping=str(rules))
+    assert report.ok and report.counts()["loaded"] == 6, str(report)
+    assert "split 1 of 3 along axis 2" in str(report)
+    out = np.asarray(model(batch))
+    assert np.max(np.abs(out - expected)) <= 1e-5 * float(np.max(np.abs(expected))), (out, expected)
+    # The way back: the three kernels joined into the fused one.
+    weights = str(tmp_path / out_name())
+    checkpoint.save(model, weights)
+    (tmp_path / "legacy").mkdir()
+    back = checkpoint.reverse(fused_port, fused_legacy, str(tmp_path / "legacy" / "model.ckpt"), weights=weights,
+                              mapping=str(rules))
+    assert len(back.entries) == 6, str(back)
+    assert np.array_equal(tf.train.load_variable(str(tmp_path / "legacy" / "model.ckpt"), "attn/c_attn/w"), fused)
+    # On the command line, proven from the .meta beside the checkpoint; --emit-mapping writes the splits back.
+    done = convert_cli("--port", "tests.test_checkpoint:fused_port", "--checkpoint", str(tmp_path / "model.ckpt"),
+                       "--mapping", str(rules), "--out", str(tmp_path / ("cli." + out_name())))
+    assert done.returncode == 0 and "verdict: the port agrees" in done.stdout, done.stderr[-3000:]
+    plan = convert_cli("--port", "tests.test_checkpoint:fused_port", "--checkpoint", str(tmp_path / "model.ckpt"),
+                       "--mapping", str(rules), "--plan", "--emit-mapping", str(tmp_path / "emitted.rules"))
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert "attn/c_attn/w -> key/kernel split(2,3,1)" in (tmp_path / "emitted.rules").read_text()
+
+
 def no_relu_cnn():
     layers = tf.keras.layers
     return tf.keras.Sequential([layers.Conv2D(32, (3, 3), input_shape=(28, 28, 1)), layers.MaxPooling2D((2, 2)),
@@ -403,7 +470,7 @@ def no_relu_cnn():
     (["--checkpoint", "nowhere"], "does not exist"),
     (["--checkpoint", fixture("cnn_sgd"), "--out", "/nonexistent-folder/port.weights.h5"],
      "--out must be in an existing folder"),
-    (["--checkpoint", fixture("cnn_sgd"), "--steps", "2"], "apply only with --migration"),
+    (["--checkpoint", fixture("cnn_sgd"), "--steps", "2"], "apply only to a proof: with --migration"),
 ])
 def test_cli_convert_usage_errors_are_one_line_and_write_nothing(tmp_path, args, words):
     if "--out" not in args:

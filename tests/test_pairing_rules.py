@@ -55,6 +55,10 @@ NAMES = [
     ("block3_conv2/kernel", "kernel", ("block", "conv"), (3, 2)),
     ("block1/unit_1/conv1/BatchNorm/moving_mean", "moving_mean", ("block", "unit", "conv", "batch", "norm"), (1,)),
     ("cls/predictions/output_bias", "bias", ("cls", "predictions", "output"), ()),
+    # GPT-2: a LayerNorm's g and b are its scale and offset (ln ~ layer norm); b elsewhere is a bias
+    ("model/h0/ln_1/g", "scale", ("model", "h", "layer", "norm"), (0, 1)),
+    ("model/h0/ln_1/b", "offset", ("model", "h", "layer", "norm"), (0, 1)),
+    ("model/h0/attn/c_attn/b", "bias", ("model", "h", "attention", "c", "attention"), (0,)),
 ]
 
 
@@ -188,7 +192,9 @@ RULES_ERRORS = [
     ("a/(b -> c", "not a valid regular expression"),
     ("a/(b) -> c/\\2", "not a valid regular expression"),
     ("a -> b transpose(1,1)", "each axis once"),
-    ("a -> b flip", "takes only transpose(AXES) and reshape"),
+    ("a -> b flip", "takes only split(AXIS,PARTS,INDEX), transpose(AXES) and reshape"),
+    ("a -> b split(1,1,0)", "PARTS >= 2 parts"),
+    ("a -> b split(1,3,3)", "INDEX < PARTS"),
     ("# only a comment", "holds no rule"),
 ]
 
@@ -240,3 +246,88 @@ def test_emitted_rules_parse_back_and_match_only_their_own_names():
     assert rule.reshape and rule.target("bert/encoder/layer_0/attention/self/query/kernel") == \
         "transformer_layer_0/self_attention_layer/query/kernel"
     assert rule.target("bert/encoder/layer_0/attention/self/queryXkernel") is None
+
+
+def fused():
+    """GPT-2's attention: one kernel 1 x E x 3E (query, key, value side by
+    side, cut by tf.split(..., 3, axis=2)) and its bias 3E, into three
+    per-head kernels E x heads x d and biases heads x d."""
+    legacy = [Var("model/h0/attn/c_attn/w", (1, 8, 24)), Var("model/h0/attn/c_attn/b", (24,))]
+    port = [Var("layer_0/{}/{}".format(part, role), shape) for role, shape in (("kernel", (8, 2, 4)),
+                                                                              ("bias", (2, 4)))
+            for part in ("query", "key", "value")]
+    return legacy, port
+
+
+SPLIT_RULES = """
+model/h(\\d+)/attn/c_attn/w -> layer_\\1/query/kernel split(2,3,0)
+model/h(\\d+)/attn/c_attn/w -> layer_\\1/key/kernel split(2,3,1)
+model/h(\\d+)/attn/c_attn/w -> layer_\\1/value/kernel split(2,3,2)
+model/h(\\d+)/attn/c_attn/b -> layer_\\1/query/bias split(0,3,0)
+model/h(\\d+)/attn/c_attn/b -> layer_\\1/key/bias split(0,3,1)
+model/h(\\d+)/attn/c_attn/b -> layer_\\1/value/bias split(0,3,2)
+"""
+
+
+def test_split_rules_cut_one_key_into_several_weights_and_join_them_back():
+    import numpy as np
+
+    from compat_init.port._core.pairs import join
+
+    legacy, port = fused()
+    rules = parse_rules(SPLIT_RULES, "gpt2.rules")
+    pairs, left_old, left_new = pair(legacy, port, rules)
+    assert not left_old and not left_new and len(pairs) == 6
+    kernel = np.arange(8 * 24, dtype=np.float32).reshape(1, 8, 24)
+    kernels = [p for p in pairs if p.legacy.name.endswith("/w")]
+    assert [p.port.name for p in kernels] == ["layer_0/query/kernel", "layer_0/key/kernel", "layer_0/value/kernel"]
+    assert kernels[1].describe() == "rule gpt2.rules:3 (split 1 of 3 along axis 2; reshape 1x8x8->8x2x4)"
+    for index, p in enumerate(kernels):  # each weight is its third of the last axis, heads-major
+        assert np.array_equal(p.to_port(kernel), kernel[0, :, 8 * index:8 * (index + 1)].reshape(8, 2, 4))
+    parts = [p.to_legacy(p.to_port(kernel)) for p in kernels]
+    assert np.array_equal(join(kernels[::-1], parts[::-1]), kernel)
+
+
+@pytest.mark.parametrize("rules,words", [
+    (SPLIT_RULES.replace("key/bias", "query/bias"), "pairs port weight layer_0/query/bias a second time"),
+    (SPLIT_RULES.replace("value/kernel split(2,3,2)", "value/kernel split(2,3,1)"),
+     "must cut it one way and give each part a port weight once"),
+    (SPLIT_RULES.replace("split(2,3,", "split(2,5,"), "does not divide its 24"),
+    (SPLIT_RULES.replace("split(2,3,", "split(4,3,"), "which it does not have"),
+], ids=["one-weight-per-part", "a-part-twice", "not-divisible", "no-such-axis"])
+def test_split_rules_that_do_not_cut_whole_parts_are_refused(rules, words):
+    legacy, port = fused()
+    with pytest.raises(UsageError, match=re.escape(words)):
+        pair(legacy, port, parse_rules(rules, "gpt2.rules"))
+
+
+def test_emitted_split_rules_parse_back():
+    text = _rules.format_rules([("model/h0/attn/c_attn/w", "layer_0/key/kernel", "split(2,3,1) reshape")])
+    (rule,) = parse_rules(text, "emitted")
+    assert rule.split == (2, 3, 1) and rule.reshape
+
+
+def test_a_pair_no_word_decides_is_left_ambiguous_not_guessed():
+    """GPT-2's ln_1 and ln_2 of block 1 share only "layer norm" with both
+    LayerNorms of KerasHub's transformer_layer_1: the word-overlap score
+    preferred the shorter name (feedforward_layer_norm for ln_1, a wrong
+    model); now neither is paired, and the ambiguity is reported."""
+    legacy = [Var("model/h1/ln_1/g", (8,)), Var("model/h1/ln_1/b", (8,)), Var("model/h1/ln_2/g", (8,)),
+              Var("model/h1/ln_2/b", (8,)), Var("model/wte", (50, 8)), Var("model/wpe", (16, 8))]
+    port = [Var("transformer_layer_1/self_attention_layer_norm/gamma", (8,)),
+            Var("transformer_layer_1/self_attention_layer_norm/beta", (8,)),
+            Var("transformer_layer_1/feedforward_layer_norm/gamma", (8,)),
+            Var("transformer_layer_1/feedforward_layer_norm/beta", (8,)), Var("token_embedding/embeddings", (50, 8))]
+    found = []
+    pairs, _, left = pair(legacy, port, require_all=False, ambiguities=found)
+    assert not [p for p in pairs if "ln_" in p.legacy.name] and len(left) == 4, pairs
+    assert any("h1/ln_1" in a and "on no word" in a for a in found), found
+    # A word only one candidate shares decides: attention/output/LayerNorm is the attention's.
+    legacy = [Var("bert/encoder/layer_1/attention/output/LayerNorm/gamma", (8,)),
+              Var("bert/encoder/layer_1/attention/output/LayerNorm/beta", (8,)),
+              Var("bert/encoder/layer_1/output/LayerNorm/gamma", (8,)),
+              Var("bert/encoder/layer_1/output/LayerNorm/beta", (8,)), Var("bert/wte", (50, 8)),
+              Var("bert/wpe", (16, 8))]
+    pairs, _, _ = pair(legacy, port[2:4] + port[:2] + port[4:], require_all=False)
+    assert {(p.legacy.name.split("/")[3], p.port.name.split("/")[1]) for p in pairs if "Norm" in p.legacy.name} == {
+        ("attention", "self_attention_layer_norm"), ("output", "feedforward_layer_norm")}, pairs

@@ -406,9 +406,11 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _rule_options(entry: Any) -> str:
-    """A loaded entry's transpose and reshape as a rule's options
-    (``transpose(1,0) reshape``)."""
+    """A loaded entry's split, transpose and reshape as a rule's options
+    (``split(2,3,0) transpose(1,0) reshape``)."""
     options = []
+    if entry.split:
+        options.append("split({},{},{})".format(*entry.split))
     if entry.transpose:
         options.append("transpose({})".format(",".join(map(str, entry.transpose))))
     if entry.reshaped:

@@ -20,7 +20,8 @@ from compat_init.port._proof.outputs import find_outputs
 from compat_init.port._proof.report import FunctionReport, MigrationReport
 from compat_init.port._record import record
 from compat_init.port._sides.graph import meta_graph
-from compat_init.port._core.pairing import Pair, Var, pair
+from compat_init.port._core.pairing import pair
+from compat_init.port._core.pairs import Pair, Var
 from compat_init.port._sides.recorded import Recording, is_recording, read_recording
 from compat_init.port._core.rules import Rule, format_rules, parse_rules, read_rules
 

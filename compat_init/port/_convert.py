@@ -16,7 +16,8 @@ import numpy as np
 from compat_init import _runtime
 from compat_init._errors import UsageError
 from compat_init.port._core.inputs import parse_inputs, port_inputs
-from compat_init.port._core.pairing import keep_patterns, kept, pair
+from compat_init.port._core.pairing import pair
+from compat_init.port._core.pairs import join, keep_patterns, kept
 from compat_init.port._core.text import cut, first_line, shape_text
 from compat_init.port._files.reading import Checkpoint, CheckpointError, LOSSLESS, count_nonfinite, read
 from compat_init.port._files.writing import staged
@@ -41,6 +42,8 @@ class Entry:
     kind: str = ""
     #: The axes permutation applied to the key's tensor (a rule's transpose), if any.
     transpose: Optional[Tuple[int, ...]] = None
+    #: (axis, parts, index): the weight is that part of the key's tensor (a rule's split), if any.
+    split: Optional[Tuple[int, int, int]] = None
     reshaped: bool = False  #: the tensor was reshaped into the weight's shape
 
 
@@ -128,10 +131,10 @@ def _pairing_table(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any,
         # The legacy model's variables, in creation order, name the keys (a Saver's names).
         # Variables the builder's outputs never read (an auxiliary head) are
         # not the port's to hold: skipped with that reason, not paired.
-        feeding = legacy.feeding_variables()
+        feeding = legacy.feeding_variables(losses=False)  # a regularizer on a head is no reason to keep it
         off_path = {v.name for v in legacy.vars if feeding is not None and v.name not in feeding}
         pairs, _, left_new = pair([v for v in legacy.vars if v.name not in off_path], port.vars, mapping,
-                                  require_all=False, ambiguities=ambiguous)
+                                  require_all=False, ambiguities=ambiguous, keep_initial=keep)
         absent = [p.legacy.name for p in pairs if p.legacy.name not in ckpt.keys]
         if absent:
             raise CheckpointError("checkpoint {} has no key for the legacy variable(s) {} (its keys: {})".format(
@@ -145,12 +148,12 @@ def _pairing_table(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any,
         left_old = [v for v in ckpt.variables if v.name not in {p.legacy.name for p in pairs}]
     else:
         pairs, left_old, left_new = pair(ckpt.variables, port.vars, mapping, require_all=False,
-                                         ambiguities=ambiguous)
+                                         ambiguities=ambiguous, keep_initial=keep)
     for p in pairs:
         key = ckpt.keys[p.legacy.name]
         _check_cast(ckpt.dtypes[key], p.port.dtype, key, ckpt.prefix, p.port.name, report.notes)
         report.entries.append(Entry(key, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.describe(),
-                                    transpose=p.transpose, reshaped=p.reshaped))
+                                    transpose=p.transpose, reshaped=p.reshaped, split=p.split))
     for v in left_old:
         report.entries.append(Entry(ckpt.keys[v.name], v.shape, v.dtype, "skipped", reason=(
             "not on the path to the legacy builder's outputs (an auxiliary head): not the port's" if legacy is not None
@@ -225,7 +228,7 @@ def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
     values: Dict[int, np.ndarray] = {}
     nonfinite: List[str] = []
     for p in pairs:
-        if write is not None and _runtime.can_evaluate_eagerly():
+        if write is not None and _runtime.can_evaluate_eagerly() and not p.split:
             # Straight from the file into a tensor, then one copy into the weight.
             tensor = ckpt.restore(p.legacy.name, p.port.dtype)
             count_nonfinite(ckpt.keys[p.legacy.name], tensor, nonfinite)
@@ -337,12 +340,17 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
         pairs, _, _ = pair(legacy.vars, port.vars, mapping, require_all=True)
         report = ConversionReport(out, "name-based")
         values = {}
+        groups: Dict[int, List[Any]] = {}  # a legacy variable's pairs (its parts, where split)
         for p in pairs:
-            value = p.to_legacy(np.asarray(current[p.port.index]))
-            values[p.legacy.index] = _cast(value, p.legacy.dtype, p.port.name, weights or "the port", p.legacy.name,
-                                           report.notes)
-            report.entries.append(Entry(p.legacy.name, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name,
-                                        p.describe()))
+            groups.setdefault(p.legacy.index, []).append(p)
+        for index, group in groups.items():
+            first = group[0]
+            value = join(group, [p.to_legacy(np.asarray(current[p.port.index])) for p in group])
+            values[index] = _cast(value, first.legacy.dtype, ", ".join(p.port.name for p in group),
+                                  weights or "the port", first.legacy.name, report.notes)
+            for p in group:
+                report.entries.append(Entry(p.legacy.name, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name,
+                                            p.describe(), split=p.split))
         legacy_side(legacy, []).write(values)
         def write(prefix: str) -> None:
             with legacy.graph.as_default():

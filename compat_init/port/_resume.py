@@ -184,7 +184,7 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
             old = legacy.session.run([p.legacy.handle for p in trainable])
             new = side.read([p.port.index for p in trainable])
             floor = max((float(np.max(np.abs(w))) for w in old if w.size), default=0.0)
-            diffs = [compare(p.legacy.name, p.to_legacy(b), a, 1.0 + step, floor)
+            diffs = [compare(p.legacy.name, p.to_legacy(b), p.part(a), 1.0 + step, floor)
                      for p, a, b in zip(trainable, old, new)]
             worst = max(diffs, key=lambda c: c.max_abs / max(c.tolerance, 1e-30))
             records.append({"step": step, "loss_v1": float(loss_v1), "loss_v2": float(loss_v2),

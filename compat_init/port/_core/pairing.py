@@ -29,14 +29,13 @@ resolve it; a layer with several equally good matches is never guessed
 """
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from compat_init._errors import UsageError
+from compat_init.port._core.pairs import Pair, Var, clean_name, keep_patterns, kept, split_mapping
 from compat_init.port._core.rules import (
     KERNEL_ROLES,
     NameParts,
@@ -44,87 +43,23 @@ from compat_init.port._core.rules import (
     axes_agree,
     kernel_axes,
     name_parts,
-    read_rules,
     reshape_groups,
     similarity,
 )
 from compat_init.port._core.text import cut, shape_text
 
 
-@dataclass
-class Var:
-    """One variable of either side: a legacy graph variable, a port weight or a
-    checkpoint key."""
-
-    name: str
-    shape: Tuple[int, ...]
-    dtype: str = "float32"
-    trainable: bool = True
-    index: int = 0  #: the position in its side's list
-    value: Any = field(default=None, repr=False)  #: its (initial) value, where read
-    handle: Any = field(default=None, repr=False)  #: the variable object itself, where there is one
-    #: What each axis means ("in": read from the layer's input, "out": written
-    #: to its output), where the layer says (an ``EinsumDense`` equation).
-    axes: Optional[Tuple[str, ...]] = field(default=None, repr=False)
-
-
-@dataclass
-class Pair:
-    legacy: Var
-    port: Var
-    how: str  #: "mapping", "rule FILE:LINE", "creation order", "name", "structure" or "shape"
-    #: Axes permutation applied to the legacy value before any reshape (rules only).
-    transpose: Optional[Tuple[int, ...]] = None
-
-    @property
-    def reshaped(self) -> bool:
-        return tuple(self._transposed_shape()) != tuple(self.port.shape)
-
-    def _transposed_shape(self) -> Tuple[int, ...]:
-        shape = tuple(self.legacy.shape)
-        return tuple(shape[a] for a in self.transpose) if self.transpose else shape
-
-    def describe(self) -> str:
-        """How the pair was made, with any transpose and reshape: ``structure
-        (reshape 768x768->768x12x64)``."""
-        steps = []
-        if self.transpose:
-            steps.append("transpose {}".format(",".join(map(str, self.transpose))))
-        if self.reshaped:
-            steps.append("reshape {}->{}".format(shape_text(self._transposed_shape()), shape_text(self.port.shape)))
-        return self.how + (" ({})".format("; ".join(steps)) if steps else "")
-
-    def to_port(self, value: Any) -> Any:
-        """A legacy value in the port weight's shape (numpy, or TensorFlow
-        tensors through ``np.transpose``/``reshape``-compatible calls)."""
-        if self.transpose:
-            value = np.transpose(value, self.transpose)
-        return np.reshape(value, self.port.shape) if self.reshaped else value
-
-    def to_legacy(self, value: Any) -> Any:
-        """A port value in the legacy variable's shape (the inverse of ``to_port``)."""
-        if self.reshaped:
-            value = np.reshape(value, self._transposed_shape())
-        if self.transpose:
-            value = np.transpose(value, np.argsort(self.transpose))
-        return value
-
-
-def _clean(name: str) -> str:
-    return name.split(":")[0]
-
-
 def _components(name: str) -> List[str]:
     # conv2d_1 and conv2d are different layers, but Keras numbers a port's layers
     # per process: drop the numbers only to break ties, never to pair.
-    return [c for c in _clean(name).split("/") if c]
+    return [c for c in clean_name(name).split("/") if c]
 
 
 def _matches(name: str, candidates: Sequence[Var]) -> List[Var]:
     """``name`` by full name, or as a ``/``-suffix of a candidate's name."""
-    name = _clean(name)
-    exact = [v for v in candidates if _clean(v.name) == name]
-    return exact or [v for v in candidates if _clean(v.name).endswith("/" + name)]
+    name = clean_name(name)
+    exact = [v for v in candidates if clean_name(v.name) == name]
+    return exact or [v for v in candidates if clean_name(v.name).endswith("/" + name)]
 
 
 def _shared_suffix(a: str, b: str) -> int:
@@ -272,6 +207,15 @@ def _scope_pairs(old: _Scope, new: _Scope) -> Optional[List[Pair]]:
     return pairs
 
 
+def _no_word_decides(old: _Scope, new: _Scope, candidates: Sequence[_Scope]) -> List[_Scope]:
+    """The other candidates that share with ``old`` every word ``new`` shares:
+    then only the names' lengths (a word-overlap score) preferred ``new``, and
+    the pair is weak evidence, left ambiguous (GPT-2's ``h1/ln_1`` shares
+    ``layer norm`` with both LayerNorms of ``transformer_layer_1``)."""
+    shared = set(old.words) & set(new.words)
+    return [c for c in candidates if c is not new and shared <= set(old.words) & set(c.words)]
+
+
 def _by_structure(legacy: List[Var], port: List[Var]) -> Tuple[List[Pair], List[str]]:
     """Layers paired as the module docstring says (4.); returns the pairs and
     the ambiguities met (a layer with several equally good matches)."""
@@ -304,6 +248,12 @@ def _by_structure(legacy: List[Var], port: List[Var]) -> Tuple[List[Pair], List[
                         old.key, " and ".join(w.key for w in winners))
                     continue
                 new = winners[0]
+                weak = _no_word_decides(old, new, candidates)
+                if weak:
+                    ambiguous[old.key] = "layer {} matches {} on no word {} lacks (both share only: {})".format(
+                        old.key, new.key, " or ".join(r.key for r in weak),
+                        ", ".join(sorted(set(old.words) & set(new.words))) or "no word")
+                    continue
                 back = [o for o in olds if (not same_numbers or o.numbers == new.numbers) and fit(o, new)]
                 back_scores = [similarity(o.words, new.words) for o in back]
                 if not same_numbers and len(back) != 1:
@@ -312,6 +262,11 @@ def _by_structure(legacy: List[Var], port: List[Var]) -> Tuple[List[Pair], List[
                     if back_scores.count(max(back_scores)) > 1:
                         ambiguous[new.key] = "port layer {} matches {} equally well".format(
                             new.key, " and ".join(o.key for o, sc in zip(back, back_scores) if sc == max(back_scores)))
+                    continue
+                weak = _no_word_decides(new, old, back)
+                if weak:
+                    ambiguous[new.key] = "port layer {} matches {} on no word {} lacks".format(
+                        new.key, old.key, " or ".join(r.key for r in weak))
                     continue
                 pairs.extend(fit(old, new) or [])
                 olds.remove(old)
@@ -322,47 +277,21 @@ def _by_structure(legacy: List[Var], port: List[Var]) -> Tuple[List[Pair], List[
     return pairs, sorted(ambiguous.values())
 
 
-def split_mapping(mapping: Any) -> Tuple[Dict[str, str], List[Rule]]:
-    """``mapping`` as literal entries and rules: a dict ``{legacy: port}``, a
-    rules file's path, a list of :class:`~compat_init.port.Rule` (or of dicts and rules).
-
-    Raises:
-      TypeError: naming ``mapping`` and the type received.
-    """
-    if mapping is None:
-        return {}, []
-    if isinstance(mapping, (str, os.PathLike)):
-        return {}, read_rules(os.fspath(mapping))
-    parts = [mapping] if isinstance(mapping, dict) else mapping
-    if not isinstance(parts, (list, tuple)):
-        raise TypeError("mapping must be a dict {{legacy name: port name}}, a rules file's path or a list of rules; "
-                        "received {}".format(type(mapping).__name__))
-    entries: Dict[str, str] = {}
-    rules: List[Rule] = []
-    for part in parts:
-        if isinstance(part, Rule):
-            rules.append(part)
-        elif isinstance(part, dict):
-            for key, value in part.items():
-                if not isinstance(key, str) or not isinstance(value, str):
-                    raise TypeError("mapping entries must be strings (legacy name: port name); received {!r}: "
-                                    "{!r}".format(key, value))
-                if key in entries:
-                    raise UsageError("mapping names {} twice; received {}={} and {}={}".format(
-                        key, key, entries[key], key, value))
-                entries[key] = value
-        else:
-            raise TypeError("mapping must be a dict {{legacy name: port name}}, a rules file's path or a list of "
-                            "rules; received a list holding {}".format(type(part).__name__))
-    return entries, rules
-
-
 def _check_shapes(old: Var, new: Var, transpose: Optional[Tuple[int, ...]], reshape: bool, what: str,
-                  received: str = "") -> None:
-    shape = tuple(old.shape[a] for a in transpose) if transpose else tuple(old.shape)
+                  received: str = "", split: Optional[Tuple[int, int, int]] = None) -> None:
+    shape = tuple(old.shape)
+    if split:
+        axis, parts, _ = split
+        if axis >= len(shape) or shape[axis] % parts:
+            raise UsageError("{} splits {} (shape {}) in {} parts along axis {}, which {}".format(
+                what, clean_name(old.name), shape, parts, axis,
+                "it does not have" if axis >= len(shape) else "does not divide its {}".format(shape[axis])))
+        shape = shape[:axis] + (shape[axis] // parts,) + shape[axis + 1:]
+        old = Var(old.name, shape, old.dtype, old.trainable, old.index)
+    shape = tuple(shape[a] for a in transpose) if transpose else shape
     if transpose and len(transpose) != len(old.shape):
         raise UsageError("{} transposes {} (rank {}) with transpose({}), which has {} axes".format(
-            what, _clean(old.name), len(old.shape), ",".join(map(str, transpose)), len(transpose)))
+            what, clean_name(old.name), len(old.shape), ",".join(map(str, transpose)), len(transpose)))
     if shape == tuple(new.shape):
         return
     if reshape and int(np.prod(shape, dtype=object)) == int(np.prod(new.shape, dtype=object)):
@@ -372,53 +301,28 @@ def _check_shapes(old: Var, new: Var, transpose: Optional[Tuple[int, ...]], resh
     raise UsageError(
         "{} pairs variables of different shapes: legacy {} has shape {} and port {} has shape {} (no split or "
         "merge of adjacent axes turns one into the other{}){}".format(
-            what, _clean(old.name), tuple(old.shape), _clean(new.name), tuple(new.shape),
+            what, clean_name(old.name), tuple(old.shape), clean_name(new.name), tuple(new.shape),
             "" if reshape else "; a rules file's transpose(AXES) or reshape says how",
             "; received " + received if received else ""))
 
 
-_PATTERN = type(re.compile(""))
-
-
-def keep_patterns(keep_initial: Any, option: str = "keep_initial") -> List[Any]:
-    """``keep_initial`` (a pattern or a list of them: regular expressions
-    over whole port weight names) compiled.
-
-    Raises:
-      UsageError: a pattern that is not a string or not a regular
-        expression, naming ``option``, the pattern and the error.
-    """
-    if keep_initial is None:
-        return []
-    patterns = [keep_initial] if isinstance(keep_initial, str) else keep_initial
-    if not isinstance(patterns, (list, tuple)):
-        raise TypeError("{} must be a pattern or a list of patterns (regular expressions over port weight names); "
-                        "received {}".format(option, type(keep_initial).__name__))
-    compiled = []
-    for pattern in patterns:
-        if isinstance(pattern, _PATTERN):
-            compiled.append(pattern)
-            continue
-        if not isinstance(pattern, str) or not pattern:
-            raise UsageError("{} patterns must be non-empty strings (regular expressions over port weight names); "
-                             "received {!r}".format(option, pattern))
-        try:
-            compiled.append(re.compile(pattern))
-        except re.error as error:
-            raise UsageError("{} must be regular expressions over port weight names; received {} ({})".format(
-                option, pattern, error)) from None
-    return compiled
-
-
-def kept(var: Var, patterns: Sequence[Any]) -> bool:
-    """Whether a port weight is one ``patterns`` keep as the port initialized
-    it (a pattern matches its whole name)."""
-    return any(p.fullmatch(_clean(var.name)) for p in patterns)
+def _check_parts(old: Var, rules: Sequence[Rule]) -> None:
+    """The split rules of one legacy variable cut it the same way and name a
+    port weight for every part, once (no part of a fused tensor is dropped)."""
+    if not rules[0].split:
+        return
+    axis, parts, _ = rules[0].split
+    cuts = {(r.split[0], r.split[1]) for r in rules if r.split}
+    indices = sorted(r.split[2] for r in rules if r.split)
+    if cuts != {(axis, parts)} or indices != list(range(parts)):
+        raise UsageError("the split rules for legacy {} ({}) must cut it one way and give each part a port weight "
+                         "once; received {}".format(clean_name(old.name), ", ".join(r.source for r in rules), ", ".join(
+                             "split({},{},{})".format(*r.split) for r in rules if r.split)))
 
 
 def _describe(variables: Sequence[Var], most: int = 0) -> str:
     """``name shape, ...``; with ``most``, the first ``most`` and a count of the rest."""
-    names = ["{} {}".format(_clean(v.name), shape_text(v.shape)) for v in variables]
+    names = ["{} {}".format(clean_name(v.name), shape_text(v.shape)) for v in variables]
     return cut(names, most or len(names)) or "none"
 
 
@@ -457,32 +361,41 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
         old, new = olds[0], news[0]
         for used, var, name in ((used_old, old, old_name), (used_new, new, new_name)):
             if id(var) in used:
-                raise UsageError("mapping names {} twice ({!r} and {!r})".format(_clean(var.name), used[id(var)], name))
+                raise UsageError("mapping names {} twice ({!r} and {!r})".format(
+                    clean_name(var.name), used[id(var)], name))
             used[id(var)] = name
         _check_shapes(old, new, None, False, "mapping", "{!r}: {!r}".format(old_name, new_name))
         pairs.append(Pair(old, new, "mapping"))
     for old in legacy:
         if id(old) in used_old:
             continue
+        matched: List[Tuple[Rule, Var]] = []  # the first rule that matches; with split(...), every split rule
         for rule in rules:
-            target = rule.target(_clean(old.name))
-            if target is None:
+            target = rule.target(clean_name(old.name))
+            if target is None or matched and not (matched[0][0].split and rule.split):
                 continue
             news = _matches(target, port)
             if len(news) != 1:
                 raise UsageError("rule {} must name exactly one port weight (by name or name suffix); for legacy {} "
                                  "it gives {!r}, which matches {} of: {}".format(
-                                     rule.source, _clean(old.name), target, len(news), _describe(port, 8)))
+                                     rule.source, clean_name(old.name), target, len(news), _describe(port, 8)))
             new = news[0]
             if id(new) in used_new:
                 raise UsageError("rule {} pairs port weight {} a second time (legacy {}, already paired by {})".format(
-                    rule.source, _clean(new.name), _clean(old.name), used_new[id(new)]))
-            _check_shapes(old, new, rule.transpose, rule.reshape, "rule {}".format(rule.source))
-            used_old[id(old)] = used_new[id(new)] = "rule " + rule.source
-            pairs.append(Pair(old, new, "rule " + rule.source, rule.transpose))
-            break
+                    rule.source, clean_name(new.name), clean_name(old.name), used_new[id(new)]))
+            _check_shapes(old, new, rule.transpose, rule.reshape, "rule {}".format(rule.source), split=rule.split)
+            used_new[id(new)] = "rule " + rule.source
+            matched.append((rule, new))
+            if not rule.split:
+                break
+        if not matched:
+            continue
+        _check_parts(old, [rule for rule, _ in matched])
+        used_old[id(old)] = "rule " + matched[0][0].source
+        pairs.extend(Pair(old, new, "rule " + rule.source, rule.transpose, rule.split) for rule, new in matched)
     rest_old = [v for v in legacy if id(v) not in used_old]
-    rest_new = [v for v in port if id(v) not in used_new]
+    # Weights kept as initialized have no source, by the user's word: not paired, nor in creation order.
+    rest_new = [v for v in port if id(v) not in used_new and not kept(v, keep)]
     found_ambiguous: List[str] = []
     for trainable in (True, False):
         olds = [v for v in rest_old if v.trainable == trainable]

@@ -19,13 +19,18 @@ from compat_init._errors import UsageError
 ROLES: Dict[str, str] = {
     "kernel": "kernel", "weights": "kernel", "w": "kernel", "weight": "kernel",
     "bias": "bias", "biases": "bias", "b": "bias",
-    "gamma": "scale", "scale": "scale",
+    "gamma": "scale", "scale": "scale", "g": "scale",
     "beta": "offset", "offset": "offset", "center": "offset",
     "moving_mean": "moving_mean", "moving_variance": "moving_variance",
     "depthwise_kernel": "depthwise_kernel", "depthwise_weights": "depthwise_kernel",
     "pointwise_kernel": "pointwise_kernel", "pointwise_weights": "pointwise_kernel",
     "embeddings": "embeddings", "embedding": "embeddings",
 }
+
+
+#: What a role is inside a normalization layer (a scope whose words say
+#: ``norm``): GPT-2 names a LayerNorm's offset ``b``, read as a bias elsewhere.
+NORM_ROLES: Dict[str, str] = {"bias": "offset"}
 
 
 #: Words of a name that mean the same across zoos: each phrase (lower-case
@@ -129,6 +134,8 @@ def name_parts(components: Sequence[str]) -> NameParts:
                     numbers.append(int(word))
             elif word not in ROLES or word == "embedding":
                 words.append(word)
+    if role == "bias" and "norm" in words:  # GPT-2's ln_1/b: a normalization's offset (NORM_ROLES)
+        role = NORM_ROLES.get(role, role)
     return NameParts(role, "/".join(scope), tuple(words), tuple(numbers))
 
 
@@ -240,18 +247,24 @@ class Rule:
     transpose: Optional[Tuple[int, ...]] = None
     reshape: bool = False  #: any row-major reshape of equal size, not only a split or merge
     source: str = ""  #: FILE:LINE, for messages
+    #: (axis, parts, index): the port weight is part ``index`` of the legacy
+    #: value cut in ``parts`` equal parts along ``axis`` (a fused tensor).
+    split: Optional[Tuple[int, int, int]] = None
 
     def target(self, name: str) -> Optional[str]:
         match = re.fullmatch(self.pattern, name)
         return match.expand(self.replacement) if match else None
 
 
-_OPTION = re.compile(r"^(?:transpose\((\s*\d+\s*(?:,\s*\d+\s*)*)\)|reshape)$")
+_OPTION = re.compile(r"^(?:transpose\((\s*\d+\s*(?:,\s*\d+\s*)*)\)|reshape|split\((\d+),(\d+),(\d+)\))$")
 
 
 def parse_rules(text: str, source: str) -> List[Rule]:
-    """A rules file's lines: ``PATTERN -> REPLACEMENT [transpose(1,0)]
-    [reshape]``; ``#`` starts a comment; blank lines are skipped.
+    """A rules file's lines: ``PATTERN -> REPLACEMENT [split(AXIS,PARTS,INDEX)]
+    [transpose(1,0)] [reshape]``; ``#`` starts a comment; blank lines are
+    skipped.  ``split``: the port weight is part INDEX of the legacy tensor
+    cut in PARTS equal parts along AXIS (taken first); several rules naming
+    the same legacy tensor give each part its port weight.
 
     Raises:
       UsageError: naming FILE:LINE, the rule broken and the line received.
@@ -265,16 +278,23 @@ def parse_rules(text: str, source: str) -> List[Rule]:
         left, arrow, right = body.partition("->")
         words = right.split()
         if not arrow or not left.strip() or not words:
-            raise UsageError("{}: a rule must be PATTERN -> REPLACEMENT [transpose(AXES)] [reshape]; received "
-                             "{!r}".format(where, line.strip()))
+            raise UsageError("{}: a rule must be PATTERN -> REPLACEMENT [split(AXIS,PARTS,INDEX)] "
+                             "[transpose(AXES)] [reshape]; received {!r}".format(where, line.strip()))
         transpose: Optional[Tuple[int, ...]] = None
         reshape = False
+        split: Optional[Tuple[int, int, int]] = None
         for option in words[1:]:
             found = _OPTION.match(option)
             if not found:
-                raise UsageError("{}: after the replacement a rule takes only transpose(AXES) and reshape; received "
-                                 "{!r}".format(where, option))
-            if found.group(1):
+                raise UsageError("{}: after the replacement a rule takes only split(AXIS,PARTS,INDEX), "
+                                 "transpose(AXES) and reshape; received {!r}".format(where, option))
+            if found.group(2):
+                axis, parts, index = (int(found.group(k)) for k in (2, 3, 4))
+                if parts < 2 or index >= parts:
+                    raise UsageError("{}: split(AXIS,PARTS,INDEX) cuts in PARTS >= 2 parts and takes part INDEX < "
+                                     "PARTS; received {!r}".format(where, option))
+                split = (axis, parts, index)
+            elif found.group(1):
                 transpose = tuple(int(d) for d in found.group(1).split(","))
                 if sorted(transpose) != list(range(len(transpose))):
                     raise UsageError("{}: transpose must list each axis once (a permutation of 0..n-1); received "
@@ -289,7 +309,7 @@ def parse_rules(text: str, source: str) -> List[Rule]:
         except re.error as error:
             raise UsageError("{}: the pattern or replacement is not a valid regular expression ({}); received "
                              "{!r}".format(where, error, line.strip())) from None
-        rules.append(Rule(left.strip(), words[0], transpose, reshape, where))
+        rules.append(Rule(left.strip(), words[0], transpose, reshape, where, split))
     if not rules:
         raise UsageError("{} holds no rule (PATTERN -> REPLACEMENT lines); received an empty rules file".format(
             source))
@@ -317,7 +337,8 @@ def read_rules(path: str, option: str = "mapping") -> List[Rule]:
 def format_rules(rows: Sequence[Tuple[str, str, str]]) -> str:
     """An editable rules file of a pairing: one literal rule per (legacy name,
     port name, options) row, escaped so each matches only its own name."""
-    lines = ["# compat-init pairing rules: PATTERN -> REPLACEMENT [transpose(AXES)] [reshape]",
+    lines = ["# compat-init pairing rules: PATTERN -> REPLACEMENT [split(AXIS,PARTS,INDEX)] [transpose(AXES)] "
+             "[reshape]",
              "# Patterns are regular expressions matched against whole legacy names; edit them into",
              "# patterns with groups (layer_(\\d+) -> transformer_layer_\\1) to cover a whole family."]
     for legacy, port, options in rows:

@@ -21,7 +21,7 @@ import numpy as np
 
 from compat_init import _runtime
 from compat_init._errors import UsageError
-from compat_init.port._core.pairing import Var
+from compat_init.port._core.pairs import Var
 from compat_init.port._core.text import first_line
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from compat_init._errors import UsageError
 from compat_init.port._core.numerics import Comparison, NumpyOptimizer, compare, labels_for, noise_allowance
-from compat_init.port._core.pairing import Pair
+from compat_init.port._core.pairs import Pair
 from compat_init.port._core.text import first_line
 from compat_init.port._proof.locate import locate
 from compat_init.port._proof.report import FunctionReport, Step
@@ -233,7 +233,7 @@ def _train(report: FunctionReport, legacy: LegacyModel, port: PortModel, old: An
     idx_new = tuple(p.port.index for p in trainable)
     shapes = [p.legacy.shape for p in trainable]
     update_old = NumpyOptimizer(optimizer, learning_rate, shapes)
-    update_new = NumpyOptimizer(optimizer, learning_rate, shapes)
+    update_new = NumpyOptimizer(optimizer, learning_rate, [p.part_shape() for p in trainable])
     labels = labels_for(loss, output_shape, seed)
     noise = legacy.training_noise(arrays, idx_old, [p.legacy.index for p in state], steps, loss, from_logits,
                                   labels, optimizer, learning_rate, training, seed)
@@ -262,12 +262,12 @@ def _train(report: FunctionReport, legacy: LegacyModel, port: PortModel, old: An
             record.outputs = [compare(n + " (training)", b, a, allowed_abs=allow(x, a))
                               for n, a, b, x in zip(legacy.output_names, out_v2, out_v1, measured["outputs"])]
         for p, w_new, w_old in zip(trainable, weights_v2, weights_v1):
-            record.weights.append(compare(p.legacy.name, w_new, w_old,
+            record.weights.append(compare(p.legacy.name, w_new, p.part(w_old),
                                           allowed_abs=allow(measured["weights"][str(p.legacy.index)], w_old)))
         if state:
             for p, s_new, s_old in zip(state, new.read([p.port.index for p in state]),
                                        old.read([p.legacy.index for p in state])):
-                record.weights.append(compare(p.legacy.name, p.to_legacy(s_new), s_old,
+                record.weights.append(compare(p.legacy.name, p.to_legacy(s_new), p.part(s_old),
                                               allowed_abs=allow(measured["state"][str(p.legacy.index)], s_old)))
         report.steps.append(record)
         losses.append(loss_v1)

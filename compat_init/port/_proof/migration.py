@@ -28,7 +28,8 @@ from compat_init.parity._report import KernelReport
 from compat_init.port._core.inputs import fit_inputs, name_inputs, parse_inputs
 from compat_init._choices import PRECISIONS
 from compat_init.port._core.options import check_run
-from compat_init.port._core.pairing import Pair, keep_patterns, kept, pair
+from compat_init.port._core.pairing import pair
+from compat_init.port._core.pairs import Pair, keep_patterns, kept
 from compat_init.port._proof.function import check_function
 from compat_init.port._proof.report import MigrationReport
 from compat_init.port._sides.legacy import LegacyModel
@@ -222,7 +223,7 @@ def _prove(legacy: Any, v2_builder: Callable[[], Any], arrays: Optional[List[np.
     try:
         port = PortModel(v2_builder, seed, arrays, input_names=port_names, named=named,
                          training_argument=training_argument)
-        feeding = legacy.feeding_variables() if arrays is not None else None
+        feeding = legacy.feeding_variables(losses=not forward_only) if arrays is not None else None
         # Legacy variables the compared outputs never read (an auxiliary or
         # pretraining head) have no part in the proof: listed, not paired.
         off_path = [v for v in legacy.vars if feeding is not None and v.name not in feeding]
@@ -294,9 +295,9 @@ def _initial(pairs: List[Pair], legacy: LegacyModel, port: PortModel, alpha: flo
     kernels: List[KernelReport] = []
     untested: List[Dict[str, Any]] = []
     for p in pairs:
-        old, new = p.legacy.value, p.to_legacy(p.port.value)
+        old, new = p.part(p.legacy.value), p.to_legacy(p.port.value)
         label = "{} ~ {}".format(p.legacy.name, p.port.name)
-        shape = p.legacy.shape
+        shape = p.part_shape()
         theory, why = theories[id(p)]
         bit_equal = bool(np.array_equal(old, new))
         if not bit_equal and theory is not None and theory.distribution != "not random" and old.size >= 2:

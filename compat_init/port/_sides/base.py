@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from compat_init.port._core.pairing import Var
+from compat_init.port._core.pairs import Var
 
 if sys.version_info >= (3, 8):  # typing.Protocol is 3.8+
     from typing import Protocol
@@ -58,8 +58,9 @@ class LegacySource(Protocol):
     #: Checkpoint keys with NaN or infinite values, once a checkpoint is loaded.
     nonfinite: List[str]
 
-    def feeding_variables(self) -> Optional[Set[str]]:
-        """The variables the outputs are computed from; None without outputs."""
+    def feeding_variables(self, losses: bool = True) -> Optional[Set[str]]:
+        """The variables the outputs (with ``losses``, the regularization
+        losses too) are computed from; None without outputs."""
 
     def theory(self, var: Var) -> Tuple[Any, str]:
         """The distribution ``var`` was drawn from, or (None, why)."""

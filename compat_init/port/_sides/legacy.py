@@ -16,7 +16,7 @@ from compat_init import _fans, _runtime
 from compat_init._errors import UsageError
 from compat_init._runtime import moved_module_hint
 from compat_init.port._core.numerics import NOISE_DRAWS, NumpyOptimizer, TRAINING_NOISE_DRAWS, change, last_bit
-from compat_init.port._core.pairing import Var
+from compat_init.port._core.pairs import Var
 from compat_init.port._core.text import cut, describe_value, first_line
 from compat_init.port._files.reading import values_for
 from compat_init.port._sides.drivers import legacy_side
@@ -176,22 +176,19 @@ class LegacyModel:
         """``candidates`` on ``arrays`` at inference."""
         return self.candidates(self.run_feed(arrays, False), int(arrays[0].shape[0]))
 
-    def feeding_variables(self) -> Optional[set]:
-        """The names of the variables the outputs (and the regularization
-        losses) are computed from, read backwards through the graph; None
-        without outputs."""
+    def feeding_variables(self, losses: bool = True) -> Optional[set]:
+        """The names of the variables the outputs (with ``losses``, the
+        regularization losses too) are computed from, read backwards through
+        the graph; None without outputs."""
         if not self.outputs:
             return None
-        return upstream([t.op for t in list(self.outputs) + list(self.regularization)], VARIABLE_OPS)
+        return upstream([t.op for t in list(self.outputs) + list(self.regularization if losses else [])],
+                        VARIABLE_OPS)
 
     def batch_shapes(self, batch: int) -> List[Tuple[int, ...]]:
         """The input placeholders' static shapes with ``batch`` rows where the
-        first dimension is unknown.
-
-        Raises:
-          UsageError: a placeholder of unknown rank or with another unknown
-            dimension (naming it): no batch can be drawn for it.
-        """
+        first dimension is unknown; a UsageError naming a placeholder of
+        unknown rank or another unknown dimension (no batch can be drawn)."""
         shapes = []
         for tensor in self.inputs:
             dims = tensor.shape.as_list() if tensor.shape.ndims is not None else None

@@ -12,7 +12,7 @@ import numpy as np
 from compat_init import _runtime
 from compat_init._errors import UsageError
 from compat_init.parity._model import layers_of, weight_name, weight_theories
-from compat_init.port._core.pairing import Var
+from compat_init.port._core.pairs import Var
 from compat_init.port._core.text import describe_value, first_line
 from compat_init.port._sides.drivers import to_numpy
 from compat_init.port._sides.graph import dropout_rates

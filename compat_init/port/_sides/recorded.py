@@ -34,7 +34,7 @@ import numpy as np
 from compat_init import _fans, _runtime
 from compat_init._errors import UsageError
 from compat_init.port._core.options import RUN_DEFAULTS
-from compat_init.port._core.pairing import Var
+from compat_init.port._core.pairs import Var
 from compat_init.port._files.reading import checkpoint_digest, resolve
 
 
@@ -249,8 +249,8 @@ class RecordedModel:
         #: Checkpoint keys with NaN or infinite values when it was recorded.
         self.nonfinite = list(m.get("nonfinite", []))
 
-    def feeding_variables(self) -> Optional[set]:
-        return set(self._on_path)
+    def feeding_variables(self, losses: bool = True) -> Optional[set]:
+        return set(self._on_path)  # recorded with the regularization losses' variables
 
     def theory(self, var: Var) -> Tuple[Optional[_fans.Theory], str]:
         entry = self.recording.manifest["variables"][var.index]
