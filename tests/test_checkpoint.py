@@ -470,7 +470,7 @@ def no_relu_cnn():
     (["--checkpoint", "nowhere"], "does not exist"),
     (["--checkpoint", fixture("cnn_sgd"), "--out", "/nonexistent-folder/port.weights.h5"],
      "--out must be in an existing folder"),
-    (["--checkpoint", fixture("cnn_sgd"), "--steps", "2"], "apply only to a proof: with --migration"),
+    (["--checkpoint", fixture("cnn_sgd"), "--steps", "2", "--inputs", "4x28x28x1"], "apply only to a proof: with --migration"),
 ])
 def test_cli_convert_usage_errors_are_one_line_and_write_nothing(tmp_path, args, words):
     if "--out" not in args:

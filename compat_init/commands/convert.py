@@ -285,6 +285,8 @@ def _sides(args: argparse.Namespace) -> Tuple[Any, Any, Any, dict]:
     meta = None if args.migration else _meta_beside(args, checkpoint)
     _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None], [meta] if meta else [])
     if meta is not None:
+        if not args.outputs:
+            new = _handed_on(new)
         old = _meta_side(args, meta, new)
     options = proof_options(args)
     options["keep_initial"] = args.keep_initial
@@ -346,6 +348,25 @@ def _meta_side(args: argparse.Namespace, meta: str, new: Any) -> Any:
         notes = []
     args.side_notes = ["the legacy side: the checkpoint's graph {} (beside it)".format(meta)] + notes
     return legacy_builder(args, meta, "--port")
+
+
+def _handed_on(builder: Any) -> Any:
+    """``builder``, whose model is built once for finding the outputs and
+    handed on to the conversion (its next call); later calls (the proof)
+    build their own.  Building a large port is most of a plan's time."""
+    made: list = []
+    calls = [0]
+
+    def build() -> Any:
+        calls[0] += 1
+        if calls[0] == 2 and made:
+            return made.pop()
+        model = builder()
+        if calls[0] == 1:
+            made.append(model)
+        return model
+
+    return build
 
 
 def _refuse_overwrites(args: argparse.Namespace, checkpoint: Any, builders: list, graphs: list) -> None:
