@@ -324,6 +324,8 @@ def test_cli_convert_port_proves_from_the_meta_graph_beside_the_checkpoint(train
                       str(bad_out))
     assert bad.returncode == 1 and not bad_out.exists(), bad.stderr[-3000:]
     assert "activation missing?" in bad.stdout and "verdict: the port DIFFERS" in bad.stdout, bad.stdout[-3000:]
+    last = ours(bad.stderr)[-1]  # the outputs compared were found, not named: how to name others
+    assert "found in the graph's dataflow, " in last and "name them with --outputs" in last, last
     # The same checkpoint without its graph: converted, and said to be unproven.
     bare = tmp_path / "bare"
     bare.mkdir()

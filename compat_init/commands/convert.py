@@ -198,9 +198,12 @@ def run(args: argparse.Namespace) -> int:
             print("compat-init: " + note, file=sys.stderr)
     emit_report(args, report, json_written=code == 0 and not args.reverse)
     if code:
-        print("compat-init: nothing written: the {} {}".format(
+        found = getattr(args, "found_outputs", "")
+        print("compat-init: nothing written: the {} {}{}".format(
             "resumed training" if args.optimizer_state else "migration proof at the trained weights",
-            "found a difference" if code == 1 else "was inconclusive"), file=sys.stderr)
+            "found a difference" if code == 1 else "was inconclusive",
+            " (compared with the legacy outputs found in the graph's dataflow, {}: if the port's outputs are other "
+            "tensors, name them with --outputs)".format(found) if found else ""), file=sys.stderr)
     return code
 
 
@@ -343,7 +346,7 @@ def _meta_side(args: argparse.Namespace, meta: str, new: Any) -> Any:
             args.unproven = ("the checkpoint's graph {} is beside it, but its outputs cannot be told from its "
                              "dataflow: {}; --outputs NAME:0[,NAME:0] names them".format(meta, str(error).rstrip(".")))
             return None
-        args.outputs = ",".join(names)
+        args.outputs = args.found_outputs = ",".join(names)
     else:
         notes = []
     args.side_notes = ["the legacy side: the checkpoint's graph {} (beside it)".format(meta)] + notes
