@@ -371,3 +371,44 @@ def test_conversion_builds_the_port_without_drawing_its_initializers(tmp_path):
     assert np.array_equal(np.asarray(model.weights[0].numpy()), kernel)
     with pytest.raises(RuntimeError, match="asked to draw"):
         P.port_mlp_refusing_initializers()  # built anywhere else, it draws
+
+
+@pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
+@pytest.mark.parametrize("where", ["output", "initializer"])
+def test_a_meta_graph_beside_the_checkpoint_never_runs_an_op_that_reaches_outside(tmp_path, where):
+    """A .meta graph is a program: convert --port runs the one beside the
+    checkpoint on its own, so none of its ops that write a file (print, call
+    Python, read a reader...) may run: an output that depends on one is not
+    a candidate, and a graph whose variables' initializers run one is not run
+    at all (written "not proven")."""
+    import tensorflow as tf
+
+    sys.path.insert(0, ROOT)
+    from examples_v1 import cnn_pair
+
+    v1 = tf.compat.v1
+    target = tmp_path / "owned.txt"
+    with tf.Graph().as_default():
+        probabilities = cnn_pair.build()
+        write = tf.io.write_file(str(target), "owned")
+        if where == "output":
+            with tf.control_dependencies([write]):
+                tf.identity(probabilities, name="output")
+        else:
+            with tf.control_dependencies([write]):
+                start = tf.zeros(2) + 1.0  # a variable's initial value computed after the write
+            v1.Variable(start, name="extra")
+        with v1.Session() as session:
+            session.run([v.initializer for v in v1.global_variables() if v.op.name != "extra"])
+            if where == "initializer":
+                session.run(v1.global_variables()[-1].assign(np.zeros(2, np.float32)))
+            v1.train.Saver().save(session, str(tmp_path / "model.ckpt"))
+    assert not target.exists()
+    out = tmp_path / out_name()
+    result = run("convert", "--port", PORT, "--checkpoint", str(tmp_path / "model.ckpt"), "--out", str(out))
+    assert not target.exists(), "the graph's WriteFile ran"
+    assert result.returncode == 0 and out.exists(), result.stderr[-3000:]
+    if where == "output":
+        assert "verdict: the port agrees" in result.stdout and "Softmax:0" in result.stdout, result.stdout[-3000:]
+    else:
+        assert "not proven" in ours(result.stderr)[-1] and "WriteFile" in ours(result.stderr)[-1], result.stderr

@@ -9,7 +9,7 @@ import numpy as np
 
 from compat_init import _runtime
 from compat_init._errors import UsageError
-from compat_init.port._sides.graph import import_meta, output_candidates, upstream
+from compat_init.port._sides.graph import OUTSIDE, import_meta, output_candidates, reaching_outside, upstream
 from compat_init.port._sides.port import PortModel
 
 #: The rows of the batch the tied candidates are told apart on.
@@ -59,7 +59,19 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
         graph = tf.Graph()
         with graph.as_default():
             import_meta(meta)
-            ways = output_candidates(graph, shapes, len(port.vars))
+            outside = reaching_outside(graph)
+            keys = tf.compat.v1.GraphKeys
+            run = {v.initializer.name for v in tf.compat.v1.global_variables()} | {
+                getattr(t, "op", t).name for key in (keys.REGULARIZATION_LOSSES, keys.UPDATE_OPS)
+                for t in tf.compat.v1.get_collection(key)}
+            roots = [op for op in graph.get_operations() if op.name in outside and op.name in run]
+            kinds = {op.type for op in graph.get_operations() if OUTSIDE.search(op.type)}
+            touching = sorted({graph.get_operation_by_name(n).type for n in upstream(roots, kinds)})
+            if touching:  # the proof would run them: initializing the variables, its losses, its updates
+                raise UsageError("its variables' initializers, regularization losses or update ops run ops that "
+                                 "reach outside the graph ({}): a graph from a file is not run for that unless "
+                                 "named (--migration PREFIX.meta --outputs ...)".format(", ".join(touching)))
+            ways = output_candidates(graph, shapes, len(port.vars), outside)
             if not ways:
                 raise UsageError("no tensors of the legacy graph have the shapes of the port's outputs ({}) and are "
                                  "computed from an input and at most the port's {} weights".format(

@@ -44,6 +44,29 @@ OPTIMIZER_UPDATE = re.compile(r"^(Resource)?(Sparse)?Apply[A-Z][A-Za-z]*(V\d)?$"
 READS = {"Identity", "RefIdentity", "ReadVariableOp", "Cast", "Enter", "RefEnter", "Switch", "RefSwitch"}
 
 
+#: Op types that reach outside the graph when they run: files, printing,
+#: Python, summaries, debuggers, readers, datasets, tables read from files,
+#: checkpoints.  A graph from a file runs none of them here (``reaching_outside``).
+OUTSIDE = re.compile(r"File|Reader|Writer|Summary|Save|Restore|Print|PyFunc|Debug|Dataset|Checkpoint|Table|"
+                     r"ImmutableConst")
+
+
+def reaching_outside(graph: Any) -> set:
+    """The names of the ops whose running runs an op of ``OUTSIDE``: those
+    ops and every op computed from them, through data and control inputs
+    (read to a fixed point, so a while loop's back edge is followed too)."""
+    found: set = set()
+    changed = True
+    while changed:
+        changed = False
+        for op in graph.get_operations():
+            if op.name not in found and (OUTSIDE.search(op.type) or any(t.op.name in found for t in op.inputs)
+                                         or any(c.name in found for c in op.control_inputs)):
+                found.add(op.name)
+                changed = True
+    return found
+
+
 def optimizer_state(graph: Any) -> set:
     """The names of the variables an optimizer's updates read besides the
     variable each one updates (``OPTIMIZER_UPDATE``): its slots,
@@ -180,7 +203,8 @@ def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
     return build
 
 
-def output_candidates(graph: Any, shapes: Sequence[Sequence[Optional[int]]], most: int) -> List[List[List[Any]]]:
+def output_candidates(graph: Any, shapes: Sequence[Sequence[Optional[int]]], most: int,
+                      exclude: Optional[set] = None) -> List[List[List[Any]]]:
     """For each of ``shapes`` (a port's outputs, the batch dimension first),
     the tensors of ``graph`` that may be that output, read from its dataflow:
     floating tensors of that shape past the batch dimension (an unknown
@@ -190,7 +214,7 @@ def output_candidates(graph: Any, shapes: Sequence[Sequence[Optional[int]]], mos
     together, at most ``most`` (the port's weights: an earlier layer or an
     auxiliary head reads fewer, a pretraining head on top of an output more),
     then needing the fewest placeholders fed (a gradient or a loss needs the
-    labels too).  Returns every way that ties (none where no tensor fits):
+    labels too); none of the ops ``exclude`` names.  Returns every way that ties (none where no tensor fits):
     for each output, the tensors alike in both (logits and their softmax), to
     be told apart otherwise."""
     ignore = optimizer_state(graph)
@@ -214,7 +238,7 @@ def output_candidates(graph: Any, shapes: Sequence[Sequence[Optional[int]]], mos
     for shape in shapes:
         kinds: Dict[Tuple[int, int], List[Any]] = {}  # (variables read, placeholders fed) -> tensors
         for op in graph.get_operations():
-            if op.type in CONTROL_FLOW or op.type in VARIABLE_OPS:
+            if op.type in CONTROL_FLOW or op.type in VARIABLE_OPS or exclude and op.name in exclude:
                 continue
             read, fed = bits[op.name] & variables, bits[op.name] & placeholders
             if not fed or not read or _count(read) > most:

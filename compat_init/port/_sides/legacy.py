@@ -28,6 +28,7 @@ from compat_init.port._sides.graph import (
     VARIABLE_OPS,
     dropout_rates,
     optimizer_state,
+    reaching_outside,
     static_shape_text,
     upstream,
 )
@@ -396,7 +397,7 @@ class LegacyModel:
         inside a cond or a while loop are not candidates); and the reasons of
         tensors that could not be read."""
         tensors = {}
-        downstream = self._downstream()
+        downstream = self._downstream() - reaching_outside(self.graph)  # never run a file's or a print's op
         for op in self.graph.get_operations():
             if op.name not in downstream:
                 continue
