@@ -129,7 +129,9 @@ def test_a_checkpoint_converted_on_a_backend_loads_alike_on_every_backend(tmp_pa
     out = str(tmp_path / "port.weights.h5")
     code, stdout, errors = compat_init(backend, "convert", "--port", "examples_v2.cnn_pair:build", "--checkpoint",
                                        os.path.join(CNN_CKPT, "model.ckpt-3"), "--out", out)
-    assert code == 0 and not errors, (code, stdout[-2000:], errors)
+    # No .meta beside this checkpoint: written, and said to be unproven.
+    assert code == 0 and len(errors) == 1 and errors[0].startswith("compat-init: not proven: "), (
+        code, stdout[-2000:], errors)
     loaded = {b: probe(b, "load", out, os.path.join(CNN_CKPT, "batch.npy"))
               for b in ["tensorflow"] + [b for b in OTHER_BACKENDS if importlib.util.find_spec(b)]}
     import numpy as np
