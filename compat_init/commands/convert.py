@@ -286,7 +286,7 @@ def _sides(args: argparse.Namespace) -> Tuple[Any, Any, Any, dict]:
                         "--migration" if args.migration else "--port", port=True)
     old = legacy_builder(args, args.migration[0], "--migration") if args.migration else None
     meta = None if args.migration else _meta_beside(args, checkpoint)
-    _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None], [meta] if meta else [])
+    _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
     if meta is not None:
         if not args.outputs:
             new = _handed_on(new)
@@ -372,12 +372,12 @@ def _handed_on(builder: Any) -> Any:
     return build
 
 
-def _refuse_overwrites(args: argparse.Namespace, checkpoint: Any, builders: list, graphs: list) -> None:
+def _refuse_overwrites(args: argparse.Namespace, checkpoint: Any, builders: list) -> None:
     """Nothing the run writes (--out and the files beside it, --json, the
-    optimizer state) replaces a file it reads (the checkpoint's files and
-    ``graphs``, --weights, --mapping, --inputs, the builders' modules), or
-    another output: one line, exit 2, before any work."""
-    inputs = read_files(args, builders) + [("the checkpoint's .meta graph", graphs)]
+    optimizer state) replaces a file it reads (the checkpoint's files, its
+    ``.meta`` graph among them, --weights, --mapping, --inputs, the builders'
+    modules), or another output: one line, exit 2, before any work."""
+    inputs = read_files(args, builders)
     if args.checkpoint:
         inputs.append(("the checkpoint's files", checkpoint.files_of(checkpoint.resolve(args.checkpoint))))
     if args.weights:
