@@ -21,6 +21,9 @@ FLAVOUR = _runtime.keras_flavour()
 BACKEND = _runtime.keras_backend()
 OTHER_BACKEND = BACKEND != "tensorflow"
 OTHER_BACKEND_REASON = "Keras 3 on {} builds its variables outside TensorFlow".format(BACKEND)
+#: The port's call traces as a TensorFlow function (its dataflow is read for
+#: the pairing): TF 2 with Keras on TensorFlow.
+TRACEABLE = not TF1 and not OTHER_BACKEND
 
 
 def missing_dtype(dtype):

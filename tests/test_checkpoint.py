@@ -24,6 +24,9 @@ from examples_v2 import cnn_pair as new_cnn  # noqa: E402
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 TF115 = os.path.join(FIXTURES, "tf115")
 EAGER = _runtime.can_evaluate_eagerly()
+#: The port's call traces as a TensorFlow function: pairs follow the dataflow
+#: (as conftest's TRACEABLE; this module is also imported by subprocesses).
+TRACEABLE = EAGER and _runtime.keras_backend() == "tensorflow"
 HAS_ATTENTION = hasattr(tf.keras.layers, "MultiHeadAttention")
 needs_eager = pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port; TF 1.x runs graphs")
 needs_attention = pytest.mark.skipif(not HAS_ATTENTION, reason="MultiHeadAttention exists from TF 2.4")
@@ -84,7 +87,8 @@ def test_the_tf115_cnn_checkpoint_converts_into_the_port(with_legacy):
     for weight in model.weights:
         np.testing.assert_array_equal(weight.numpy(), reader.get_tensor(loaded[weight_name(weight)]))
     assert [e.reason for e in report.entries if e.status == "skipped"] == ["the training step counter (global_step)"]
-    assert {e.how for e in report.entries if e.status == "loaded"} == {"creation order" if with_legacy else "name"}
+    assert {e.how for e in report.entries if e.status == "loaded"} == {
+        ("dataflow" if TRACEABLE else "creation order") if with_legacy else "name"}
 
 
 @needs_eager

@@ -273,3 +273,30 @@ def test_a_meta_graph_with_an_op_this_tensorflow_lacks_points_to_record(tmp_path
     assert result.returncode == 2 and len(ours(result.stderr)) == 1, result.stderr
     assert "uses the op ContribOnlyLayerNorm, which this TensorFlow" in result.stderr
     assert "compat-init record" in result.stderr and "--migration LEGACY.rec" in result.stderr
+
+
+def test_the_recorded_dataflow_pairs_as_the_live_graph_and_a_bad_one_is_refused(tmp_path):
+    """The recording keeps the legacy graph's dataflow (issue 32): replayed, a
+    port whose variables are created in another order pairs as live (the
+    first test compares them); a flow naming a variable the recording does
+    not hold, or a split into one part, is refused with the reason."""
+    from tests import port_pairs as P
+
+    good = _recorded(tmp_path)
+    flow = port.read_recording(good).manifest["flow"]
+    assert flow["deps"]["hidden/bias"] == ["hidden/kernel"] and flow["splits"] == {}, flow
+    assert set(flow["deps"]["out/kernel"]) == {"hidden/kernel", "hidden/bias"}, flow
+    stranger = _rewrite(good, str(tmp_path / "stranger.rec"), lambda m: m["flow"]["deps"].update(
+        {"hidden/bias": ["elsewhere/kernel"]}))
+    one_part = _rewrite(good, str(tmp_path / "one.rec"), lambda m: m["flow"]["splits"].update(
+        {"hidden/kernel": ["split", 1]}))
+    nested = _rewrite(good, str(tmp_path / "nested.rec"), lambda m: m.update(flow=[1, 2]))
+    for path, words in ((stranger, "names a variable the recording does not hold, at 'hidden/bias'"),
+                        (one_part, "splits 'hidden/kernel' must be [split, parts] with 2 <= parts"),
+                        (nested, "must be {\"deps\"")):
+        with pytest.raises(UsageError) as caught:
+            port.check_migration(port.read_recording(path), P.port_bias_first)
+        assert words in str(caught.value) and "make it again" in str(caught.value), str(caught.value)
+    # A recording made before the flow was kept (none in it) pairs without it, as before.
+    older = _rewrite(good, str(tmp_path / "older.rec"), lambda m: m.pop("flow"))
+    assert {p["how"] for p in port.check_migration(port.read_recording(older), P.port_bias_first).pairs} == {"name"}

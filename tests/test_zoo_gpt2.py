@@ -83,3 +83,29 @@ def test_the_conversion_is_proven_from_the_meta_graph_and_a_wrong_rule_is_refuse
     assert bad.returncode == 1 and "nothing written" in bad.stderr, bad.stderr[-3000:]
     assert "verdict: the port DIFFERS" in bad.stdout, bad.stdout[-3000:]
     assert sorted(os.listdir(str(tmp_path))) == ["gpt2.weights.h5", "swapped.rules"]
+
+
+def test_gpt2_converts_with_no_mapping_by_its_dataflow(trained, tmp_path):
+    """``--port`` alone: the ``.meta`` graph beside the checkpoint is walked
+    with the port's traced call; ``c_attn`` is found cut by its
+    ``tf.split(..., 3, axis=2)`` and its parts pair with query, key and value;
+    the pre-norm LayerNorms pair by what they feed, not by their names."""
+    prefix, batch, expected = trained
+    out = tmp_path / "gpt2.weights.h5"
+    done = run_cli("--port", "zoo.gpt2_ports:port", "--checkpoint", prefix, "--out", str(out))
+    assert done.returncode == 0 and "verdict: the port agrees" in done.stdout, (done.stdout[-3000:],
+                                                                               done.stderr[-3000:])
+    rows = [line for line in done.stdout.splitlines() if "c_attn/w" in line]
+    assert len(rows) == 2 * 3 and all("(dataflow" in row for row in rows), "\n".join(rows)
+    for layer in range(2):
+        for index, head in enumerate(("query", "key", "value")):
+            assert any("h{}/attn/c_attn/w".format(layer) in row and "transformer_layer_{}/self_attention/{}/kernel"
+                       .format(layer, head) in row and "split {} of 3 along axis 2".format(index) in row
+                       for row in rows), "\n".join(rows)
+    norms = [line for line in done.stdout.splitlines() if "/ln_1/g" in line]
+    assert all("self_attention_layer_norm/gamma" in row for row in norms) and len(norms) == 2, "\n".join(norms)
+    model = gpt2_ports.port()
+    model.load_weights(str(out))
+    got = np.asarray(model(batch))
+    allowed = 64 * np.finfo(np.float32).eps * float(np.max(np.abs(expected)))
+    assert np.max(np.abs(got - expected)) <= allowed, (np.max(np.abs(got - expected)), allowed)

@@ -22,6 +22,7 @@ from compat_init.port._core.text import cut, first_line, shape_text
 from compat_init.port._files.reading import Checkpoint, CheckpointError, LOSSLESS, count_nonfinite, read
 from compat_init.port._files.writing import staged
 from compat_init.port._sides.drivers import legacy_side, port_side
+from compat_init.port._sides.flow import flows_of
 from compat_init.port._sides.legacy import LegacyModel, open_legacy, refuse_recording
 from compat_init.port._sides.port import PortModel
 
@@ -134,7 +135,8 @@ def _pairing_table(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any,
         feeding = legacy.feeding_variables(losses=False)  # a regularizer on a head is no reason to keep it
         off_path = {v.name for v in legacy.vars if feeding is not None and v.name not in feeding}
         pairs, _, left_new = pair([v for v in legacy.vars if v.name not in off_path], port.vars, mapping,
-                                  require_all=False, ambiguities=ambiguous, keep_initial=keep)
+                                  require_all=False, ambiguities=ambiguous, keep_initial=keep,
+                                  flows=flows_of(legacy, port, report.notes))
         absent = [p.legacy.name for p in pairs if p.legacy.name not in ckpt.keys]
         if absent:
             raise CheckpointError("checkpoint {} has no key for the legacy variable(s) {} (its keys: {})".format(

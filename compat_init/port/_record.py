@@ -134,7 +134,11 @@ def record(v1_builder: Callable[[], Any], out: str, *, inputs: Any = None, check
             "dropout": {"rates": [], "fed": 0},
             "candidates": {"tensors": [], "unread": [], "left_out": 0},
             "trajectories": {},
+            "flow": None,
         }
+        flow = legacy.flow()
+        if flow is not None:
+            manifest["flow"] = flow.to_dict()
         if inputs is not None:
             _record_function(manifest, w, legacy, arrays, on_path or set(), steps, loss, optimizer, learning_rate,
                              from_logits, seed, say)

@@ -7,20 +7,23 @@ in this order, by:
    full name or by a ``/``-suffix of it), then rules (``rules.Rule``, from a
    rules file: a pattern over legacy names and the port name it gives, with
    an optional transpose or reshape);
-2. creation order, where the rest of both sides have the same shapes (or
-   shapes a split or merge of axes joins, see 4.) in the same order and no two
+2. dataflow, where both sides give their graph (``dataflow.by_dataflow``):
+   both walked together from the inputs, every variable of both paired or
+   none;
+3. creation order, where the rest of both sides have the same shapes (or
+   shapes a split or merge of axes joins, see 5.) in the same order and no two
    roles disagree (trainable and non-trainable weights each on their own);
-3. name correspondence: a legacy variable and a port weight of the same shape
+4. name correspondence: a legacy variable and a port weight of the same shape
    whose names end in the same ``/``-components (``model/conv2d/kernel`` ~
    ``conv2d/kernel``), where that is the unique best match both ways;
-4. structure: layers (scopes) paired first, by the numbers in their names
+5. structure: layers (scopes) paired first, by the numbers in their names
    (``layer_3`` ~ ``transformer_layer_3``), the roles and shapes of their
    variables and the words of their names (synonyms from ``rules``), each the
    unique best match both ways; then inside a pair of layers by role
    (``weights``/``kernel``, ``beta``/``offset``, ...).  Shapes may differ by a
    row-major split or merge of adjacent axes (``768x768`` ~ ``768x12x64``),
    never by a transpose (a rule must say so);
-5. shape: the one variable left on each side with a given shape.
+6. shape: the one variable left on each side with a given shape.
 
 Every pair says how it was made (``Pair.how``, ``Pair.describe()``).
 Whatever is left is an error that names it, with the mapping that would
@@ -30,11 +33,12 @@ resolve it; a layer with several equally good matches is never guessed
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from compat_init._errors import UsageError
+from compat_init.port._core.dataflow import Flow, by_dataflow
 from compat_init.port._core.pairs import Pair, Var, clean_name, keep_patterns, kept, split_mapping
 from compat_init.port._core.rules import (
     KERNEL_ROLES,
@@ -327,8 +331,8 @@ def _describe(variables: Sequence[Var], most: int = 0) -> str:
 
 
 def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
-         *, require_all: bool = True, ambiguities: Optional[List[str]] = None, keep_initial: Any = None
-         ) -> Tuple[List[Pair], List[Var], List[Var]]:
+         *, require_all: bool = True, ambiguities: Optional[List[str]] = None, keep_initial: Any = None,
+         flows: Optional[Callable[[], Optional[Tuple[Flow, Flow]]]] = None) -> Tuple[List[Pair], List[Var], List[Var]]:
     """Pairs ``legacy`` with ``port``; returns ``(pairs, unpaired legacy,
     unpaired port)``, pairs in the legacy side's order.
 
@@ -336,6 +340,8 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
     receives the layers that matched several others equally well.
     ``keep_initial``: patterns (:func:`keep_patterns`) of port weights with no
     source that stay as the port initialized them: unpaired, never an error.
+    ``flows``: a function giving both sides' dataflow (or None), called once
+    where a mapping leaves variables to pair.
 
     Raises:
       UsageError: a mapping entry that names no variable, or several, or a
@@ -397,6 +403,13 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
     # Weights kept as initialized have no source, by the user's word: not paired, nor in creation order.
     rest_new = [v for v in port if id(v) not in used_new and not kept(v, keep)]
     found_ambiguous: List[str] = []
+    both = flows() if flows is not None and rest_old and rest_new else None
+    if both is not None:
+        walked = by_dataflow(rest_old, rest_new, both, pairs, lambda o, n: o.trainable == n.trainable and _fits(
+            o, n, _role(o) or _role(n)) is not None and not _roles_conflict([o], [n]))
+        pairs.extend(walked)
+        if walked:
+            rest_old = rest_new = []
     for trainable in (True, False):
         olds = [v for v in rest_old if v.trainable == trainable]
         news = [v for v in rest_new if v.trainable == trainable]

@@ -41,7 +41,7 @@ class Var:
 class Pair:
     legacy: Var
     port: Var
-    how: str  #: "mapping", "rule FILE:LINE", "creation order", "name", "structure" or "shape"
+    how: str  #: "mapping", "rule FILE:LINE", "dataflow", "creation order", "name", "structure" or "shape"
     #: Axes permutation applied to the legacy value before any reshape (rules only).
     transpose: Optional[Tuple[int, ...]] = None
     #: (axis, parts, index): the port weight is part ``index`` of the legacy

@@ -32,6 +32,7 @@ from compat_init.port._core.pairing import pair
 from compat_init.port._core.pairs import Pair, keep_patterns, kept
 from compat_init.port._proof.function import check_function
 from compat_init.port._proof.report import MigrationReport
+from compat_init.port._sides.flow import flows_of
 from compat_init.port._sides.legacy import LegacyModel
 from compat_init.port._sides.port import PortModel
 from compat_init.port._sides.recorded import Recording
@@ -228,7 +229,7 @@ def _prove(legacy: Any, v2_builder: Callable[[], Any], arrays: Optional[List[np.
         # pretraining head) have no part in the proof: listed, not paired.
         off_path = [v for v in legacy.vars if feeding is not None and v.name not in feeding]
         pairs, left_old, left_new = pair([v for v in legacy.vars if v not in off_path], port.vars, mapping,
-                                         keep_initial=keep_initial)
+                                         keep_initial=keep_initial, flows=flows_of(legacy, port, notes))
         if checkpoint is not None:
             report = _from_checkpoint(checkpoint, pairs, legacy, alpha, seed, recorded_checkpoint)
         else:

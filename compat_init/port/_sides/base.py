@@ -62,6 +62,10 @@ class LegacySource(Protocol):
         """The variables the outputs (with ``losses``, the regularization
         losses too) are computed from; None without outputs."""
 
+    def flow(self) -> Any:
+        """The dataflow between the variables (``_core.dataflow.Flow``), or
+        None (no graph, no outputs)."""
+
     def theory(self, var: Var) -> Tuple[Any, str]:
         """The distribution ``var`` was drawn from, or (None, why)."""
 

@@ -85,9 +85,10 @@ def optimizer_state(graph: Any) -> set:
     return found
 
 
-def upstream(roots: List[Any], kinds: set) -> set:
-    """The names of the ops of ``kinds`` that ``roots`` are computed from,
-    read backwards through the graph (inputs and control inputs)."""
+def upstream(roots: List[Any], kinds: Optional[set] = None) -> set:
+    """The names of the ops of ``kinds`` (any kind without) that ``roots`` are
+    computed from, read backwards through the graph (inputs and control
+    inputs)."""
     stack = list(roots)
     seen: set = set()
     found: set = set()
@@ -96,11 +97,31 @@ def upstream(roots: List[Any], kinds: set) -> set:
         if op.name in seen:
             continue
         seen.add(op.name)
-        if op.type in kinds:
+        if kinds is None or op.type in kinds:
             found.add(op.name)
         stack.extend(t.op for t in op.inputs)
         stack.extend(op.control_inputs)
     return found
+
+
+def flatten_outputs(tf: Any, built: Any) -> Tuple[List[str], List[Any]]:
+    """(names, tensors) of what a builder returned: a tensor, a list/tuple of
+    them, or a dict (sorted by key); ([], []) for anything else."""
+    if isinstance(built, dict):
+        keys = sorted(built, key=str)
+        values = [built[k] for k in keys]
+        names = [str(k) for k in keys]
+    elif isinstance(built, (list, tuple)):
+        values = list(built)
+        names = []
+    else:
+        values = [built]
+        names = []
+    if not values or any(v is None or not tf.is_tensor(v) for v in values):
+        return [], []
+    if not names:
+        names = [v.name.split(":")[0] for v in values]
+    return names, values
 
 
 def static_shape_text(tensor: Any) -> str:

@@ -20,6 +20,7 @@ from compat_init.port._core.pairs import Var
 from compat_init.port._core.text import cut, describe_value, first_line
 from compat_init.port._files.reading import values_for
 from compat_init.port._sides.drivers import legacy_side
+from compat_init.port._sides.flow import graph_flow
 from compat_init.port._sides.graph import (
     ACTIVATIONS,
     CONTROL_FLOW,
@@ -27,32 +28,13 @@ from compat_init.port._sides.graph import (
     RANDOM_OPS,
     VARIABLE_OPS,
     dropout_rates,
+    flatten_outputs,
     optimizer_state,
     reaching_outside,
     static_shape_text,
     upstream,
 )
 from compat_init.port._sides.recorded import Recording
-
-
-def _flatten_outputs(tf: Any, built: Any) -> Tuple[List[str], List[Any]]:
-    """(names, tensors) of what a builder returned: a tensor, a list/tuple of
-    them, or a dict (sorted by key); ([], []) for anything else."""
-    if isinstance(built, dict):
-        keys = sorted(built, key=str)
-        values = [built[k] for k in keys]
-        names = [str(k) for k in keys]
-    elif isinstance(built, (list, tuple)):
-        values = list(built)
-        names = []
-    else:
-        values = [built]
-        names = []
-    if not values or any(v is None or not tf.is_tensor(v) for v in values):
-        return [], []
-    if not names:
-        names = [v.name.split(":")[0] for v in values]
-    return names, values
 
 
 class LegacyModel:
@@ -77,7 +59,7 @@ class LegacyModel:
                         raise
                     raise UsageError("the legacy builder needs the module {}, which this TensorFlow lacks ({})".format(
                         error.name, hint)) from None
-            self.output_names, self.outputs = _flatten_outputs(tf, built)
+            self.output_names, self.outputs = flatten_outputs(tf, built)
             if need_outputs and not self.outputs:
                 raise UsageError(
                     "the legacy builder must return its output tensor(s) (a tensor, a list or a dict of them) to "
@@ -185,6 +167,11 @@ class LegacyModel:
             return None
         return upstream([t.op for t in list(self.outputs) + list(self.regularization if losses else [])],
                         VARIABLE_OPS)
+
+    def flow(self) -> Any:
+        """The graph's dataflow to its outputs (``graph_flow``); None without outputs."""
+        return graph_flow(self.graph, {v.op.name: v.op.name for v in self.variables}, self.outputs) if self.outputs \
+            else None
 
     def batch_shapes(self, batch: int) -> List[Tuple[int, ...]]:
         """The input placeholders' static shapes with ``batch`` rows where the

@@ -15,6 +15,7 @@ from compat_init.parity._model import layers_of, weight_name, weight_theories
 from compat_init.port._core.pairs import Var
 from compat_init.port._core.text import describe_value, first_line
 from compat_init.port._sides.drivers import to_numpy
+from compat_init.port._sides.flow import traced_flow
 from compat_init.port._sides.graph import dropout_rates
 from compat_init.port._sides.port_weights import (
     in_creation_order,
@@ -369,6 +370,18 @@ class PortModel:
         if not found:
             return [], "no layer of the port produced a readable output"
         return found, ""
+
+    def flow(self) -> Any:
+        """The dataflow of the port's call at inference (``traced_flow``), or
+        (None, why) where it cannot be traced: a graph-mode TensorFlow, another
+        backend, a subclassed model (no input specs), a call that fails."""
+        if not self.eager or _runtime.keras_backend() != "tensorflow":
+            return None, "the port does not run as a TensorFlow function here"
+        try:
+            return traced_flow(self.tf, self.model, self.weights, [v.name for v in self.vars],
+                               self.training_argument), ""
+        except Exception as error:  # noqa: BLE001 - whatever stops a trace leaves the pairing without it, said
+            return None, "its call could not be traced ({})".format(first_line(error))
 
     def close(self) -> None:
         if self.session is not None:

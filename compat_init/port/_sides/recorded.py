@@ -33,6 +33,7 @@ import numpy as np
 
 from compat_init import _fans, _runtime
 from compat_init._errors import UsageError
+from compat_init.port._core.dataflow import Flow, flow_from_dict
 from compat_init.port._core.options import RUN_DEFAULTS
 from compat_init.port._core.pairs import Var
 from compat_init.port._files.reading import checkpoint_digest, resolve
@@ -251,6 +252,23 @@ class RecordedModel:
 
     def feeding_variables(self, losses: bool = True) -> Optional[set]:
         return set(self._on_path)  # recorded with the regularization losses' variables
+
+    def flow(self) -> Optional[Flow]:
+        """The legacy graph's dataflow as recorded; None in a recording made
+        before it was kept, or of a builder without outputs.
+
+        Raises:
+          UsageError: a recorded flow that is not one (names no recorded
+            variable, parts that are no count).
+        """
+        data = self.recording.manifest.get("flow")
+        if data is None:
+            return None
+        try:
+            return flow_from_dict(data, [v.name for v in self.vars])
+        except ValueError as error:
+            raise UsageError("{} is not a usable recording: its flow {}; make it again with `compat-init "
+                             "record`".format(self.recording.path, error)) from None
 
     def theory(self, var: Var) -> Tuple[Optional[_fans.Theory], str]:
         entry = self.recording.manifest["variables"][var.index]
