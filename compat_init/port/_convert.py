@@ -190,7 +190,7 @@ def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Ca
     keep = keep_patterns(keep_initial)
     ckpt = read(checkpoint)
     arrays, port_names = port_inputs(inputs, input_map, seed)
-    legacy = open_legacy(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
+    legacy = open_legacy(v1_builder, seed, need_outputs=False, read_values=False) if v1_builder is not None else None
     port = None
     try:
         port = PortModel(v2_builder, seed, arrays, read_values=False, input_names=port_names,
@@ -291,7 +291,7 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
     keep = keep_patterns(keep_initial)
     ckpt = read(checkpoint)
     arrays, port_names = port_inputs(inputs, input_map, seed)
-    legacy = open_legacy(v1_builder, seed, need_outputs=False) if v1_builder is not None else None
+    legacy = open_legacy(v1_builder, seed, need_outputs=False, read_values=False) if v1_builder is not None else None
     try:
         # Built with its initializers where some weights keep them, else zeros (every one is overwritten).
         port = PortModel(v2_builder, seed, arrays, read_values=False, input_names=port_names,

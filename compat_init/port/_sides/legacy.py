@@ -42,7 +42,10 @@ class LegacyModel:
     Session."""
 
     def __init__(self, builder: Callable[[], Any], seed: int, *, need_outputs: bool,
-                 feeds: Optional[Dict[str, Any]] = None, placeholders: Optional[Sequence[str]] = None) -> None:
+                 feeds: Optional[Dict[str, Any]] = None, placeholders: Optional[Sequence[str]] = None,
+                 read_values: bool = True) -> None:
+        """``read_values=False``: the variables are neither initialized nor
+        read (a conversion's pairing needs their names, shapes and graph)."""
         tf = _runtime.tf()
         self.tf = tf
         #: Checkpoint keys with NaN or infinite values, once a checkpoint is loaded.
@@ -89,14 +92,16 @@ class LegacyModel:
                                       len(optimizer), cut(sorted(optimizer), 6)))
             self.session = tf.compat.v1.Session(graph=self.graph)
             try:
-                self.session.run(tf.compat.v1.global_variables_initializer())
-                values = self.session.run(self.variables) if self.variables else []
+                values: List[Any] = [None] * len(self.variables)
+                if read_values:
+                    self.session.run(tf.compat.v1.global_variables_initializer())
+                    values = self.session.run(self.variables) if self.variables else []
             except Exception:
                 self.session.close()
                 raise
         self.vars = [
             Var(v.op.name, tuple(v.shape.as_list()), v.dtype.base_dtype.name, i < len(trainable), i,
-                np.asarray(x), v)
+                None if x is None else np.asarray(x), v)
             for i, (v, x) in enumerate(zip(self.variables, values))]
 
     # The legacy side's interface (shared with a recording's RecordedModel) ----------------
