@@ -62,16 +62,18 @@ def flow_from_dict(data: Any, names: Sequence[str]) -> Flow:
     return Flow(deps, splits)
 
 
-def _parts(var: Var, parts: int) -> List[Var]:
-    size = var.shape[-1] // parts
-    return [replace(var, shape=tuple(var.shape[:-1]) + (size,)) for _ in range(parts)]
+def _part(var: Var, parts: int) -> Var:
+    """One of ``parts`` equal parts of ``var`` along its last axis."""
+    return replace(var, shape=tuple(var.shape[:-1]) + (var.shape[-1] // parts,))
 
 
-def _expanded(flow: Flow, variables: Sequence[Var]) -> Tuple[Dict[str, FrozenSet[str]], Dict[str, Tuple[Var, int]]]:
+def _expanded(flow: Flow, variables: Sequence[Var]
+              ) -> Tuple[Dict[str, FrozenSet[str]], Dict[str, Tuple[Var, int]], Dict[str, List[str]]]:
     """``flow.deps`` with each split variable as its parts: part i of a split
     variable fed by another one the same split cuts depends on that one's
     part i (a bias added to a kernel's product before the split); everything
-    else depends on every part."""
+    else depends on every part.  Returns the deps, each part's (variable,
+    index) and each variable's keys in the deps (its parts, or its name)."""
     by_name = {v.name: v for v in variables}
     cut = {name: n for name, (_, n) in flow.splits.items()
            if name in by_name and by_name[name].shape and by_name[name].shape[-1] % n == 0}
@@ -93,7 +95,7 @@ def _expanded(flow: Flow, variables: Sequence[Var]) -> Tuple[Dict[str, FrozenSet
                 else:
                     mine.extend(names[other])
             deps[part] = frozenset(mine)
-    return deps, whole
+    return deps, whole, names
 
 
 #: How many pairs the walk may make in all, counting those a dead end took
@@ -213,21 +215,25 @@ def by_dataflow(legacy: Sequence[Var], port: Sequence[Var], flows: Tuple[Flow, F
     for split in (True, False):
         if split and not set(old_flow.splits) & {v.name for v in legacy}:
             continue
-        deps, whole = _expanded(old_flow if split else Flow(old_flow.deps), legacy)
+        deps, whole, keys_of = _expanded(old_flow if split else Flow(old_flow.deps), legacy)
         olds: Dict[str, Var] = {}
         creation: List[str] = []
         for v in legacy:
-            keys = [k for k in deps if k in whole and whole[k][0] is v] or [v.name]
-            olds.update({k: _parts(v, len(keys))[0] if k in whole else v for k in keys})
+            keys = keys_of[v.name]
+            olds.update({k: _part(v, len(keys)) if k in whole else v for k in keys})
             creation.extend(keys)
         keep_old = set(olds) | set(seed_names)
         old_deps = {n: d & keep_old for n, d in deps.items() if n in keep_old}
         made = _walk(olds, news, old_deps, new_deps, {k: v for k, v in seed_names.items() if k in old_deps},
                      creation, [v.name for v in port], fits)
         if made is not None:
-            return [Pair(whole[o][0] if o in whole else olds[o], news[n], "dataflow" + (" (a tie broken by "
-                         "creation order)" if tie else ""),
-                         split=(len(whole[o][0].shape) - 1, len([k for k in whole if whole[k][0] is whole[o][0]]),
-                                whole[o][1]) if o in whole else None)
-                    for o, n, tie in made]
+            pairs = []
+            for o, n, tie in made:
+                how = "dataflow" + (" (a tie broken by creation order)" if tie else "")
+                if o in whole:
+                    var, index = whole[o]
+                    pairs.append(Pair(var, news[n], how, split=(len(var.shape) - 1, len(keys_of[var.name]), index)))
+                else:
+                    pairs.append(Pair(olds[o], news[n], how))
+            return pairs
     return []

@@ -131,8 +131,7 @@ def graph_flow(graph: Any, sources: Dict[str, str], outputs: List[Any]) -> Flow:
     for name, position in use.items():
         deps[name] = frozenset(other for other in use if use[other] < position and use_mask[name] & bit[other])
     splits = {}
-    by_op = {op_name: name for op_name, name in sources.items()}
-    for op_name, name in by_op.items():
+    for op_name, name in sources.items():
         if name in use:
             split, parts = _split_of(graph.get_operation_by_name(op_name), on_path)
             if parts > 1:
@@ -157,7 +156,8 @@ def traced_flow(tf: Any, model: Any, weights: Sequence[Any], names: Sequence[str
     specs = tf.nest.map_structure(lambda k: tf.TensorSpec(tuple(k.shape), tf.as_dtype(k.dtype)), structure)
     function = tf.function(lambda x: model(x, **{training_argument: False}))
     graph = function.get_concrete_function(specs).graph
-    handles = {id(_handle(tf, w)): name for w, name in zip(weights, names) if _handle(tf, w) is not None}
+    handles = {id(handle): name for handle, name in ((_handle(tf, w), n) for w, n in zip(weights, names))
+               if handle is not None}
     captures = graph.captures
     pairs = captures.items() if hasattr(captures, "items") else captures
     sources = {internal.op.name: handles[id(external)] for external, internal in pairs if id(external) in handles}

@@ -372,9 +372,10 @@ class PortModel:
         return found, ""
 
     def flow(self) -> Any:
-        """The dataflow of the port's call at inference (``traced_flow``), or
-        (None, why) where it cannot be traced: a graph-mode TensorFlow, another
-        backend, a subclassed model (no input specs), a call that fails."""
+        """(the dataflow of the port's call at inference (``traced_flow``),
+        ""), or (None, why) where it cannot be traced: a graph-mode
+        TensorFlow, another backend, a subclassed model (no input specs), a
+        call that fails."""
         if not self.eager or _runtime.keras_backend() != "tensorflow":
             return None, "the port does not run as a TensorFlow function here"
         try:
