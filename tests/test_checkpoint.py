@@ -292,7 +292,8 @@ def test_cli_convert_proves_by_default_on_a_batch_drawn_for_the_placeholders(tmp
                           *common, "--out", str(unproven), "--no-proof")
     assert skipped.returncode == 0 and unproven.exists(), skipped.stderr[-3000:]
     assert ours(skipped.stderr) == ["compat-init: not proven: the port's outputs were not compared with the legacy "
-                                    "model's at the trained weights (--no-proof); it may compute another function"]
+                                    "model's at the trained weights (prove=False, --no-proof); it may compute another "
+                                    "function"]
     assert sorted(os.listdir(str(tmp_path))) == sorted([out_name(), unproven.name])
 
 
@@ -341,9 +342,9 @@ def test_cli_convert_port_proves_from_the_meta_graph_beside_the_checkpoint(train
                            str(bare / "model.ckpt-3"), "--out", str(unproven_out))
     assert unproven.returncode == 0 and unproven_out.exists(), unproven.stderr[-3000:]
     assert ours(unproven.stderr) == ["compat-init: not proven: the port's outputs were not compared with the legacy "
-                                     "model's at the trained weights (no legacy graph: --port alone, and no .meta "
-                                     "beside the checkpoint; --migration LEGACY PORT proves it); it may compute "
-                                     "another function"], unproven.stderr[-3000:]
+                                     "model's at the trained weights (no legacy graph: no legacy builder "
+                                     "(v1_builder=, --migration LEGACY PORT) and no .meta beside the checkpoint); it "
+                                     "may compute another function"], unproven.stderr[-3000:]
 
 
 def biased_cnn():

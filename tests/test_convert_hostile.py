@@ -365,7 +365,8 @@ def test_conversion_builds_the_port_without_drawing_its_initializers(tmp_path):
     from tests import port_pairs as P
 
     prefix = mlp_checkpoint(tmp_path)
-    model, report = checkpoint.convert(prefix, P.port_mlp_refusing_initializers)
+    # The conversion alone (finding the outputs in the .meta runs the port at its initial weights).
+    model, report = checkpoint.convert(prefix, P.port_mlp_refusing_initializers, prove=False)
     assert report.counts()["loaded"] == 4, str(report)
     kernel = _runtime.tf().train.load_checkpoint(prefix).get_tensor("hidden/kernel")
     assert np.array_equal(np.asarray(model.weights[0].numpy()), kernel)

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import compat_init as ci
 from compat_init import _runtime, checkpoint
-from conftest import to_numpy
+from conftest import TRACEABLE, to_numpy
 
 if not _runtime.can_evaluate_eagerly():
     pytest.skip("conversion loads a TF 2 (eager) port; TF 1.x runs graphs", allow_module_level=True)
@@ -76,10 +76,19 @@ def write(tmp_path, build):
 
 def test_the_port_alone_pairs_by_the_meta_graphs_creation_order(tmp_path):
     prefix, batch, expected = write(tmp_path, legacy)
-    model, report = checkpoint.convert(prefix, keras_port)
+    # Unproven (prove=False): the .meta gives the keys their order, not a legacy side.
+    model, report = checkpoint.convert(prefix, keras_port, prove=False)
     assert report.format == "name-based, in the creation order of its .meta graph"
     hows = {e.how for e in report.entries if e.status == "loaded"}
     assert hows == {"creation order", "creation order (reshape 1x1x9x2->9x2)"}, str(report)
+    assert report.notes[-1].startswith("not proven: ") and "prove=False" in report.notes[-1]
+    np.testing.assert_allclose(to_numpy(model(batch)), expected, rtol=1e-5, atol=1e-6)
+    # By default the .meta is the legacy side: paired through its graph (by its dataflow where the
+    # port's call traces as a TensorFlow function), and proven.
+    model, report = checkpoint.convert(prefix, keras_port)
+    assert report.proof is not None and report.proof.passed, str(report)
+    hows = {e.how.split(" (")[0] for e in report.entries if e.status == "loaded"}
+    assert hows <= ({"dataflow"} if TRACEABLE else {"creation order"}), str(report)
     np.testing.assert_allclose(to_numpy(model(batch)), expected, rtol=1e-5, atol=1e-6)
 
 

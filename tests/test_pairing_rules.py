@@ -192,8 +192,9 @@ RULES_ERRORS = [
     ("a/(b -> c", "not a valid regular expression"),
     ("a/(b) -> c/\\2", "not a valid regular expression"),
     ("a -> b transpose(1,1)", "each axis once"),
-    ("a -> b flip", "takes only split(AXIS,PARTS,INDEX), transpose(AXES) and reshape"),
-    ("a -> b split(1,1,0)", "PARTS >= 2 parts"),
+    ("a -> b flip", "takes only split(AXIS,PARTS,INDEX), concat(AXIS,PARTS,INDEX), transpose(AXES) and reshape"),
+    ("a -> b split(1,1,0)", "cuts in 2 <= PARTS <= 65536 parts"),
+    ("a -> b concat(0,3,3)", "concat(AXIS,PARTS,INDEX) cuts in 2 <= PARTS <= 65536 parts and takes part INDEX < PARTS"),
     ("a -> b split(1,3,3)", "INDEX < PARTS"),
     ("# only a comment", "holds no rule"),
 ]
@@ -331,3 +332,30 @@ def test_a_pair_no_word_decides_is_left_ambiguous_not_guessed():
     pairs, _, _ = pair(legacy, port[2:4] + port[:2] + port[4:], require_all=False)
     assert {(p.legacy.name.split("/")[3], p.port.name.split("/")[1]) for p in pairs if "Norm" in p.legacy.name} == {
         ("attention", "self_attention_layer_norm"), ("output", "feedforward_layer_norm")}, pairs
+
+
+def test_concat_rules_fill_one_port_weight_from_several_keys_and_back():
+    """``concat(AXIS,PARTS,INDEX)``: three legacy kernels into one fused port
+    kernel, each part once; the values assembled, and taken apart again."""
+    import numpy as np
+
+    from compat_init.port._core.pairs import assemble
+
+    legacy = [Var("q", (4, 2)), Var("k", (4, 2)), Var("v", (4, 2))]
+    fused = Var("qkv", (4, 6))
+    rules = parse_rules("q -> qkv concat(1,3,0)\nk -> qkv concat(1,3,1)\nv -> qkv concat(1,3,2)\n", "fuse.rules")
+    pairs, left_old, left_new = pair(legacy, [fused], rules)
+    assert not left_old and not left_new and [p.concat for p in pairs] == [(1, 3, 0), (1, 3, 1), (1, 3, 2)]
+    values = [np.full((4, 2), i, "float32") for i in range(3)]
+    whole = assemble(pairs, [p.to_port(v) for p, v in zip(pairs, values)])[fused.index]
+    assert whole.shape == (4, 6) and np.array_equal(whole[:, 2:4], values[1])
+    assert all(np.array_equal(p.to_legacy(whole), v) for p, v in zip(pairs, values))
+    assert pairs[1].describe() == "rule fuse.rules:2 (concat 1 of 3 along axis 1)"
+    # a part left out, or filled twice, is refused
+    with pytest.raises(UsageError, match="concat rules filling port weight qkv .* fill each part once"):
+        pair(legacy[:2], [fused], rules[:2])
+    with pytest.raises(UsageError, match="must cut it one way and fill each part once"):
+        pair(legacy, [fused], parse_rules("q -> qkv concat(1,3,0)\nk -> qkv concat(1,3,0)\nv -> qkv concat(1,3,2)\n",
+                                          "fuse.rules"))
+    with pytest.raises(UsageError, match="either splits the legacy tensor or concatenates"):
+        parse_rules("q -> qkv concat(1,3,0) split(1,2,0)\n", "bad.rules")

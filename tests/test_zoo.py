@@ -42,15 +42,23 @@ def assert_same_as_tf115(model):
 def test_bert_converts_into_keras_hub_with_no_mapping():
     from compat_init import checkpoint
 
+    # The .meta beside the checkpoint is the legacy side: paired by dataflow (inputs too), proven.
     model, report = checkpoint.convert(PREFIX, bert_ports.backbone)
     counts = report.counts()
     assert counts == {"loaded": 39, "skipped": 5, "error": 0} and not report.missing, str(report)
+    assert report.proof is not None and report.proof.passed, str(report)
     reshaped = [e for e in report.entries if "reshape" in e.how]
     # per layer: query/key/value kernels and biases (H -> heads x d) and the attention output kernel
     assert len(reshaped) == 2 * 7, str(report)
-    assert all(e.how.startswith("structure") for e in report.entries if e.status == "loaded"), str(report)
+    assert all(e.how.startswith("dataflow") for e in report.entries if e.status == "loaded"), str(report)
     skipped = [e.key for e in report.entries if e.status == "skipped"]
     assert skipped and all(k.startswith("cls/") for k in skipped)
+    assert all("not on the path" in e.reason for e in report.entries if e.status == "skipped")
+    assert_same_as_tf115(model)
+    # Unproven, no legacy side: names and structure pair the same keys.
+    model, report = checkpoint.convert(PREFIX, bert_ports.backbone, prove=False)
+    assert report.counts() == counts and report.proof is None, str(report)
+    assert all(e.how.startswith("structure") for e in report.entries if e.status == "loaded"), str(report)
     assert all("no place for it" in e.reason for e in report.entries if e.status == "skipped")
     assert_same_as_tf115(model)
 
@@ -66,7 +74,7 @@ def test_cli_plan_emit_mapping_and_convert(tmp_path):
     plan = run_cli("--port", "zoo.bert_ports:backbone", "--checkpoint", PREFIX, "--plan", "--emit-mapping",
                    str(rules))
     assert plan.returncode == 0, plan.stderr[-3000:]
-    assert "(structure (reshape 32x32->32x4x8))" in plan.stdout and "39 loaded, 5 skipped" in plan.stdout
+    assert "(dataflow (reshape 32x32->32x4x8))" in plan.stdout and "39 loaded, 5 skipped" in plan.stdout
     assert sorted(os.listdir(str(tmp_path))) == ["bert.rules"]  # the plan wrote no weights
     out = tmp_path / "bert.weights.h5"
     done = run_cli("--port", "zoo.bert_ports:backbone", "--checkpoint", PREFIX, "--out", str(out), "--mapping",
@@ -147,7 +155,10 @@ def prove(port_builder, **options):
 def test_the_proof_from_the_meta_graph_passes_for_keras_hub():
     report = prove(bert_ports.backbone)
     assert report.exit_code == 0, str(report)
-    assert len(report.pairs) == 39 and {p["how"] for p in report.pairs} == {"structure"}
+    hows = [p["how"].split(" (reshape")[0] for p in report.pairs]
+    # query and key of each block are alike in the dataflow (q.k is symmetric): creation order, said, and proven
+    assert len(hows) == 39 and hows.count("dataflow") == 35, hows
+    assert hows.count("dataflow (a tie broken by creation order)") == 4, hows
     assert sum("not on the path to the outputs" in u for u in report.unpaired) == 5  # the cls/ head
     assert any("dropout rates not comparable" in n for n in report.function.notes), str(report)
 
@@ -205,8 +216,11 @@ def test_cli_convert_writes_a_keras_hub_preset(tmp_path):
     preset = tmp_path / "bert_tiny_preset"
     done = run_cli("--port", "zoo.bert_ports:backbone", "--checkpoint", PREFIX, "--out", str(preset))
     assert done.returncode == 0, done.stderr[-3000:]
-    # Three inputs named otherwise than the placeholders: which feeds which is nobody's statement.
-    assert "compat-init: not proven: " in done.stderr and "--input-map LEGACY=PORT says it" in done.stderr
+    # Three inputs named otherwise than the placeholders: paired by the variables each meets first, and proven.
+    assert "not proven" not in done.stderr and "verdict: the port agrees" in done.stdout, done.stderr[-3000:]
+    assert ("the legacy inputs paired with the port's by the variables each meets first (dataflow): input_ids -> "
+            "token_ids, input_mask -> padding_mask, token_type_ids -> segment_ids") in done.stdout, done.stdout[-3000:]
+    assert "pairs made by dataflow (35), dataflow (a tie broken by creation order) (4)" in done.stdout
     assert sorted(os.listdir(str(tmp_path))) == ["bert_tiny_preset"]  # no staging folder left
     assert_same_as_tf115(keras_hub.models.BertBackbone.from_preset(str(preset)))
     again = run_cli("--port", "zoo.bert_ports:backbone", "--checkpoint", PREFIX, "--out", str(preset))

@@ -146,29 +146,22 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--weights must be an existing weights file or checkpoint; received --weights={}".format(
             args.weights))
     checkpoint, old, new, options = _sides(args)
-    from compat_init import port
 
     def work() -> Any:
         if args.reverse:
             assert old is not None  # --reverse needs --migration (checked above)
             return checkpoint.reverse(new, old, args.out, weights=args.weights, mapping=options["mapping"],
                                       inputs=options["inputs"], seed=args.seed), EXIT_PASS
-        model, report = checkpoint.convert(args.checkpoint, new, old, mapping=options["mapping"],
-                                           inputs=options["inputs"], seed=args.seed,
-                                           input_map=options["input_map"] if options["inputs"] is not None else None,
-                                           keep_initial=args.keep_initial)
-        report.notes[:0] = getattr(args, "side_notes", [])
-        if getattr(args, "unproven", None):
-            report.notes.append(NOT_PROVEN.format(args.unproven))
-        if old is not None and not args.optimizer_state:
-            if args.no_proof:
-                report.notes.append(NOT_PROVEN.format("--no-proof"))
-            elif options["inputs"] is None and not callable(old):
-                report.notes.append(NOT_PROVEN.format("the recording holds no batch (record with --inputs)"))
-            else:
-                report.proof = _prove(port, old, new, args, options)
-                if not report.proof.passed:
-                    return report, report.proof.exit_code
+        try:
+            model, report = checkpoint.convert(
+                args.checkpoint, new, old, mapping=options["mapping"], inputs=options["inputs"], seed=args.seed,
+                input_map=options["input_map"], keep_initial=args.keep_initial,
+                prove=not args.no_proof and not args.optimizer_state, outputs=_outputs_named(args),
+                proof_options={k: v for k, v in options.items() if k not in _CONVERT_OWN})
+        except checkpoint.ConversionRefused as refused:
+            return refused.report, refused.exit_code
+        if args.optimizer_state:  # resumed training proves it, below
+            report.notes = [n for n in report.notes if not n.startswith(_NOT_PROVEN_START)]
         state = None
         if args.optimizer_state:
             assert old is not None  # --optimizer-state needs --migration (checked above)
@@ -194,11 +187,11 @@ def run(args: argparse.Namespace) -> int:
         check_stdout()
     report, code = guarded(args, work)
     for note in getattr(report, "notes", []):
-        if note.startswith(NOT_PROVEN.split("{")[0]):
+        if note.startswith(_NOT_PROVEN_START):
             print("compat-init: " + note, file=sys.stderr)
     emit_report(args, report, json_written=code == 0 and not args.reverse)
     if code:
-        found = getattr(args, "found_outputs", "")
+        found = ", ".join(getattr(report, "outputs", None) or [])
         print("compat-init: nothing written: the {} {}{}".format(
             "resumed training" if args.optimizer_state else "migration proof at the trained weights",
             "found a difference" if code == 1 else "was inconclusive",
@@ -207,24 +200,17 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-#: The line a conversion with a legacy side at hand writes when it does not prove.
-NOT_PROVEN = ("not proven: the port's outputs were not compared with the legacy model's at the trained weights ({}); "
-              "it may compute another function")
+#: How the library's note on a conversion not proven starts (the command prints it on stderr too).
+_NOT_PROVEN_START = "not proven: "
+#: The conversion's own arguments among the proof options (the rest go to the proof).
+_CONVERT_OWN = ("mapping", "inputs", "seed", "input_map", "keep_initial")
 
 
-def _prove(port: Any, old: Any, new: Any, args: argparse.Namespace, options: dict) -> Any:
-    """The migration proof at the trained weights: on --inputs, else (by
-    default) forward only on a batch drawn for the legacy placeholders'
-    shapes; a proof that cannot be set up says how to set it up."""
-    if options["inputs"] is not None:
-        return port.check_migration(old, new, checkpoint=args.checkpoint, **options)
-    drawn = dict(options, inputs="placeholders", forward_only=True)
-    try:
-        return port.check_migration(old, new, checkpoint=args.checkpoint, **drawn)
-    except UsageError as error:
-        raise UsageError("{} (convert proves the port by default, forward only, on a batch drawn for the legacy "
-                         "placeholders' shapes: pass --inputs (and --input-map) for the batch, or --no-proof to "
-                         "write it unproven)".format(str(error).rstrip("."))) from None
+def _outputs_named(args: argparse.Namespace) -> Any:
+    """--outputs as the list of the .meta graph's tensors (with --port), else None."""
+    if args.migration or not args.outputs:
+        return None
+    return [o.strip() for o in args.outputs.split(",") if o.strip()]
 
 
 def _write_all(args: argparse.Namespace, checkpoint: Any, model: Any, state: Any, report: Any) -> Any:
@@ -285,12 +271,9 @@ def _sides(args: argparse.Namespace) -> Tuple[Any, Any, Any, dict]:
     new = load_callable(args.migration[1] if args.migration else args.port,
                         "--migration" if args.migration else "--port", port=True)
     old = legacy_builder(args, args.migration[0], "--migration") if args.migration else None
-    meta = None if args.migration else _meta_beside(args, checkpoint)
+    if not args.migration:
+        _check_beside(args, checkpoint)
     _refuse_overwrites(args, checkpoint, [b for b in (old, new) if b is not None])
-    if meta is not None:
-        if not args.outputs:
-            new = _handed_on(new)
-        old = _meta_side(args, meta, new)
     options = proof_options(args)
     options["keep_initial"] = args.keep_initial
     if old is not None and not callable(old):  # a recording
@@ -311,10 +294,10 @@ def _proof_only(args: argparse.Namespace) -> list:
                                ("--forward-only", args.forward_only), ("--training-arg", args.training_arg)) if given]
 
 
-def _meta_beside(args: argparse.Namespace, checkpoint: Any) -> Any:
-    """With --port: the graph a ``Saver`` wrote beside the checkpoint
-    (``PREFIX.meta``), or None (``args.unproven`` then says the conversion
-    cannot be proven and how to prove it)."""
+def _check_beside(args: argparse.Namespace, checkpoint: Any) -> None:
+    """With --port: the options only a proof reads need the graph a ``Saver``
+    wrote beside the checkpoint (``PREFIX.meta``, the legacy side
+    ``checkpoint.convert`` takes) and --outputs naming its tensors."""
     proof_only = _proof_only(args)
     meta = None
     if args.checkpoint and not args.reverse:
@@ -325,51 +308,6 @@ def _meta_beside(args: argparse.Namespace, checkpoint: Any) -> Any:
                          "outputs of the checkpoint's .meta graph ({}); received {}".format(
                              "/".join(proof_only), "found: " + meta if meta else "none beside the checkpoint",
                              " ".join(proof_only)))
-    if meta is None:
-        args.unproven = ("no legacy graph: --port alone, and no .meta beside the checkpoint; --migration LEGACY "
-                         "PORT proves it")
-    return meta
-
-
-def _meta_side(args: argparse.Namespace, meta: str, new: Any) -> Any:
-    """The checkpoint's ``.meta`` graph as the legacy side (as with
-    ``--migration PREFIX.meta PORT``), its outputs named by --outputs or
-    found in its dataflow (``port.find_outputs``); None where they cannot be
-    found (``args.unproven`` then says why and how to name them)."""
-    if not args.outputs:
-        from compat_init import port
-
-        try:
-            names, notes = port.find_outputs(meta, new, seed=args.seed,
-                                             input_map=dict(args.input_map) if args.input_map else None)
-        except UsageError as error:
-            args.unproven = ("the checkpoint's graph {} is beside it, but its outputs cannot be told from its "
-                             "dataflow: {}; --outputs NAME:0[,NAME:0] names them".format(meta, str(error).rstrip(".")))
-            return None
-        args.outputs = args.found_outputs = ",".join(names)
-    else:
-        notes = []
-    args.side_notes = ["the legacy side: the checkpoint's graph {} (beside it)".format(meta)] + notes
-    return legacy_builder(args, meta, "--port")
-
-
-def _handed_on(builder: Any) -> Any:
-    """``builder``, whose model is built once for finding the outputs and
-    handed on to the conversion (its next call); later calls (the proof)
-    build their own.  Building a large port is most of a plan's time."""
-    made: list = []
-    calls = [0]
-
-    def build() -> Any:
-        calls[0] += 1
-        if calls[0] == 2 and made:
-            return made.pop()
-        model = builder()
-        if calls[0] == 1:
-            made.append(model)
-        return model
-
-    return build
 
 
 def _refuse_overwrites(args: argparse.Namespace, checkpoint: Any, builders: list) -> None:
@@ -412,8 +350,8 @@ def _plan(args: argparse.Namespace) -> int:
     checkpoint, old, new, options = _sides(args)
     report = guarded(args, lambda: checkpoint.plan(args.checkpoint, new, old, mapping=options["mapping"],
                                                    inputs=options["inputs"], seed=args.seed,
-                                                   input_map=options["input_map"], keep_initial=args.keep_initial))
-    report.notes[:0] = getattr(args, "side_notes", [])
+                                                   input_map=options["input_map"], keep_initial=args.keep_initial,
+                                                   outputs=_outputs_named(args)))
     stream = emit_report(args, report)
     if args.emit_mapping:
         from compat_init.port import format_rules
@@ -430,11 +368,13 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _rule_options(entry: Any) -> str:
-    """A loaded entry's split, transpose and reshape as a rule's options
-    (``split(2,3,0) transpose(1,0) reshape``)."""
+    """A loaded entry's split or concat, transpose and reshape as a rule's
+    options (``split(2,3,0) transpose(1,0) reshape``)."""
     options = []
     if entry.split:
         options.append("split({},{},{})".format(*entry.split))
+    if entry.concat:
+        options.append("concat({},{},{})".format(*entry.concat))
     if entry.transpose:
         options.append("transpose({})".format(",".join(map(str, entry.transpose))))
     if entry.reshaped:

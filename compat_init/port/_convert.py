@@ -8,6 +8,7 @@ then atomically.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -17,7 +18,7 @@ from compat_init import _runtime
 from compat_init._errors import UsageError
 from compat_init.port._core.inputs import parse_inputs, port_inputs
 from compat_init.port._core.pairing import pair
-from compat_init.port._core.pairs import join, keep_patterns, kept
+from compat_init.port._core.pairs import assemble, join, keep_patterns, kept
 from compat_init.port._core.text import cut, first_line, shape_text
 from compat_init.port._files.reading import Checkpoint, CheckpointError, LOSSLESS, count_nonfinite, read
 from compat_init.port._files.writing import staged
@@ -45,6 +46,8 @@ class Entry:
     transpose: Optional[Tuple[int, ...]] = None
     #: (axis, parts, index): the weight is that part of the key's tensor (a rule's split), if any.
     split: Optional[Tuple[int, int, int]] = None
+    #: (axis, parts, index): the key's tensor is that part of the weight (several keys into one), if any.
+    concat: Optional[Tuple[int, int, int]] = None
     reshaped: bool = False  #: the tensor was reshaped into the weight's shape
 
 
@@ -58,6 +61,8 @@ class ConversionReport:
     kept: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     proof: Any = None  #: the MigrationReport at the trained weights, when run
+    #: The legacy outputs compared, found in the dataflow of the graph beside the checkpoint.
+    outputs: List[str] = field(default_factory=list)
     written: str = ""
 
     @property
@@ -136,7 +141,7 @@ def _pairing_table(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any,
         off_path = {v.name for v in legacy.vars if feeding is not None and v.name not in feeding}
         pairs, _, left_new = pair([v for v in legacy.vars if v.name not in off_path], port.vars, mapping,
                                   require_all=False, ambiguities=ambiguous, keep_initial=keep,
-                                  flows=flows_of(legacy, port, report.notes))
+                                  flows=flows_of(legacy, port, report.notes), notes=report.notes)
         absent = [p.legacy.name for p in pairs if p.legacy.name not in ckpt.keys]
         if absent:
             raise CheckpointError("checkpoint {} has no key for the legacy variable(s) {} (its keys: {})".format(
@@ -155,7 +160,7 @@ def _pairing_table(ckpt: Checkpoint, port: Any, mapping: Any, legacy: Any,
         key = ckpt.keys[p.legacy.name]
         _check_cast(ckpt.dtypes[key], p.port.dtype, key, ckpt.prefix, p.port.name, report.notes)
         report.entries.append(Entry(key, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name, p.describe(),
-                                    transpose=p.transpose, reshaped=p.reshaped, split=p.split))
+                                    transpose=p.transpose, reshaped=p.reshaped, split=p.split, concat=p.concat))
     for v in left_old:
         report.entries.append(Entry(ckpt.keys[v.name], v.shape, v.dtype, "skipped", reason=(
             "not on the path to the legacy builder's outputs (an auxiliary head): not the port's" if legacy is not None
@@ -229,8 +234,13 @@ def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
                                   "; ambiguous: " + "; ".join(ambiguous[:4]) if ambiguous else ""))
     values: Dict[int, np.ndarray] = {}
     nonfinite: List[str] = []
+    parts: Dict[int, List[Any]] = {}  #: the pairs of a port weight several keys fill
     for p in pairs:
-        if write is not None and _runtime.can_evaluate_eagerly() and not p.split:
+        if p.concat:
+            parts.setdefault(p.port.index, []).append(p)
+    pending: Dict[int, List[Tuple[Any, np.ndarray]]] = {}
+    for p in pairs:
+        if write is not None and _runtime.can_evaluate_eagerly() and not p.split and not p.concat:
             # Straight from the file into a tensor, then one copy into the weight.
             tensor = ckpt.restore(p.legacy.name, p.port.dtype)
             count_nonfinite(ckpt.keys[p.legacy.name], tensor, nonfinite)
@@ -241,6 +251,12 @@ def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
         value = p.to_port(ckpt.tensor(p.legacy.name))
         count_nonfinite(ckpt.keys[p.legacy.name], value, nonfinite)
         value = value.astype(p.port.dtype) if value.dtype.name != p.port.dtype else value
+        if p.concat:  # held until every part of the weight is read, then joined
+            pending.setdefault(p.port.index, []).append((p, value))
+            if len(pending[p.port.index]) < len(parts[p.port.index]):
+                continue
+            held = pending.pop(p.port.index)
+            value = assemble([q for q, _ in held], [v for _, v in held])[p.port.index]
         if write is not None:
             write({p.port.index: value})
         else:
@@ -323,6 +339,9 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
     """
 
     refuse_recording(v1_builder, "the way back (reverse)")
+    if not isinstance(out, str) or not out or not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise UsageError("out must be a checkpoint prefix in an existing folder (the legacy Saver's files are "
+                         "written beside it); received out={!r}".format(out))
     tf = _runtime.tf()
     arrays = parse_inputs(inputs, seed) if inputs is not None else None
     legacy = LegacyModel(v1_builder, seed, need_outputs=False)
@@ -339,8 +358,9 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
                 raise CheckpointError("weights {} cannot be loaded into the port: {}".format(
                     weights, first_line(error, typed=False))) from None
         current = port_side(port, arrays or []).read(range(len(port.vars)))
-        pairs, _, _ = pair(legacy.vars, port.vars, mapping, require_all=True)
         report = ConversionReport(out, "name-based")
+        pairs, _, _ = pair(legacy.vars, port.vars, mapping, require_all=True,
+                           flows=flows_of(legacy, port, report.notes), notes=report.notes)
         values = {}
         groups: Dict[int, List[Any]] = {}  # a legacy variable's pairs (its parts, where split)
         for p in pairs:
@@ -352,7 +372,7 @@ def reverse(v2_builder: Callable[[], Any], v1_builder: Callable[[], Any], out: s
                                   weights or "the port", first.legacy.name, report.notes)
             for p in group:
                 report.entries.append(Entry(p.legacy.name, p.legacy.shape, p.legacy.dtype, "loaded", p.port.name,
-                                            p.describe(), split=p.split))
+                                            p.describe(), split=p.split, concat=p.concat))
         legacy_side(legacy, []).write(values)
         def write(prefix: str) -> None:
             with legacy.graph.as_default():

@@ -157,6 +157,11 @@ def resume(checkpoint: Any, v1_builder: Callable[[], Any], v2_builder: Callable[
             notes.append("not in the checkpoint, started fresh on both sides: {}".format(", ".join(absent)))
         keras_optimizer = (tf.keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
                            if optimizer == "adam" else tf.keras.optimizers.SGD(learning_rate, momentum=0.9))
+        fused = [p.legacy.name for p in trainable if p.split or p.concat]
+        if fused:
+            raise UsageError("the optimizer state of a variable cut into several port weights, or of several "
+                             "joined into one, is not carried (its slots are per variable): {}; convert without "
+                             "--optimizer-state".format(", ".join(fused[:6])))
         variables = [port.weights[p.port.index] for p in trainable]
         notes += load_optimizer_state(ckpt, keras_optimizer, variables, [p.legacy.name for p in trainable],
                                       optimizer, learning_rate, transforms=[p.to_port for p in trainable])

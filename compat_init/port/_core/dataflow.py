@@ -17,9 +17,10 @@ The legacy side's fused variables are tried cut into their parts first
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
+from typing import AbstractSet, Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from compat_init.port._core.pairs import Pair, Var
+from compat_init.port._core.text import cut
 
 
 @dataclass
@@ -29,12 +30,20 @@ class Flow:
     #: Variables cut by a split into equal parts along their last axis: the
     #: split (its op's name) and how many parts.
     splits: Dict[str, Tuple[str, int]] = field(default_factory=dict)
+    #: Variables whose first use adds them to the data (a bias, a position
+    #: embedding): what came before them is the order of a sum, which
+    #: frameworks write differently (``a + b + c``, ``a + c + b``).
+    additive: FrozenSet[str] = frozenset()
+    #: For each input (a placeholder, a port input by name): the variables of
+    #: the first op its value and a variable's reach together.
+    inputs: Dict[str, FrozenSet[str]] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain lists and strings (a recording keeps it): ``flow_from_dict``
         reads it back."""
         return {"deps": {n: sorted(d) for n, d in self.deps.items()},
-                "splits": {n: [op, parts] for n, (op, parts) in self.splits.items()}}
+                "splits": {n: [op, parts] for n, (op, parts) in self.splits.items()},
+                "additive": sorted(self.additive), "inputs": {n: sorted(d) for n, d in self.inputs.items()}}
 
 
 def flow_from_dict(data: Any, names: Sequence[str]) -> Flow:
@@ -59,7 +68,14 @@ def flow_from_dict(data: Any, names: Sequence[str]) -> Flow:
                 not isinstance(entry[1], int) or isinstance(entry[1], bool) or not 2 <= entry[1] <= 1 << 16:
             raise ValueError("splits {} must be [split, parts] with 2 <= parts <= 65536".format(ascii(name)[:80]))
         splits[name] = (entry[0], entry[1])
-    return Flow(deps, splits)
+    additive = data.get("additive", [])
+    if not isinstance(additive, list) or not all(isinstance(n, str) and n in deps for n in additive):
+        raise ValueError("additive must list variables of its deps")
+    inputs = data.get("inputs", {})
+    if not isinstance(inputs, dict) or not all(isinstance(n, str) and isinstance(d, list) and all(
+            isinstance(v, str) and v in deps for v in d) for n, d in inputs.items()):
+        raise ValueError("inputs must map input names to lists of variables of its deps")
+    return Flow(deps, splits, frozenset(additive), {n: frozenset(d) for n, d in inputs.items()})
 
 
 def _part(var: Var, parts: int) -> Var:
@@ -146,24 +162,29 @@ class _State:
 
 def _walk(olds: Dict[str, Var], news: Dict[str, Var], old_deps: Dict[str, FrozenSet[str]],
           new_deps: Dict[str, FrozenSet[str]], seeds: Dict[str, str], old_creation: Sequence[str],
-          new_creation: Sequence[str], fits: Callable[[Var, Var], bool]) -> Optional[List[Tuple[str, str, bool]]]:
+          new_creation: Sequence[str], fits: Callable[[Var, Var], bool], additive: FrozenSet[str] = frozenset()
+          ) -> Tuple[Optional[List[Tuple[str, str, bool]]], str]:
     """Both graphs walked together depth first from the inputs: the first
     legacy variable the data reaches (ties to the earlier created) is paired
     with the first port variable reached at the same time that fits it and
     whose upstream holds the images of the legacy one's kernels upstream
     (rank 2 and more: biases and scales may sit apart, a LayerNorm's beta
     used before or after its gamma) and no other legacy kernel's image; the
-    variables each pair makes reachable come next.  Where several port
+    variables each pair makes reachable come next; for a variable either
+    side adds to the data (``additive``), one upstream holding the other
+    will do (terms of a sum come in any order).  Where several port
     variables would do, the first is taken and the others are tried when the
     walk gets stuck further on (two branches alike at their start, unlike
     further down).  Returns (legacy, port, whether creation order chose among
     several that were not tried) for every variable, or None where every way
-    gets stuck (the graphs differ) or ``WALK_BUDGET`` runs out."""
+    gets stuck (the graphs differ) or ``WALK_BUDGET`` runs out; and, then,
+    where the walk that went furthest stopped."""
     kernels_old = {n for n, v in olds.items() if len(v.shape) >= 2} | set(seeds)
     state = _State(_Frontier(old_deps, set(seeds), old_creation),
                    _Frontier(new_deps, set(seeds.values()), new_creation), dict(seeds), set(seeds.values()), [])
     choices: List[Tuple[_State, str, List[str]]] = []  #: where other port variables would have done
     budget = WALK_BUDGET * max(len(olds), 1)
+    furthest = (-1, "")
 
     def apply(state: _State, old: str, new: str, tie: bool) -> None:
         state.made.append((old, new, tie))
@@ -178,7 +199,8 @@ def _walk(olds: Dict[str, Var], news: Dict[str, Var], old_deps: Dict[str, Frozen
         for old in state.old.ready:
             upstream = {state.images.get(d) for d in old_deps[old] & kernels_old}
             found = [new for new in state.new.ready if fits(olds[old], news[new])
-                     and upstream == new_deps[new] & state.kernel_images]
+                     and _consistent(upstream, new_deps[new] & state.kernel_images,
+                                     old in additive or new in additive)]
             if found:
                 break
         if found and budget > 0:
@@ -188,52 +210,143 @@ def _walk(olds: Dict[str, Var], news: Dict[str, Var], old_deps: Dict[str, Frozen
             apply(state, old, found[0], len(found) > 1)
             continue
         if not state.old.ready and len(state.made) == len(olds) == len(news):
-            return state.made
+            return state.made, ""
+        if len(state.made) > furthest[0]:
+            furthest = (len(state.made), _stop(state, olds, news))
         if not choices or budget <= 0:
-            return None
+            return None, furthest[1] + ("" if budget > 0 else " (the walk's budget of {} pairs per variable ran "
+                                                              "out)".format(WALK_BUDGET))
         state, old, rest = choices.pop()
         if len(rest) > 1:
             choices.append((state.copy(), old, rest[1:]))
         apply(state, old, rest[0], len(rest) > 1)
 
 
+def _consistent(old: AbstractSet[Any], new: AbstractSet[str], additive: bool) -> bool:
+    """Whether the kernels upstream of a legacy variable (their images) and
+    of a port variable agree: the same, or for a term of a sum one holding
+    the other."""
+    return old == new or additive and (old <= new or new <= old)
+
+
+def _stop(state: _State, olds: Dict[str, Var], news: Dict[str, Var]) -> str:
+    """Where a walk got stuck, in a user's words."""
+    done = len(state.made)
+    if state.old.ready:
+        old = state.old.ready[0]
+        reached = [n for n in state.new.ready]
+        return "after {} of {} legacy variables, at {} {}: {}".format(
+            done, len(olds), old, "x".join(map(str, olds[old].shape)) or "scalar",
+            "the port variables the data reaches with it ({}) do not fit it or are fed by other kernels".format(
+                cut(["{} {}".format(n, "x".join(map(str, news[n].shape))) for n in reached], 4))
+            if reached else "no port variable is reached with it")
+    paired = {n for _, n, _ in state.made}
+    return "after {} of {} legacy variables: the port variable(s) {} are reached by no legacy one".format(
+        done, len(olds), cut(sorted(set(news) - paired), 4)) if done == len(olds) else \
+        "after {} of {} legacy variables: the data reaches no other legacy variable ({} left)".format(
+            done, len(olds), cut([n for n in olds if n not in state.images], 4))
+
+
 def by_dataflow(legacy: Sequence[Var], port: Sequence[Var], flows: Tuple[Flow, Flow], seeds: Sequence[Pair],
-                fits: Callable[[Var, Var], bool]) -> List[Pair]:
+                fits: Callable[[Var, Var], bool]) -> Tuple[List[Pair], str]:
     """``legacy`` and ``port`` paired by walking both graphs together
     (``_walk``) from the pairs already made (``seeds``: a mapping's, a rules
-    file's), the legacy side's split variables cut into parts first, then
-    whole; no pairs unless every variable of both is paired.  Variables in
+    file's), the legacy side's split variables cut into parts first (a pair
+    per part: ``Pair.split``), then the port's (a port weight several legacy
+    variables fill: ``Pair.concat``), then both whole; no pairs unless every variable of both is paired, and then where
+    the walk stopped ("" when it was not tried).  Variables in
     neither list nor ``seeds`` (kept as initialized, off the outputs' path)
     are left out of the graphs, their dependencies passed on."""
     old_flow, new_flow = flows
-    if not legacy or {v.name for v in legacy} - set(old_flow.deps) or {v.name for v in port} - set(new_flow.deps):
-        return []
-    news = {v.name: v for v in port}
-    seed_names = {p.legacy.name: p.port.name for p in seeds if not p.split}
-    keep_new = set(news) | set(seed_names.values())
-    new_deps = {n: d & keep_new for n, d in new_flow.deps.items() if n in keep_new}
-    for split in (True, False):
-        if split and not set(old_flow.splits) & {v.name for v in legacy}:
-            continue
-        deps, whole, keys_of = _expanded(old_flow if split else Flow(old_flow.deps), legacy)
-        olds: Dict[str, Var] = {}
-        creation: List[str] = []
-        for v in legacy:
-            keys = keys_of[v.name]
-            olds.update({k: _part(v, len(keys)) if k in whole else v for k in keys})
-            creation.extend(keys)
-        keep_old = set(olds) | set(seed_names)
-        old_deps = {n: d & keep_old for n, d in deps.items() if n in keep_old}
-        made = _walk(olds, news, old_deps, new_deps, {k: v for k, v in seed_names.items() if k in old_deps},
-                     creation, [v.name for v in port], fits)
+    if not legacy:
+        return [], ""
+    for side, flow, variables in (("legacy", old_flow, legacy), ("port", new_flow, port)):
+        off = [v.name for v in variables if v.name not in flow.deps]
+        if off:
+            return [], "the {} variable(s) {} are not on its graph's way from the inputs to the outputs".format(
+                side, cut(off, 4))
+    seed_names = {p.legacy.name: p.port.name for p in seeds if not p.split and not p.concat}
+    stopped = ""
+    for split_old, split_new in _ways(old_flow, new_flow, legacy, port, set(seed_names.values())):
+        olds, old_deps, old_creation, old_whole, old_keys = _side(
+            old_flow if split_old else Flow(old_flow.deps), legacy, set(seed_names))
+        news, new_deps, new_creation, new_whole, new_keys = _side(
+            new_flow if split_new else Flow(new_flow.deps), port, set(seed_names.values()))
+        additive = frozenset(k for n in old_flow.additive if n in old_keys for k in old_keys[n]) | frozenset(
+            k for n in new_flow.additive if n in new_keys for k in new_keys[n])
+        made, why = _walk(olds, news, old_deps, new_deps, {k: v for k, v in seed_names.items() if k in old_deps},
+                          old_creation, new_creation, fits, additive)
         if made is not None:
             pairs = []
             for o, n, tie in made:
                 how = "dataflow" + (" (a tie broken by creation order)" if tie else "")
-                if o in whole:
-                    var, index = whole[o]
-                    pairs.append(Pair(var, news[n], how, split=(len(var.shape) - 1, len(keys_of[var.name]), index)))
-                else:
-                    pairs.append(Pair(olds[o], news[n], how))
-            return pairs
-    return []
+                split = concat = None
+                old_var, new_var = olds[o], news[n]
+                if o in old_whole:
+                    old_var, index = old_whole[o]
+                    split = (len(old_var.shape) - 1, len(old_keys[old_var.name]), index)
+                if n in new_whole:
+                    new_var, index = new_whole[n]
+                    concat = (len(new_var.shape) - 1, len(new_keys[new_var.name]), index)
+                pairs.append(Pair(old_var, new_var, how, split=split, concat=concat))
+            return pairs, ""
+        stopped = stopped or why
+    return [], stopped
+
+
+def _ways(old_flow: Flow, new_flow: Flow, legacy: Sequence[Var], port: Sequence[Var], seeded: Set[str]
+          ) -> List[Tuple[bool, bool]]:
+    """Which sides' split variables are tried cut into their parts: the
+    legacy side's (a fused kernel the port keeps apart), then the port's (a
+    port that fuses what the legacy side keeps apart), then neither."""
+    ways = []
+    if set(old_flow.splits) & {v.name for v in legacy}:
+        ways.append((True, False))
+    if (set(new_flow.splits) - seeded) & {v.name for v in port}:
+        ways.append((False, True))
+    return ways + [(False, False)]
+
+
+def _side(flow: Flow, variables: Sequence[Var], seeded: Set[str]) -> Tuple[
+        Dict[str, Var], Dict[str, FrozenSet[str]], List[str], Dict[str, Tuple[Var, int]], Dict[str, List[str]]]:
+    """One side's graph for the walk: its variables (split ones as their
+    parts, each of the part's shape), their deps within them and the seeded
+    ones, their creation order, each part's (variable, index) and each
+    variable's keys."""
+    deps, whole, keys_of = _expanded(Flow(flow.deps, {n: c for n, c in flow.splits.items() if n not in seeded}),
+                                     variables)
+    found: Dict[str, Var] = {}
+    creation: List[str] = []
+    for v in variables:
+        keys = keys_of[v.name]
+        found.update({k: _part(v, len(keys)) if k in whole else v for k in keys})
+        creation.extend(keys)
+    keep = set(found) | seeded
+    return found, {n: d & keep for n, d in deps.items() if n in keep}, creation, whole, keys_of
+
+
+def inputs_by_dataflow(flows: Tuple[Flow, Flow], pairs: Sequence[Pair]) -> Tuple[Dict[str, str], str]:
+    """The legacy inputs paired with the port's by the variables each meets
+    first (``Flow.inputs``): a legacy input goes to the port input that meets
+    exactly the images of its variables under ``pairs``.  Returns ``{legacy
+    input: port input}`` for every input of both, one to one, or ({}, why)."""
+    old, new = flows
+    images: Dict[str, Set[str]] = {}
+    for p in pairs:
+        images.setdefault(p.legacy.name, set()).add(p.port.name)
+    if not old.inputs or len(old.inputs) != len(new.inputs):
+        return {}, "the legacy graph's inputs ({}) and the port's ({}) do not all meet a variable".format(
+            cut(sorted(old.inputs), 4) or "none", cut(sorted(new.inputs), 4) or "none")
+    found: Dict[str, str] = {}
+    for name, met in sorted(old.inputs.items()):
+        if not all(v in images for v in met):
+            return {}, "the variables legacy input {} meets first are not all paired".format(name)
+        image = frozenset(n for v in met for n in images[v])
+        ports = [port for port, d in new.inputs.items() if d == image]
+        if len(ports) != 1:
+            return {}, "legacy input {} meets {} first, which {} port input meets".format(
+                name, cut(sorted(met), 3), "more than one" if ports else "no")
+        found[name] = ports[0]
+    if len(set(found.values())) != len(found):
+        return {}, "two legacy inputs meet the same port input's variables"
+    return found, ""

@@ -282,7 +282,17 @@ def _by_structure(legacy: List[Var], port: List[Var]) -> Tuple[List[Pair], List[
 
 
 def _check_shapes(old: Var, new: Var, transpose: Optional[Tuple[int, ...]], reshape: bool, what: str,
-                  received: str = "", split: Optional[Tuple[int, int, int]] = None) -> None:
+                  received: str = "", split: Optional[Tuple[int, int, int]] = None,
+                  concat: Optional[Tuple[int, int, int]] = None) -> None:
+    if concat:
+        axis, parts, _ = concat
+        shape = tuple(new.shape)
+        if axis >= len(shape) or shape[axis] % parts:
+            raise UsageError("{} concatenates {} parts along axis {} into {} (shape {}), which {}".format(
+                what, parts, axis, clean_name(new.name), shape,
+                "it does not have" if axis >= len(shape) else "does not divide its {}".format(shape[axis])))
+        new = Var(new.name, shape[:axis] + (shape[axis] // parts,) + shape[axis + 1:], new.dtype, new.trainable,
+                  new.index)
     shape = tuple(old.shape)
     if split:
         axis, parts, _ = split
@@ -313,15 +323,25 @@ def _check_shapes(old: Var, new: Var, transpose: Optional[Tuple[int, ...]], resh
 def _check_parts(old: Var, rules: Sequence[Rule]) -> None:
     """The split rules of one legacy variable cut it the same way and name a
     port weight for every part, once (no part of a fused tensor is dropped)."""
-    if not rules[0].split:
-        return
-    axis, parts, _ = rules[0].split
-    cuts = {(r.split[0], r.split[1]) for r in rules if r.split}
-    indices = sorted(r.split[2] for r in rules if r.split)
-    if cuts != {(axis, parts)} or indices != list(range(parts)):
-        raise UsageError("the split rules for legacy {} ({}) must cut it one way and give each part a port weight "
-                         "once; received {}".format(clean_name(old.name), ", ".join(r.source for r in rules), ", ".join(
-                             "split({},{},{})".format(*r.split) for r in rules if r.split)))
+    if rules[0].split:
+        _check_cut("split", "for legacy", old, rules, [r.split for r in rules if r.split], "give each part a port "
+                   "weight once")
+
+
+def _check_concat(new: Var, rules: Sequence[Rule]) -> None:
+    """The concat rules filling one port weight cut it one way and fill every
+    part once (no part of it left as initialized)."""
+    _check_cut("concat", "filling port weight", new, rules, [r.concat for r in rules if r.concat],
+               "fill each part once")
+
+
+def _check_cut(kind: str, what: str, var: Var, rules: Sequence[Rule], cuts: Sequence[Tuple[int, int, int]],
+               rule: str) -> None:
+    axis, parts, _ = cuts[0]
+    if {(c[0], c[1]) for c in cuts} != {(axis, parts)} or sorted(c[2] for c in cuts) != list(range(parts)):
+        raise UsageError("the {} rules {} {} ({}) must cut it one way and {}; received {}".format(
+            kind, what, clean_name(var.name), ", ".join(r.source for r in rules), rule,
+            ", ".join("{}({},{},{})".format(kind, *c) for c in cuts)))
 
 
 def _describe(variables: Sequence[Var], most: int = 0) -> str:
@@ -332,7 +352,8 @@ def _describe(variables: Sequence[Var], most: int = 0) -> str:
 
 def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
          *, require_all: bool = True, ambiguities: Optional[List[str]] = None, keep_initial: Any = None,
-         flows: Optional[Callable[[], Optional[Tuple[Flow, Flow]]]] = None) -> Tuple[List[Pair], List[Var], List[Var]]:
+         flows: Optional[Callable[[], Optional[Tuple[Flow, Flow]]]] = None,
+         notes: Optional[List[str]] = None) -> Tuple[List[Pair], List[Var], List[Var]]:
     """Pairs ``legacy`` with ``port``; returns ``(pairs, unpaired legacy,
     unpaired port)``, pairs in the legacy side's order.
 
@@ -341,7 +362,8 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
     ``keep_initial``: patterns (:func:`keep_patterns`) of port weights with no
     source that stay as the port initialized them: unpaired, never an error.
     ``flows``: a function giving both sides' dataflow (or None), called once
-    where a mapping leaves variables to pair.
+    where a mapping leaves variables to pair; ``notes``, a list that receives
+    where the dataflow walk stopped when it could not pair them all.
 
     Raises:
       UsageError: a mapping entry that names no variable, or several, or a
@@ -372,6 +394,7 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
             used[id(var)] = name
         _check_shapes(old, new, None, False, "mapping", "{!r}: {!r}".format(old_name, new_name))
         pairs.append(Pair(old, new, "mapping"))
+    concats: Dict[int, Tuple[Var, List[Rule]]] = {}  #: port weights several legacy tensors fill, and their rules
     for old in legacy:
         if id(old) in used_old:
             continue
@@ -386,11 +409,14 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
                                  "it gives {!r}, which matches {} of: {}".format(
                                      rule.source, clean_name(old.name), target, len(news), _describe(port, 8)))
             new = news[0]
-            if id(new) in used_new:
+            if id(new) in used_new and not (rule.concat and id(new) in concats):
                 raise UsageError("rule {} pairs port weight {} a second time (legacy {}, already paired by {})".format(
                     rule.source, clean_name(new.name), clean_name(old.name), used_new[id(new)]))
-            _check_shapes(old, new, rule.transpose, rule.reshape, "rule {}".format(rule.source), split=rule.split)
+            _check_shapes(old, new, rule.transpose, rule.reshape, "rule {}".format(rule.source), split=rule.split,
+                          concat=rule.concat)
             used_new[id(new)] = "rule " + rule.source
+            if rule.concat:
+                concats.setdefault(id(new), (new, []))[1].append(rule)
             matched.append((rule, new))
             if not rule.split:
                 break
@@ -398,18 +424,24 @@ def pair(legacy: Sequence[Var], port: Sequence[Var], mapping: Any = None,
             continue
         _check_parts(old, [rule for rule, _ in matched])
         used_old[id(old)] = "rule " + matched[0][0].source
-        pairs.extend(Pair(old, new, "rule " + rule.source, rule.transpose, rule.split) for rule, new in matched)
+        pairs.extend(Pair(old, new, "rule " + rule.source, rule.transpose, rule.split, rule.concat)
+                     for rule, new in matched)
+    for new, concat_rules in concats.values():
+        _check_concat(new, concat_rules)
     rest_old = [v for v in legacy if id(v) not in used_old]
     # Weights kept as initialized have no source, by the user's word: not paired, nor in creation order.
     rest_new = [v for v in port if id(v) not in used_new and not kept(v, keep)]
     found_ambiguous: List[str] = []
     both = flows() if flows is not None and rest_old and rest_new else None
     if both is not None:
-        walked = by_dataflow(rest_old, rest_new, both, pairs, lambda o, n: o.trainable == n.trainable and _fits(
-            o, n, _role(o) or _role(n)) is not None and not _roles_conflict([o], [n]))
+        walked, stopped = by_dataflow(rest_old, rest_new, both, pairs, lambda o, n: o.trainable == n.trainable and
+                                      _fits(o, n, _role(o) or _role(n)) is not None and not _roles_conflict([o], [n]))
         pairs.extend(walked)
         if walked:
             rest_old = rest_new = []
+        elif notes is not None:
+            notes.append("not paired by dataflow: the walk through both graphs stopped {}; the rest is paired by "
+                         "creation order, names and structure, weaker evidence the proof must confirm".format(stopped))
     for trainable in (True, False):
         olds = [v for v in rest_old if v.trainable == trainable]
         news = [v for v in rest_new if v.trainable == trainable]

@@ -48,10 +48,28 @@ class Pair:
     #: value cut in ``parts`` equal parts along ``axis``, taken first (rules
     #: only: a fused tensor, GPT-2's ``c_attn`` into query, key and value).
     split: Optional[Tuple[int, int, int]] = None
+    #: (axis, parts, index): the legacy value (transposed, reshaped) is part
+    #: ``index`` of the port weight cut in ``parts`` equal parts along
+    #: ``axis``: several legacy variables into one port weight (a port that
+    #: fuses query, key and value).
+    concat: Optional[Tuple[int, int, int]] = None
 
     @property
     def reshaped(self) -> bool:
-        return tuple(self._transposed_shape()) != tuple(self.port.shape)
+        return tuple(self._transposed_shape()) != self.port_part_shape()
+
+    def port_part_shape(self) -> Tuple[int, ...]:
+        """The port weight's shape, or its part's where several legacy
+        variables are concatenated into it."""
+        shape = tuple(self.port.shape)
+        if self.concat:
+            axis, parts, _ = self.concat
+            shape = shape[:axis] + (shape[axis] // parts,) + shape[axis + 1:]
+        return shape
+
+    def port_part(self, value: Any) -> Any:
+        """The part of a port value this pair fills (all of it unless concatenated)."""
+        return _take(value, self.concat)
 
     def part_shape(self) -> Tuple[int, ...]:
         """The legacy variable's shape, or its part's where split."""
@@ -67,11 +85,7 @@ class Pair:
 
     def part(self, value: Any) -> Any:
         """The part of a legacy value this pair carries (all of it unless split)."""
-        if not self.split:
-            return value
-        axis, parts, index = self.split
-        size = np.shape(value)[axis] // parts
-        return np.take(np.asarray(value), range(index * size, (index + 1) * size), axis=axis)
+        return _take(value, self.split)
 
     def describe(self) -> str:
         """How the pair was made, with any split, transpose and reshape:
@@ -82,25 +96,39 @@ class Pair:
         if self.transpose:
             steps.append("transpose {}".format(",".join(map(str, self.transpose))))
         if self.reshaped:
-            steps.append("reshape {}->{}".format(shape_text(self._transposed_shape()), shape_text(self.port.shape)))
+            steps.append("reshape {}->{}".format(shape_text(self._transposed_shape()),
+                                                 shape_text(self.port_part_shape())))
+        if self.concat:
+            steps.append("concat {} of {} along axis {}".format(self.concat[2], self.concat[1], self.concat[0]))
         return self.how + (" ({})".format("; ".join(steps)) if steps else "")
 
     def to_port(self, value: Any) -> Any:
-        """A legacy value in the port weight's shape (numpy, or TensorFlow
+        """A legacy value in the port weight's shape, or its part's where
+        concatenated (``assemble`` joins the parts; numpy, or TensorFlow
         tensors through ``np.transpose``/``reshape``-compatible calls)."""
         value = self.part(value)
         if self.transpose:
             value = np.transpose(value, self.transpose)
-        return np.reshape(value, self.port.shape) if self.reshaped else value
+        return np.reshape(value, self.port_part_shape()) if self.reshaped else value
 
     def to_legacy(self, value: Any) -> Any:
         """A port value in the legacy variable's shape, or its part's where
         split (the inverse of ``to_port``; ``join`` puts the parts back)."""
+        value = self.port_part(value)
         if self.reshaped:
             value = np.reshape(value, self._transposed_shape())
         if self.transpose:
             value = np.transpose(value, np.argsort(self.transpose))
         return value
+
+def _take(value: Any, cut: Optional[Tuple[int, int, int]]) -> Any:
+    """Part ``index`` of ``value`` cut in ``parts`` along ``axis`` (``cut``), or all of it."""
+    if not cut:
+        return value
+    axis, parts, index = cut
+    size = np.shape(value)[axis] // parts
+    return np.take(np.asarray(value), range(index * size, (index + 1) * size), axis=axis)
+
 
 def join(pairs: Sequence[Pair], values: Sequence[Any]) -> Any:
     """The legacy value of one variable from its pairs' parts in the legacy
@@ -111,6 +139,30 @@ def join(pairs: Sequence[Pair], values: Sequence[Any]) -> Any:
     ordered = sorted(zip(pairs, values), key=lambda pv: pv[0].split[2] if pv[0].split else 0)
     axis = ordered[0][0].split[0] if ordered[0][0].split else 0
     return np.concatenate([np.asarray(v) for _, v in ordered], axis=axis)
+
+def assemble(pairs: Sequence[Pair], values: Sequence[Any]) -> Dict[int, Any]:
+    """The port weights' values (index -> value) from their pairs' values in
+    the port's shapes (``Pair.to_port``): parts concatenated along their
+    axis, in part order, where several legacy variables fill one weight.
+
+    Raises:
+      ValueError: a concatenated weight whose parts are not all there, once.
+    """
+    whole: Dict[int, Any] = {}
+    parts: Dict[int, List[Tuple[Pair, Any]]] = {}
+    for p, value in zip(pairs, values):
+        if p.concat:
+            parts.setdefault(p.port.index, []).append((p, value))
+        else:
+            whole[p.port.index] = value
+    for index, group in parts.items():
+        axis, count, _ = group[0][0].concat  # type: ignore[misc]
+        if sorted(p.concat[2] for p, _ in group) != list(range(count)):  # type: ignore[index]
+            raise ValueError("port weight {} is concatenated from parts {} of {}".format(
+                group[0][0].port.name, sorted(p.concat[2] for p, _ in group), count))  # type: ignore[index]
+        ordered = sorted(group, key=lambda pv: pv[0].concat[2])  # type: ignore[index]
+        whole[index] = np.concatenate([np.asarray(v) for _, v in ordered], axis=axis)
+    return whole
 
 _PATTERN = type(re.compile(""))
 

@@ -250,21 +250,27 @@ class Rule:
     #: (axis, parts, index): the port weight is part ``index`` of the legacy
     #: value cut in ``parts`` equal parts along ``axis`` (a fused tensor).
     split: Optional[Tuple[int, int, int]] = None
+    #: (axis, parts, index): the legacy value is part ``index`` of the port
+    #: weight cut in ``parts`` equal parts along ``axis`` (several keys into one).
+    concat: Optional[Tuple[int, int, int]] = None
 
     def target(self, name: str) -> Optional[str]:
         match = re.fullmatch(self.pattern, name)
         return match.expand(self.replacement) if match else None
 
 
-_OPTION = re.compile(r"^(?:transpose\((\s*\d+\s*(?:,\s*\d+\s*)*)\)|reshape|split\((\d+),(\d+),(\d+)\))$")
+_OPTION = re.compile(r"^(?:transpose\((\s*\d+\s*(?:,\s*\d+\s*)*)\)|reshape|(split|concat)\((\d+),(\d+),(\d+)\))$")
 
 
 def parse_rules(text: str, source: str) -> List[Rule]:
-    """A rules file's lines: ``PATTERN -> REPLACEMENT [split(AXIS,PARTS,INDEX)]
-    [transpose(1,0)] [reshape]``; ``#`` starts a comment; blank lines are
-    skipped.  ``split``: the port weight is part INDEX of the legacy tensor
-    cut in PARTS equal parts along AXIS (taken first); several rules naming
-    the same legacy tensor give each part its port weight.
+    """A rules file's lines: ``PATTERN -> REPLACEMENT [split(AXIS,PARTS,INDEX)
+    | concat(AXIS,PARTS,INDEX)] [transpose(1,0)] [reshape]``; ``#`` starts a
+    comment; blank lines are skipped.  ``split``: the port weight is part
+    INDEX of the legacy tensor cut in PARTS equal parts along AXIS (taken
+    first); several rules naming the same legacy tensor give each part its
+    port weight.  ``concat``: the legacy tensor (transposed, reshaped) is part
+    INDEX of the port weight cut in PARTS equal parts along AXIS; several
+    legacy tensors fill one port weight, each part once.
 
     Raises:
       UsageError: naming FILE:LINE, the rule broken and the line received.
@@ -278,22 +284,31 @@ def parse_rules(text: str, source: str) -> List[Rule]:
         left, arrow, right = body.partition("->")
         words = right.split()
         if not arrow or not left.strip() or not words:
-            raise UsageError("{}: a rule must be PATTERN -> REPLACEMENT [split(AXIS,PARTS,INDEX)] "
-                             "[transpose(AXES)] [reshape]; received {!r}".format(where, line.strip()))
+            raise UsageError("{}: a rule must be PATTERN -> REPLACEMENT [split(AXIS,PARTS,INDEX) | "
+                             "concat(AXIS,PARTS,INDEX)] [transpose(AXES)] [reshape]; received {!r}".format(
+                                 where, line.strip()))
         transpose: Optional[Tuple[int, ...]] = None
         reshape = False
         split: Optional[Tuple[int, int, int]] = None
+        concat: Optional[Tuple[int, int, int]] = None
         for option in words[1:]:
             found = _OPTION.match(option)
             if not found:
                 raise UsageError("{}: after the replacement a rule takes only split(AXIS,PARTS,INDEX), "
-                                 "transpose(AXES) and reshape; received {!r}".format(where, option))
+                                 "concat(AXIS,PARTS,INDEX), transpose(AXES) and reshape; received {!r}".format(
+                                     where, option))
             if found.group(2):
-                axis, parts, index = (int(found.group(k)) for k in (2, 3, 4))
-                if parts < 2 or index >= parts:
-                    raise UsageError("{}: split(AXIS,PARTS,INDEX) cuts in PARTS >= 2 parts and takes part INDEX < "
-                                     "PARTS; received {!r}".format(where, option))
-                split = (axis, parts, index)
+                axis, parts, index = (int(found.group(k)) for k in (3, 4, 5))
+                if parts < 2 or index >= parts or parts > 1 << 16:
+                    raise UsageError("{}: {}(AXIS,PARTS,INDEX) cuts in 2 <= PARTS <= 65536 parts and takes part "
+                                     "INDEX < PARTS; received {!r}".format(where, found.group(2), option))
+                if found.group(2) == "split":
+                    split = (axis, parts, index)
+                else:
+                    concat = (axis, parts, index)
+                if split and concat:
+                    raise UsageError("{}: a rule either splits the legacy tensor or concatenates it into the port "
+                                     "weight, not both; received {!r}".format(where, line.strip()))
             elif found.group(1):
                 transpose = tuple(int(d) for d in found.group(1).split(","))
                 if sorted(transpose) != list(range(len(transpose))):
@@ -309,7 +324,7 @@ def parse_rules(text: str, source: str) -> List[Rule]:
         except re.error as error:
             raise UsageError("{}: the pattern or replacement is not a valid regular expression ({}); received "
                              "{!r}".format(where, error, line.strip())) from None
-        rules.append(Rule(left.strip(), words[0], transpose, reshape, where, split))
+        rules.append(Rule(left.strip(), words[0], transpose, reshape, where, split, concat))
     if not rules:
         raise UsageError("{} holds no rule (PATTERN -> REPLACEMENT lines); received an empty rules file".format(
             source))
@@ -337,8 +352,8 @@ def read_rules(path: str, option: str = "mapping") -> List[Rule]:
 def format_rules(rows: Sequence[Tuple[str, str, str]]) -> str:
     """An editable rules file of a pairing: one literal rule per (legacy name,
     port name, options) row, escaped so each matches only its own name."""
-    lines = ["# compat-init pairing rules: PATTERN -> REPLACEMENT [split(AXIS,PARTS,INDEX)] [transpose(AXES)] "
-             "[reshape]",
+    lines = ["# compat-init pairing rules: PATTERN -> REPLACEMENT [split(AXIS,PARTS,INDEX) | concat(AXIS,PARTS,INDEX)] "
+             "[transpose(AXES)] [reshape]",
              "# Patterns are regular expressions matched against whole legacy names; edit them into",
              "# patterns with groups (layer_(\\d+) -> transformer_layer_\\1) to cover a whole family."]
     for legacy, port, options in rows:

@@ -26,7 +26,7 @@ import numpy as np
 
 from compat_init._errors import UsageError
 from compat_init.port._core.numerics import Comparison, NumpyOptimizer, compare, labels_for, noise_allowance
-from compat_init.port._core.pairs import Pair
+from compat_init.port._core.pairs import Pair, assemble
 from compat_init.port._core.text import first_line
 from compat_init.port._proof.locate import locate
 from compat_init.port._proof.report import FunctionReport, Step
@@ -104,7 +104,7 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
     tf = port.tf
     old = legacy.side(arrays)
     new = port_side(port, arrays)
-    new.write({p.port.index: p.to_port(p.legacy.value) for p in pairs})
+    new.write(assemble(pairs, [p.to_port(p.legacy.value) for p in pairs]))
     report = FunctionReport({name: tuple(x.shape) for name, x in zip(legacy.input_names, arrays)},
                             [], [], loss, optimizer, float(learning_rate))
     try:
@@ -194,7 +194,7 @@ def check_function(legacy: LegacyModel, port: PortModel, pairs: List[Pair], arra
         # Keras moves its batch-norm statistics on every training-mode call;
         # the legacy graph only when its update ops run: put them back.
         state = [p for p in pairs if not p.legacy.trainable]
-        new.write({p.port.index: p.to_port(v) for p, v in zip(state, old.read([p.legacy.index for p in state]))})
+        new.write(assemble(state, [p.to_port(v) for p, v in zip(state, old.read([p.legacy.index for p in state]))]))
         noise_t = legacy.rounding_noise(arrays, True, seed=seed)
         report.noise.update({n + " (training)": x for n, x in zip(names, noise_t)})
         report.outputs += [compare(n + " (training)", b, a, allowed_abs=noise_allowance(x, a, precision))
@@ -251,7 +251,7 @@ def _train(report: FunctionReport, legacy: LegacyModel, port: PortModel, old: An
         weights_v2 = update_new([p.to_legacy(w) for p, w in zip(trainable, new.read(idx_new))],
                                 [p.to_legacy(np.asarray(g)) for p, g in zip(trainable, grads_v2)])
         old.write(dict(zip(idx_old, weights_v1)))
-        new.write({i: p.to_port(w) for i, p, w in zip(idx_new, trainable, weights_v2)})
+        new.write(assemble(trainable, [p.to_port(w) for p, w in zip(trainable, weights_v2)]))
         measured = noise[step - 1]
         record = Step(step, loss_v1, loss_v2, compare("loss", np.array(loss_v2), np.array(loss_v1),
                                                       allowed_abs=allow(measured["loss"], loss_v1)))

@@ -222,14 +222,17 @@ def _prove(legacy: Any, v2_builder: Callable[[], Any], arrays: Optional[List[np.
     the port ``v2_builder()`` returns."""
     port = None
     try:
+        # At a checkpoint's weights every paired weight is overwritten: built as zeros, the port's
+        # initializers never draw (a large kernel's draws cost memory), unless some weights keep them.
         port = PortModel(v2_builder, seed, arrays, input_names=port_names, named=named,
-                         training_argument=training_argument)
+                         training_argument=training_argument,
+                         zeros=checkpoint is not None and not keep_patterns(keep_initial))
         feeding = legacy.feeding_variables(losses=not forward_only) if arrays is not None else None
         # Legacy variables the compared outputs never read (an auxiliary or
         # pretraining head) have no part in the proof: listed, not paired.
         off_path = [v for v in legacy.vars if feeding is not None and v.name not in feeding]
         pairs, left_old, left_new = pair([v for v in legacy.vars if v not in off_path], port.vars, mapping,
-                                         keep_initial=keep_initial, flows=flows_of(legacy, port, notes))
+                                         keep_initial=keep_initial, flows=flows_of(legacy, port, notes), notes=notes)
         if checkpoint is not None:
             report = _from_checkpoint(checkpoint, pairs, legacy, alpha, seed, recorded_checkpoint)
         else:
@@ -282,7 +285,7 @@ def _initial(pairs: List[Pair], legacy: LegacyModel, port: PortModel, alpha: flo
     theories: Dict[int, Tuple[Optional[_fans.Theory], str]] = {}
     for p in pairs:
         theory = port.theories.get(p.port.name)
-        if np.array_equal(p.to_port(p.legacy.value), p.port.value):
+        if np.array_equal(p.to_port(p.legacy.value), p.port_part(p.port.value)):
             theories[id(p)] = (theory, "")
         elif theory is None or theory.distribution == "not random":
             legacy_theory, why = legacy.theory(p.legacy)
@@ -290,7 +293,7 @@ def _initial(pairs: List[Pair], legacy: LegacyModel, port: PortModel, alpha: flo
             theories[id(p)] = (theory, why)
         else:
             theories[id(p)] = (theory, "")
-    statistical = [p for p in pairs if not np.array_equal(p.to_port(p.legacy.value), p.port.value)
+    statistical = [p for p in pairs if not np.array_equal(p.to_port(p.legacy.value), p.port_part(p.port.value))
                    and theories[id(p)][0] is not None]
     threshold = float(alpha) / (TESTS_PER_KERNEL * max(1, len(statistical)))
     kernels: List[KernelReport] = []

@@ -3,12 +3,17 @@ the graph a ``Saver`` wrote beside its checkpoint (``convert --port`` with
 ``PREFIX.meta`` there): so the conversion is proven with no name given."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from compat_init import _runtime
 from compat_init._errors import UsageError
+from compat_init.port._core.dataflow import inputs_by_dataflow
+from compat_init.port._core.pairing import pair
+from compat_init.port._core.pairs import Var
+from compat_init.port._sides.flow import graph_flow
 from compat_init.port._sides.graph import OUTSIDE, import_meta, output_candidates, reaching_outside, upstream
 from compat_init.port._sides.port import PortModel
 
@@ -30,7 +35,8 @@ def _signature(value: Any) -> Tuple[bool, ...]:
 
 
 def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
-                 input_map: Optional[Dict[str, str]] = None) -> Tuple[List[str], List[str]]:
+                 input_map: Optional[Dict[str, str]] = None,
+                 inputs_found: Optional[Dict[str, str]] = None) -> Tuple[List[str], List[str]]:
     """The tensors of the ``.meta`` graph ``meta`` that the port's outputs
     compute, in the port's output order, and a note saying how they were
     found: the tensors of the outputs' shapes computed together from the most
@@ -39,6 +45,13 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
     are what the port's outputs are at initial weights (a softmax, a
     normalization: ``_signature``), the last of those alike.  The proof then
     decides: a port that computes none of them fails it.
+
+    Where the port takes several inputs named unlike the placeholders and
+    ``input_map`` is not given, they are paired by the dataflow: both graphs'
+    variables paired by it (``pair``), each placeholder goes to the port input
+    that meets first the images of the variables it meets first (BERT's
+    ``input_ids`` meets the word embeddings, KerasHub's ``token_ids`` the
+    token embedding); ``inputs_found``, a dict, receives that pairing.
 
     Raises:
       UsageError: the port is not a functional model (its outputs' shapes
@@ -71,13 +84,15 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
                 raise UsageError("its variables' initializers, regularization losses or update ops run ops that "
                                  "reach outside the graph ({}): a graph from a file is not run for that unless "
                                  "named (--migration PREFIX.meta --outputs ...)".format(", ".join(touching)))
-            ways = output_candidates(graph, shapes, len(port.vars), outside)
+            ways = output_candidates(graph, shapes, len(port.vars), outside,
+                                     sum(int(np.prod(v.shape, dtype=np.int64)) for v in port.vars))
             if not ways:
                 raise UsageError("no tensors of the legacy graph have the shapes of the port's outputs ({}) and are "
                                  "computed from an input and at most the port's {} weights".format(
                                      ", ".join("x".join("?" if d is None else str(d) for d in shape)
                                                for shape in shapes), len(port.vars)))
             fitting, why = [], ""
+            mapped_by_flow: List[Dict[str, str]] = []
             for way in ways:
                 read = upstream([t.op for tensors in way for t in tensors], {"Placeholder"})
                 fed = [op.outputs[0] for op in graph.get_operations() if op.name in read
@@ -87,13 +102,28 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
                     why = "they read {} placeholder(s) ({}) and the port takes {} input(s)".format(
                         len(fed), ", ".join(t.op.name for t in fed) or "none", len(inputs))
                 elif len(fed) > 1 and sorted(mapped) != sorted(names):
-                    why = ("the port's inputs ({}) are not the placeholders ({}) by name, so which feeds which is "
-                           "not known (--input-map LEGACY=PORT says it)".format(
-                               ", ".join(names), ", ".join(t.op.name for t in fed)))
+                    paired, unpaired = ({}, "--input-map is given") if input_map else _inputs_by_dataflow(
+                        tf, graph, way, fed, port)
+                    if paired:
+                        fitting.append((way, fed))
+                        mapped_by_flow.append(paired)
+                        continue
+                    why = ("the port's inputs ({}) are not the placeholders ({}) by name, and the dataflow does not "
+                           "tell which feeds which ({}); --input-map LEGACY=PORT says it".format(
+                               ", ".join(names), ", ".join(t.op.name for t in fed), unpaired))
                 else:
                     fitting.append((way, fed))
             if not fitting:
                 raise UsageError("the legacy tensors of the port's output shapes do not fit its inputs: " + why)
+            found_map = {}
+            if mapped_by_flow:
+                if len(mapped_by_flow) != len(fitting) or any(m != mapped_by_flow[0] for m in mapped_by_flow):
+                    raise UsageError("the port's inputs ({}) are not the placeholders by name, and the ways the "
+                                     "outputs may be computed pair them differently; --input-map LEGACY=PORT says "
+                                     "it".format(", ".join(names)))
+                found_map = input_map = mapped_by_flow[0]
+                if inputs_found is not None:
+                    inputs_found.update(found_map)
         if len(fitting) > 1 or any(len(tensors) > 1 for tensors in fitting[0][0]):
             chosen = _tell_apart(tf, graph, port, fitting, input_map, seed)
         else:
@@ -101,9 +131,35 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
         found = [t.name for t in chosen]
         note = ("the legacy outputs, found in the graph's dataflow (the tensors of the port outputs' shapes computed "
                 "from the most variables and the fewest placeholders): {}".format(", ".join(found)))
-        return found, [note]
+        notes = [note]
+        if found_map:
+            notes.append("the legacy inputs paired with the port's by the variables each meets first (dataflow): "
+                         "{}".format(", ".join("{} -> {}".format(k, v) for k, v in sorted(found_map.items()))))
+        return found, notes
     finally:
         port.close()
+
+
+def _inputs_by_dataflow(tf: Any, graph: Any, way: List[List[Any]], fed: List[Any], port: PortModel
+                        ) -> Tuple[Dict[str, str], str]:
+    """The placeholders ``fed`` paired with the port's inputs by the dataflow
+    to ``way``'s tensors (``dataflow.inputs_by_dataflow``); ({}, why) where
+    it does not tell."""
+    new, why = port.flow()
+    if new is None:
+        return {}, why
+    with graph.as_default():
+        variables = list(tf.compat.v1.global_variables())
+        trainable = {v.op.name for v in tf.compat.v1.trainable_variables()}
+    old = graph_flow(graph, {v.op.name: v.op.name for v in variables}, [t for tensors in way for t in tensors])
+    wanted = {t.op.name for t in fed}
+    old = replace(old, inputs={n: d for n, d in old.inputs.items() if n in wanted})
+    legacy = [Var(v.op.name, tuple(v.shape.as_list()), v.dtype.base_dtype.name, v.op.name in trainable, i)
+              for i, v in enumerate(variables) if v.op.name in old.deps]
+    pairs, left_old, left_new = pair(legacy, port.vars, require_all=False, flows=lambda: (old, new))
+    if left_old or left_new or any(not p.how.startswith("dataflow") for p in pairs):
+        return {}, "its variables do not all pair by the dataflow"
+    return inputs_by_dataflow((old, new), pairs)
 
 
 def _draw(placeholders: Sequence[Any], rng: Any) -> Dict[Any, Any]:

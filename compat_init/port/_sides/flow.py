@@ -18,6 +18,9 @@ _SAME_LAST = {"Identity", "ReadVariableOp", "Cast", "Reshape", "Add", "AddV2", "
 #: variable behind them does not feed what they compute (KerasHub's position
 #: embedding reads the token embeddings' shape).
 _SHAPE_ONLY = {"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike"}
+#: Ops that add their inputs: a variable first used there, on a side that
+#: no input reaches, is a term of a sum (``Flow.additive``).
+_ADDS = {"Add", "AddV2", "AddN", "BiasAdd", "Sub"}
 #: How far past the variable a split is looked for.
 _SPLIT_DEPTH = 10
 
@@ -96,7 +99,11 @@ def graph_flow(graph: Any, sources: Dict[str, str], outputs: List[Any]) -> Flow:
 
     A variable's first use is the first op (in the graph's order, which is
     topological) computed from it and from an input; it depends on the
-    variables whose first use comes before and that op is computed from."""
+    variables whose first use comes before and that op is computed from.  A
+    variable first used in a sum, on a side no input reaches, is a term of
+    it (``Flow.additive``).  Each placeholder meets variables first at the
+    first op its value (not only its shape) reaches that a variable does
+    too: those variables (``Flow.inputs``)."""
     on_path = upstream([t.op for t in outputs])
     bit: Dict[str, int] = {}
     names: List[str] = []
@@ -104,12 +111,16 @@ def graph_flow(graph: Any, sources: Dict[str, str], outputs: List[Any]) -> Flow:
     use: Dict[str, int] = {}
     use_mask: Dict[str, int] = {}
     inputs_mask = 0
-    for position, op in enumerate(graph.get_operations()):
+    values: Dict[str, int] = {}  #: the inputs whose values (not only shapes) reach each op
+    met: Dict[str, int] = {}  #: each input's first op with a variable: the variables there
+    operations = graph.get_operations()
+    for position, op in enumerate(operations):
         if op.name not in on_path:
             continue
-        mask = 0
+        mask = value = 0
         for tensor in op.inputs:
             mask |= masks.get(tensor.op.name, 0)
+            value |= values.get(tensor.op.name, 0)
         token = sources.get(op.name) or ("" if op.type != "Placeholder" else "\0" + op.name)
         if token:
             if token not in bit:
@@ -118,7 +129,15 @@ def graph_flow(graph: Any, sources: Dict[str, str], outputs: List[Any]) -> Flow:
                 if token.startswith("\0"):
                     inputs_mask |= bit[token]
             mask |= bit[token]
+            value |= bit[token] & inputs_mask
         masks[op.name] = mask & inputs_mask if op.type in _SHAPE_ONLY else mask
+        values[op.name] = 0 if op.type in _SHAPE_ONLY else value
+        if value and mask & ~inputs_mask:
+            rest = value
+            while rest:
+                low = rest & -rest
+                rest ^= low
+                met.setdefault(names[low.bit_length() - 1][1:], mask & ~inputs_mask)
         if mask & inputs_mask:
             rest = mask & ~inputs_mask
             while rest:
@@ -127,6 +146,12 @@ def graph_flow(graph: Any, sources: Dict[str, str], outputs: List[Any]) -> Flow:
                 name = names[low.bit_length() - 1]
                 if name not in use:
                     use[name], use_mask[name] = position, mask
+    additive = set()
+    for name, position in use.items():
+        op = operations[position]
+        if op.type in _ADDS and any(masks.get(t.op.name, 0) & bit[name] and not masks.get(t.op.name, 0) & inputs_mask
+                                    for t in op.inputs):
+            additive.add(name)
     deps = {}
     for name, position in use.items():
         deps[name] = frozenset(other for other in use if use[other] < position and use_mask[name] & bit[other])
@@ -136,7 +161,8 @@ def graph_flow(graph: Any, sources: Dict[str, str], outputs: List[Any]) -> Flow:
             split, parts = _split_of(graph.get_operation_by_name(op_name), on_path)
             if parts > 1:
                 splits[name] = (split, parts)
-    return Flow(deps, splits)
+    inputs = {name: frozenset(other for other in use if met[name] & bit[other]) for name in met}
+    return Flow(deps, splits, frozenset(additive), inputs)
 
 
 def _handle(tf: Any, weight: Any) -> Any:
@@ -161,7 +187,14 @@ def traced_flow(tf: Any, model: Any, weights: Sequence[Any], names: Sequence[str
     captures = graph.captures
     pairs = captures.items() if hasattr(captures, "items") else captures
     sources = {internal.op.name: handles[id(external)] for external, internal in pairs if id(external) in handles}
-    return graph_flow(graph, sources, [t for t in graph.outputs if t is not None])
+    flow = graph_flow(graph, sources, [t for t in graph.outputs if t is not None])
+    # The call's own placeholders, in the order of its inputs' structure, by the port's input names.
+    keys = sorted(structure) if isinstance(structure, dict) else [
+        str(getattr(k, "name", "") or "").split(":")[0] for k in tf.nest.flatten(structure)]
+    placeholders = [t.op.name for t in graph.inputs[:len(keys)]]
+    named = dict(zip(placeholders, keys)) if len(set(keys)) == len(keys) and all(keys) else {}
+    flow.inputs = {named[n]: d for n, d in flow.inputs.items() if n in named}
+    return flow
 
 
 def flows_of(legacy: Any, port: Any, notes: List[str]) -> Callable[[], Optional[Tuple[Flow, Flow]]]:

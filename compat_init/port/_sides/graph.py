@@ -225,7 +225,7 @@ def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
 
 
 def output_candidates(graph: Any, shapes: Sequence[Sequence[Optional[int]]], most: int,
-                      exclude: Optional[set] = None) -> List[List[List[Any]]]:
+                      exclude: Optional[set] = None, most_size: Optional[int] = None) -> List[List[List[Any]]]:
     """For each of ``shapes`` (a port's outputs, the batch dimension first),
     the tensors of ``graph`` that may be that output, read from its dataflow:
     floating tensors of that shape past the batch dimension (an unknown
@@ -233,13 +233,16 @@ def output_candidates(graph: Any, shapes: Sequence[Sequence[Optional[int]]], mos
     input placeholder and a model variable.  Of the ways to pick one per
     output, the one whose outputs are computed from the most variables
     together, at most ``most`` (the port's weights: an earlier layer or an
-    auxiliary head reads fewer, a pretraining head on top of an output more),
+    auxiliary head reads fewer, a pretraining head on top of an output more;
+    or more, where they hold no more than ``most_size`` values in all: a port
+    that fuses several legacy variables into one weight),
     then needing the fewest placeholders fed (a gradient or a loss needs the
     labels too); none of the ops ``exclude`` names.  Returns every way that ties (none where no tensor fits):
     for each output, the tensors alike in both (logits and their softmax), to
     be told apart otherwise."""
     ignore = optimizer_state(graph)
     bits: dict = {}
+    sizes: Dict[int, int] = {}  #: each variable's bit: its number of values
     placeholders = variables = 0
     next_bit = 0
     for op in graph.get_operations():
@@ -253,8 +256,21 @@ def output_candidates(graph: Any, shapes: Sequence[Sequence[Optional[int]]], mos
         elif op.type in VARIABLE_OPS and op.name not in ignore:
             mask |= 1 << next_bit
             variables |= 1 << next_bit
+            sizes[next_bit] = _size_of(op)
             next_bit += 1
         bits[op.name] = mask
+    def fits(read: int) -> bool:
+        if _count(read) <= most:
+            return True
+        if most_size is None:
+            return False
+        total, rest = 0, read
+        while rest:
+            low = rest & -rest
+            rest ^= low
+            total += sizes[low.bit_length() - 1]
+        return total <= most_size
+
     per_output: List[Dict[Tuple[int, int], List[Any]]] = []
     for shape in shapes:
         kinds: Dict[Tuple[int, int], List[Any]] = {}  # (variables read, placeholders fed) -> tensors
@@ -262,7 +278,7 @@ def output_candidates(graph: Any, shapes: Sequence[Sequence[Optional[int]]], mos
             if op.type in CONTROL_FLOW or op.type in VARIABLE_OPS or exclude and op.name in exclude:
                 continue
             read, fed = bits[op.name] & variables, bits[op.name] & placeholders
-            if not fed or not read or _count(read) > most:
+            if not fed or not read or not fits(read):
                 continue
             for tensor in op.outputs:
                 dims = tensor.shape.as_list() if tensor.shape.ndims is not None else None
@@ -277,11 +293,20 @@ def output_candidates(graph: Any, shapes: Sequence[Sequence[Optional[int]]], mos
         read = fed = 0
         for r, f in combination:
             read, fed = read | r, fed | f
-        if _count(read) <= most:
+        if fits(read):
             scored.append(((-_count(read), _count(fed)), combination))
     top = min((score for score, _ in scored), default=None)
     return [[kinds[key] for kinds, key in zip(per_output, combination)] for score, combination in scored
             if score == top]
+
+
+def _size_of(op: Any) -> int:
+    """A variable op's number of values (0 where its shape is unknown)."""
+    try:
+        dims = op.get_attr("shape").dim
+        return int(np.prod([max(int(d.size), 0) for d in dims], dtype=np.int64)) if dims else 1
+    except Exception:  # noqa: BLE001 - a variable op without a readable shape counts for nothing
+        return 0
 
 
 def _count(mask: int) -> int:
