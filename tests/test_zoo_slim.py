@@ -9,7 +9,9 @@ out, and the proof decides before anything is written.
 * ``resnet_v1_50`` into the stock ``ResNet50``: every key loads (its 53 conv
   biases, which TF-Slim lacks, kept as initialized by ``--keep-initial``),
   and the proof refuses it at ``pool1_pad`` (Keras pads with zeros and pools
-  VALID where TF-Slim pools SAME): exit 1, nothing written.
+  VALID where TF-Slim pools SAME): exit 1, nothing written; into the same
+  layers wired as TF-Slim computes (its pool1, each block's stride in its
+  last unit): converted, equal to TF 1.15's logits.
 
 The TF 1.15 leg writes the checkpoints into ``$COMPAT_INIT_RECORDINGS`` (nox:
 reports/recordings); leg 3 converts them."""
@@ -81,3 +83,21 @@ def test_slim_resnet_v1_50_into_the_stock_resnet50_is_refused_at_pool1(tmp_path)
     assert "267 loaded, 0 skipped, 0 errors; 0 port weights missing, 53 kept as initialized" in refused.stdout
     assert "the first layer whose output differs is pool1_pad" in refused.stdout, refused.stdout[-3000:]
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_slim_resnet_v1_50_into_keras_resnet50_layers_wired_as_slim_converts(tmp_path):
+    """The same keys into ``keras.applications``' ResNet50 layers wired as
+    TF-Slim computes (its pool1 and strides): converted with --keep-initial
+    for the conv biases TF-Slim lacks, proven, equal to TF 1.15's logits."""
+    where = written("resnet_v1_50")
+    out = tmp_path / "resnet50_slim.weights.h5"
+    done = cli("--port", "zoo.slim_nets:resnet50_slim", "--checkpoint", where, "--out", str(out),
+               "--keep-initial", r"conv\d(_block\d_\d)?_conv/bias")
+    assert done.returncode == 0 and "verdict: the port agrees" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "267 loaded, 0 skipped, 0 errors; 0 port weights missing, 53 kept as initialized" in done.stdout
+    model = slim_nets.resnet50_slim()
+    model.load_weights(str(out))
+    expected = np.load(os.path.join(where, "logits.npy")).reshape(2, 1000)  # TF-Slim's 1x1 conv: N x 1 x 1 x 1000
+    got = np.asarray(model(np.load(os.path.join(where, "batch.npy")), training=False))
+    assert np.max(np.abs(got - expected)) <= 1e-5 * float(np.max(np.abs(expected))), np.max(np.abs(got - expected))
+

@@ -39,7 +39,8 @@ class ConversionRefused(ValueError):
 
 
 def _side(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]], prove: bool,
-          outputs: Optional[Sequence[str]], input_map: Optional[Dict[str, str]], seed: int) -> Beside:
+          outputs: Optional[Sequence[str]], input_map: Optional[Dict[str, str]], seed: int,
+          for_plan: bool = False) -> Beside:
     """The legacy side: the builder given, else (proving) the checkpoint's ``.meta``."""
     if outputs is not None and (v1_builder is not None or not prove):
         raise UsageError("outputs names the tensors of the .meta graph beside the checkpoint, the legacy side when "
@@ -47,7 +48,8 @@ def _side(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[C
                          "{}".format(list(outputs), "a v1_builder" if v1_builder is not None else "prove=False"))
     if v1_builder is not None or not prove:
         return Beside(v1_builder, input_map=input_map, port_builder=v2_builder)
-    return legacy_beside(resolve(checkpoint), v2_builder, outputs=outputs, input_map=input_map, seed=seed)
+    return legacy_beside(resolve(checkpoint), v2_builder, outputs=outputs, input_map=input_map, seed=seed,
+                         for_plan=for_plan)
 
 
 def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]] = None, *,
@@ -59,7 +61,7 @@ def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Ca
     skipped (why), and every port weight left unfilled (``report.missing``).
     No tensor is read and nothing is written.  Without ``v1_builder``, the
     graph beside the checkpoint pairs as it would in the conversion."""
-    side = _side(checkpoint, v2_builder, v1_builder, True, outputs, input_map, seed)
+    side = _side(checkpoint, v2_builder, v1_builder, True, outputs, input_map, seed, for_plan=True)
     report = pairing_table(checkpoint, side.port_builder or v2_builder, side.builder, mapping=mapping, inputs=inputs,
                            seed=seed, input_map=side.input_map if inputs is not None else None,
                            keep_initial=keep_initial)

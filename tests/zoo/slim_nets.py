@@ -72,3 +72,40 @@ def resnet50():
     import keras
 
     return keras.applications.ResNet50(weights=None, classifier_activation=None)
+
+
+def resnet50_slim():
+    """``keras.applications``' ResNet50 layers (their names, their conv
+    biases) wired as TF-Slim's ``resnet_v1_50`` computes (``tf_slim/nets/
+    resnet_v1.py``): pool1 a 3x3 max pool padded SAME (Keras pads with
+    zeros, then pools VALID), and each block's stride in its last unit, on
+    the 3x3 convolution (padded as ``conv2d_same`` pads) with a strided
+    shortcut (Keras strides its first unit's 1x1 convolutions)."""
+    import keras
+    from keras import layers
+
+    def bn(name):
+        return layers.BatchNormalization(axis=3, epsilon=1.001e-5, name=name)
+
+    x = inputs = keras.Input((NETS["resnet_v1_50"], NETS["resnet_v1_50"], 3))
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
+    x = layers.Activation("relu", name="conv1_relu")(bn("conv1_bn")(layers.Conv2D(64, 7, 2, name="conv1_conv")(x)))
+    x = layers.MaxPooling2D(3, 2, padding="same", name="pool1_pool")(x)
+    for stage, (filters, units, stride) in enumerate([(64, 3, 2), (128, 4, 2), (256, 6, 2), (512, 3, 1)], 2):
+        for unit in range(1, units + 1):
+            name = "conv{}_block{}_".format(stage, unit)
+            step = stride if unit == units else 1
+            if unit == 1:
+                shortcut = bn(name + "0_bn")(layers.Conv2D(4 * filters, 1, step, name=name + "0_conv")(x))
+            else:
+                shortcut = x if step == 1 else layers.MaxPooling2D(1, step, name=name + "0_subsample")(x)
+            y = layers.Activation("relu", name=name + "1_relu")(
+                bn(name + "1_bn")(layers.Conv2D(filters, 1, name=name + "1_conv")(x)))
+            if step > 1:
+                y = layers.ZeroPadding2D(1, name=name + "2_pad")(y)
+            y = layers.Conv2D(filters, 3, step, padding="same" if step == 1 else "valid", name=name + "2_conv")(y)
+            y = layers.Activation("relu", name=name + "2_relu")(bn(name + "2_bn")(y))
+            y = bn(name + "3_bn")(layers.Conv2D(4 * filters, 1, name=name + "3_conv")(y))
+            x = layers.Activation("relu", name=name + "out")(layers.Add(name=name + "add")([shortcut, y]))
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return keras.Model(inputs, layers.Dense(1000, name="predictions")(x), name="resnet50_slim")

@@ -32,6 +32,8 @@ resolve it; a layer with several equally good matches is never guessed
 """
 from __future__ import annotations
 
+import functools
+
 import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -116,7 +118,13 @@ def _by_names(legacy: List[Var], port: List[Var]) -> List[Pair]:
 
 
 def _role(var: Var) -> str:
-    return name_parts(_components(var.name)).role
+    return _role_of(var.name)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _role_of(name: str) -> str:
+    """A name's role (read once per name: the dataflow walk asks again and again)."""
+    return name_parts(_components(name)).role
 
 
 def _roles_conflict(legacy: Sequence[Var], port: Sequence[Var]) -> bool:

@@ -53,12 +53,14 @@ def _handed_on(builder: Callable[[], Any]) -> Callable[[], Any]:
 
 
 def legacy_beside(prefix: str, v2_builder: Callable[[], Any], *, outputs: Optional[Sequence[str]] = None,
-                  input_map: Optional[Dict[str, str]] = None, seed: int = 0) -> Beside:
+                  input_map: Optional[Dict[str, str]] = None, seed: int = 0, for_plan: bool = False) -> Beside:
     """The graph a ``Saver`` wrote beside the checkpoint ``prefix`` as the
     legacy side: its outputs named by ``outputs`` or found in its dataflow,
     several inputs named otherwise than the port's paired by it (unless
     ``input_map``).  Where there is no ``.meta`` or its outputs cannot be
-    found, ``Beside.unproven`` says why and what names them.
+    found, ``Beside.unproven`` says why and what names them.  ``for_plan``:
+    outputs alike for the pairing (a softmax and its logits) are not run to
+    be told apart (``find_outputs``' ``tell_apart``).
 
     Raises:
       UsageError: ``outputs`` name no tensor of the graph, or the graph cannot
@@ -72,7 +74,8 @@ def legacy_beside(prefix: str, v2_builder: Callable[[], Any], *, outputs: Option
     if not names:
         v2_builder = _handed_on(v2_builder)
         try:
-            names, notes = find_outputs(meta, v2_builder, seed=seed, input_map=input_map, inputs_found=found_map)
+            names, notes = find_outputs(meta, v2_builder, seed=seed, input_map=input_map, inputs_found=found_map,
+                                        tell_apart=not for_plan)
         except UsageError as error:
             return Beside(meta=meta, unproven="the checkpoint's graph {} is beside it, but its outputs cannot be told "
                                               "from its dataflow: {}; outputs=[...] (--outputs NAME:0[,NAME:0]) "

@@ -14,7 +14,14 @@ from compat_init.port._core.dataflow import inputs_by_dataflow
 from compat_init.port._core.pairing import pair
 from compat_init.port._core.pairs import Var
 from compat_init.port._sides.flow import graph_flow
-from compat_init.port._sides.graph import OUTSIDE, import_meta, output_candidates, reaching_outside, upstream
+from compat_init.port._sides.graph import (
+    OUTSIDE,
+    VARIABLE_OPS,
+    import_meta,
+    output_candidates,
+    reaching_outside,
+    upstream,
+)
 from compat_init.port._sides.port import PortModel
 
 #: The rows of the batch the tied candidates are told apart on.
@@ -36,7 +43,8 @@ def _signature(value: Any) -> Tuple[bool, ...]:
 
 def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
                  input_map: Optional[Dict[str, str]] = None,
-                 inputs_found: Optional[Dict[str, str]] = None) -> Tuple[List[str], List[str]]:
+                 inputs_found: Optional[Dict[str, str]] = None, tell_apart: bool = True
+                 ) -> Tuple[List[str], List[str]]:
     """The tensors of the ``.meta`` graph ``meta`` that the port's outputs
     compute, in the port's output order, and a note saying how they were
     found: the tensors of the outputs' shapes computed together from the most
@@ -52,6 +60,10 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
     that meets first the images of the variables it meets first (BERT's
     ``input_ids`` meets the word embeddings, KerasHub's ``token_ids`` the
     token embedding); ``inputs_found``, a dict, receives that pairing.
+
+    ``tell_apart=False`` (a plan: the pairing needs only which variables the
+    outputs read): ways that tie and read the same variables are not run to
+    be told apart; the last is taken, and the note says which it stands for.
 
     Raises:
       UsageError: the port is not a functional model (its outputs' shapes
@@ -93,6 +105,7 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
                                                for shape in shapes), len(port.vars)))
             fitting, why = [], ""
             mapped_by_flow: List[Dict[str, str]] = []
+            inputs_by_reads: Dict[Any, Tuple[Dict[str, str], str]] = {}
             for way in ways:
                 read = upstream([t.op for tensors in way for t in tensors], {"Placeholder"})
                 fed = [op.outputs[0] for op in graph.get_operations() if op.name in read
@@ -102,8 +115,12 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
                     why = "they read {} placeholder(s) ({}) and the port takes {} input(s)".format(
                         len(fed), ", ".join(t.op.name for t in fed) or "none", len(inputs))
                 elif len(fed) > 1 and sorted(mapped) != sorted(names):
-                    paired, unpaired = ({}, "--input-map is given") if input_map else _inputs_by_dataflow(
-                        tf, graph, way, fed, port)
+                    reads = (frozenset(t.op.name for t in fed),
+                             frozenset(upstream([t.op for group in way for t in group], VARIABLE_OPS)))
+                    if reads not in inputs_by_reads:  # ways that read the same pair their inputs alike
+                        inputs_by_reads[reads] = ({}, "--input-map is given") if input_map else _inputs_by_dataflow(
+                            tf, graph, way, fed, port)
+                    paired, unpaired = inputs_by_reads[reads]
                     if paired:
                         fitting.append((way, fed))
                         mapped_by_flow.append(paired)
@@ -124,13 +141,21 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
                 found_map = input_map = mapped_by_flow[0]
                 if inputs_found is not None:
                     inputs_found.update(found_map)
-        if len(fitting) > 1 or any(len(tensors) > 1 for tensors in fitting[0][0]):
+        tied = len(fitting) > 1 or any(len(tensors) > 1 for tensors in fitting[0][0])
+        alike = ""
+        if tied and not tell_apart and len({frozenset(upstream([t.op for group in way for t in group], VARIABLE_OPS))
+                                            for way, _ in fitting}) == 1:
+            chosen = [group[-1] for group in fitting[0][0]]
+            alike = " (tied with {}, which read the same variables: the conversion tells them apart)".format(
+                ", ".join(sorted({t.name for way, _ in fitting for group in way for t in group} -
+                                 {t.name for t in chosen})))
+        elif tied:
             chosen = _tell_apart(tf, graph, port, fitting, input_map, seed)
         else:
             chosen = [tensors[0] for tensors in fitting[0][0]]
         found = [t.name for t in chosen]
         note = ("the legacy outputs, found in the graph's dataflow (the tensors of the port outputs' shapes computed "
-                "from the most variables and the fewest placeholders): {}".format(", ".join(found)))
+                "from the most variables and the fewest placeholders): {}{}".format(", ".join(found), alike))
         notes = [note]
         if found_map:
             notes.append("the legacy inputs paired with the port's by the variables each meets first (dataflow): "
@@ -212,14 +237,16 @@ def _tell_apart(tf: Any, graph: Any, port: PortModel, ways: List[Tuple[List[List
             session.run(tf.compat.v1.variables_initializer(tf.compat.v1.global_variables()))
             values = dict(zip([t.name for t in tensors], session.run(tensors, feed)))
     kept = []
+    called: Dict[Tuple[str, ...], List[Any]] = {}  #: the port's outputs, by the placeholders fed in its order
     for way, fed in ways:
         mapped = [(input_map or {}).get(t.op.name, t.op.name) for t in fed]
-        if len(fed) > 1:  # by name, as the proof will call it
-            port.input_names, port.by_name = names, True
-            arrays = [feed[fed[mapped.index(n)]] for n in names]
-        else:
-            arrays = [feed[fed[0]]]
-        ours = [np.asarray(o) for o in port.call(arrays, False)]
+        order = [fed[mapped.index(n)] for n in names] if len(fed) > 1 else [fed[0]]
+        key = tuple(t.name for t in order)
+        if key not in called:
+            if len(fed) > 1:  # by name, as the proof will call it
+                port.input_names, port.by_name = names, True
+            called[key] = [np.asarray(o) for o in port.call([feed[t] for t in order], False)]
+        ours = called[key]
         alike = [_distinct([t for t in group if np.shape(values[t.name]) == value.shape
                             and _signature(values[t.name]) == _signature(value)], values)
                  for group, value in zip(way, ours)]

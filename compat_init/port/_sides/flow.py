@@ -5,6 +5,7 @@ from a graph: the legacy side from its TF1 graph (a builder or a ``.meta``),
 the port from its call traced by ``tf.function``."""
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from compat_init.port._core.dataflow import Flow
@@ -170,10 +171,31 @@ def _handle(tf: Any, weight: Any) -> Any:
     return getattr(value, "handle", None)
 
 
+#: Each model's traced dataflow, by its weights' names and training argument:
+#: the model built to find a ``.meta``'s outputs is handed on to the
+#: conversion, which need not trace it again.
+_TRACED: "weakref.WeakKeyDictionary[Any, Tuple[Tuple[str, ...], str, Flow]]" = weakref.WeakKeyDictionary()
+
+
 def traced_flow(tf: Any, model: Any, weights: Sequence[Any], names: Sequence[str], training_argument: str) -> Flow:
     """The dataflow of a Keras port's call at inference, traced by
     ``tf.function`` on its inputs' specs (a functional model's); raises
     whatever the trace raises (a subclassed model has no input specs)."""
+    try:
+        done = _TRACED.get(model)
+    except TypeError:  # a model that cannot be weakly referenced
+        done = None
+    if done is not None and done[0] == tuple(names) and done[1] == training_argument:
+        return done[2]
+    flow = _trace(tf, model, weights, names, training_argument)
+    try:
+        _TRACED[model] = (tuple(names), training_argument, flow)
+    except TypeError:
+        pass
+    return flow
+
+
+def _trace(tf: Any, model: Any, weights: Sequence[Any], names: Sequence[str], training_argument: str) -> Flow:
     try:
         structure = model.input
     except (AttributeError, ValueError):  # a Sequential under Keras 3 lists its inputs only
