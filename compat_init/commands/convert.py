@@ -160,11 +160,11 @@ def run(args: argparse.Namespace) -> int:
                 proof_options={k: v for k, v in options.items() if k not in _CONVERT_OWN})
         except checkpoint.ConversionRefused as refused:
             return refused.report, refused.exit_code
-        if args.optimizer_state:  # resumed training proves it, below
-            report.notes = [n for n in report.notes if not n.startswith(_NOT_PROVEN_START)]
         state = None
         if args.optimizer_state:
             assert old is not None  # --optimizer-state needs --migration (checked above)
+            # The resumed training below proves it, not the forward proof.
+            report.notes = [n for n in report.notes if not n.startswith(_NOT_PROVEN_START)]
             state, steps, notes = checkpoint.resume(
                 args.checkpoint, old, new, inputs=options["inputs"], optimizer=args.optimizer,
                 learning_rate=args.learning_rate, steps=args.steps or 5, loss=args.loss, from_logits=args.from_logits,

@@ -30,7 +30,7 @@ class ConversionRefused(ValueError):
     def __init__(self, report: ConversionReport) -> None:
         self.report = report
         self.exit_code = report.proof.exit_code
-        where = getattr(report.proof.function, "divergence", "") if report.proof.function is not None else ""
+        where = getattr(report.proof.function, "divergence", "")  # no function report: no divergence
         super().__init__("the migration proof at the trained weights {}{}: the checkpoint {} was not loaded into a "
                          "port that computes the legacy model's function; report.proof says where (prove=False, "
                          "--no-proof, converts it unproven)".format(
@@ -130,8 +130,7 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
     side = _side(checkpoint, v2_builder, v1_builder, prove, outputs, input_map, seed)
     legacy, port_builder = side.builder, side.port_builder or v2_builder
     model, report = load_into(checkpoint, port_builder, legacy, mapping=mapping, inputs=inputs, seed=seed,
-                                     input_map=side.input_map if inputs is not None else None,
-                                     keep_initial=keep_initial)
+                              input_map=side.input_map if inputs is not None else None, keep_initial=keep_initial)
     report.notes[:0] = side.notes
     report.outputs = side.found_outputs
     if not prove:

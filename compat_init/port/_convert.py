@@ -234,11 +234,7 @@ def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
                                   "; ambiguous: " + "; ".join(ambiguous[:4]) if ambiguous else ""))
     values: Dict[int, np.ndarray] = {}
     nonfinite: List[str] = []
-    parts: Dict[int, List[Any]] = {}  #: the pairs of a port weight several keys fill
-    for p in pairs:
-        if p.concat:
-            parts.setdefault(p.port.index, []).append(p)
-    pending: Dict[int, List[Tuple[Any, np.ndarray]]] = {}
+    pending: Dict[int, List[Tuple[Any, np.ndarray]]] = {}  #: the parts read of a weight several keys fill
     for p in pairs:
         if write is not None and _runtime.can_evaluate_eagerly() and not p.split and not p.concat:
             # Straight from the file into a tensor, then one copy into the weight.
@@ -253,7 +249,7 @@ def load(checkpoint: Any, port: Any, *, mapping: Any = None, legacy: Any = None,
         value = value.astype(p.port.dtype) if value.dtype.name != p.port.dtype else value
         if p.concat:  # held until every part of the weight is read, then joined
             pending.setdefault(p.port.index, []).append((p, value))
-            if len(pending[p.port.index]) < len(parts[p.port.index]):
+            if len(pending[p.port.index]) < p.concat[1]:  # pairs were checked: each part once
                 continue
             held = pending.pop(p.port.index)
             value = assemble([q for q, _ in held], [v for _, v in held])[p.port.index]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import AbstractSet, Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
-from compat_init.port._core.pairs import Pair, Var
+from compat_init.port._core.pairs import Pair, Var, cut_shape
 from compat_init.port._core.text import cut
 
 
@@ -80,7 +80,7 @@ def flow_from_dict(data: Any, names: Sequence[str]) -> Flow:
 
 def _part(var: Var, parts: int) -> Var:
     """One of ``parts`` equal parts of ``var`` along its last axis."""
-    return replace(var, shape=tuple(var.shape[:-1]) + (var.shape[-1] // parts,))
+    return replace(var, shape=cut_shape(var.shape, (len(var.shape) - 1, parts, 0)))
 
 
 def _expanded(flow: Flow, variables: Sequence[Var]
@@ -234,7 +234,7 @@ def _stop(state: _State, olds: Dict[str, Var], news: Dict[str, Var]) -> str:
     done = len(state.made)
     if state.old.ready:
         old = state.old.ready[0]
-        reached = [n for n in state.new.ready]
+        reached = state.new.ready
         return "after {} of {} legacy variables, at {} {}: {}".format(
             done, len(olds), old, "x".join(map(str, olds[old].shape)) or "scalar",
             "the port variables the data reaches with it ({}) do not fit it or are fed by other kernels".format(
@@ -253,8 +253,9 @@ def by_dataflow(legacy: Sequence[Var], port: Sequence[Var], flows: Tuple[Flow, F
     (``_walk``) from the pairs already made (``seeds``: a mapping's, a rules
     file's), the legacy side's split variables cut into parts first (a pair
     per part: ``Pair.split``), then the port's (a port weight several legacy
-    variables fill: ``Pair.concat``), then both whole; no pairs unless every variable of both is paired, and then where
-    the walk stopped ("" when it was not tried).  Variables in
+    variables fill: ``Pair.concat``), then both whole; no pairs unless every
+    variable of both is paired, and then where the walk stopped ("" when it
+    was not tried).  Variables in
     neither list nor ``seeds`` (kept as initialized, off the outputs' path)
     are left out of the graphs, their dependencies passed on."""
     old_flow, new_flow = flows

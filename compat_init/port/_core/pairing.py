@@ -41,7 +41,7 @@ import numpy as np
 
 from compat_init._errors import UsageError
 from compat_init.port._core.dataflow import Flow, by_dataflow
-from compat_init.port._core.pairs import Pair, Var, clean_name, keep_patterns, kept, split_mapping
+from compat_init.port._core.pairs import Pair, Var, clean_name, cut_shape, keep_patterns, kept, split_mapping
 from compat_init.port._core.rules import (
     KERNEL_ROLES,
     NameParts,
@@ -299,8 +299,7 @@ def _check_shapes(old: Var, new: Var, transpose: Optional[Tuple[int, ...]], resh
             raise UsageError("{} concatenates {} parts along axis {} into {} (shape {}), which {}".format(
                 what, parts, axis, clean_name(new.name), shape,
                 "it does not have" if axis >= len(shape) else "does not divide its {}".format(shape[axis])))
-        new = Var(new.name, shape[:axis] + (shape[axis] // parts,) + shape[axis + 1:], new.dtype, new.trainable,
-                  new.index)
+        new = Var(new.name, cut_shape(shape, concat), new.dtype, new.trainable, new.index)
     shape = tuple(old.shape)
     if split:
         axis, parts, _ = split
@@ -308,7 +307,7 @@ def _check_shapes(old: Var, new: Var, transpose: Optional[Tuple[int, ...]], resh
             raise UsageError("{} splits {} (shape {}) in {} parts along axis {}, which {}".format(
                 what, clean_name(old.name), shape, parts, axis,
                 "it does not have" if axis >= len(shape) else "does not divide its {}".format(shape[axis])))
-        shape = shape[:axis] + (shape[axis] // parts,) + shape[axis + 1:]
+        shape = cut_shape(shape, split)
         old = Var(old.name, shape, old.dtype, old.trainable, old.index)
     shape = tuple(shape[a] for a in transpose) if transpose else shape
     if transpose and len(transpose) != len(old.shape):

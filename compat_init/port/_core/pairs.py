@@ -61,11 +61,7 @@ class Pair:
     def port_part_shape(self) -> Tuple[int, ...]:
         """The port weight's shape, or its part's where several legacy
         variables are concatenated into it."""
-        shape = tuple(self.port.shape)
-        if self.concat:
-            axis, parts, _ = self.concat
-            shape = shape[:axis] + (shape[axis] // parts,) + shape[axis + 1:]
-        return shape
+        return cut_shape(self.port.shape, self.concat)
 
     def port_part(self, value: Any) -> Any:
         """The part of a port value this pair fills (all of it unless concatenated)."""
@@ -73,11 +69,7 @@ class Pair:
 
     def part_shape(self) -> Tuple[int, ...]:
         """The legacy variable's shape, or its part's where split."""
-        shape = tuple(self.legacy.shape)
-        if self.split:
-            axis, parts, _ = self.split
-            shape = shape[:axis] + (shape[axis] // parts,) + shape[axis + 1:]
-        return shape
+        return cut_shape(self.legacy.shape, self.split)
 
     def _transposed_shape(self) -> Tuple[int, ...]:
         shape = self.part_shape()
@@ -121,6 +113,15 @@ class Pair:
             value = np.transpose(value, np.argsort(self.transpose))
         return value
 
+def cut_shape(shape: Sequence[int], cut: Optional[Tuple[int, int, int]]) -> Tuple[int, ...]:
+    """``shape``, or one part's where ``cut`` (axis, parts, index) cuts it in equal parts."""
+    shape = tuple(shape)
+    if not cut:
+        return shape
+    axis, parts, _ = cut
+    return shape[:axis] + (shape[axis] // parts,) + shape[axis + 1:]
+
+
 def _take(value: Any, cut: Optional[Tuple[int, int, int]]) -> Any:
     """Part ``index`` of ``value`` cut in ``parts`` along ``axis`` (``cut``), or all of it."""
     if not cut:
@@ -157,10 +158,11 @@ def assemble(pairs: Sequence[Pair], values: Sequence[Any]) -> Dict[int, Any]:
             whole[p.port.index] = value
     for index, group in parts.items():
         axis, count, _ = group[0][0].concat  # type: ignore[misc]
-        if sorted(p.concat[2] for p, _ in group) != list(range(count)):  # type: ignore[index]
-            raise ValueError("port weight {} is concatenated from parts {} of {}".format(
-                group[0][0].port.name, sorted(p.concat[2] for p, _ in group), count))  # type: ignore[index]
         ordered = sorted(group, key=lambda pv: pv[0].concat[2])  # type: ignore[index]
+        found = [p.concat[2] for p, _ in ordered]  # type: ignore[index]
+        if found != list(range(count)):
+            raise ValueError("port weight {} is concatenated from parts {} of {}".format(
+                group[0][0].port.name, found, count))
         whole[index] = np.concatenate([np.asarray(v) for _, v in ordered], axis=axis)
     return whole
 

@@ -4,7 +4,7 @@ the graph a ``Saver`` wrote beside its checkpoint (``convert --port`` with
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -115,8 +115,7 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
                     why = "they read {} placeholder(s) ({}) and the port takes {} input(s)".format(
                         len(fed), ", ".join(t.op.name for t in fed) or "none", len(inputs))
                 elif len(fed) > 1 and sorted(mapped) != sorted(names):
-                    reads = (frozenset(t.op.name for t in fed),
-                             frozenset(upstream([t.op for group in way for t in group], VARIABLE_OPS)))
+                    reads = (frozenset(t.op.name for t in fed), _reads(way))
                     if reads not in inputs_by_reads:  # ways that read the same pair their inputs alike
                         inputs_by_reads[reads] = ({}, "--input-map is given") if input_map else _inputs_by_dataflow(
                             tf, graph, way, fed, port)
@@ -143,8 +142,7 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
                     inputs_found.update(found_map)
         tied = len(fitting) > 1 or any(len(tensors) > 1 for tensors in fitting[0][0])
         alike = ""
-        if tied and not tell_apart and len({frozenset(upstream([t.op for group in way for t in group], VARIABLE_OPS))
-                                            for way, _ in fitting}) == 1:
+        if tied and not tell_apart and len({_reads(way) for way, _ in fitting}) == 1:
             chosen = [group[-1] for group in fitting[0][0]]
             alike = " (tied with {}, which read the same variables: the conversion tells them apart)".format(
                 ", ".join(sorted({t.name for way, _ in fitting for group in way for t in group} -
@@ -163,6 +161,11 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
         return found, notes
     finally:
         port.close()
+
+
+def _reads(way: List[List[Any]]) -> FrozenSet[str]:
+    """The variables a way's tensors are computed from."""
+    return frozenset(upstream([t.op for group in way for t in group], VARIABLE_OPS))
 
 
 def _inputs_by_dataflow(tf: Any, graph: Any, way: List[List[Any]], fed: List[Any], port: PortModel

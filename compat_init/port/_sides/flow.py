@@ -9,7 +9,7 @@ import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from compat_init.port._core.dataflow import Flow
-from compat_init.port._sides.graph import upstream
+from compat_init.port._sides.graph import set_bits, upstream
 
 #: Ops a weight's value passes through unchanged along its last axis when the
 #: last dimension stays the same (a reshape of ``1 x E x 3E`` into ``E x 3E``,
@@ -134,19 +134,12 @@ def graph_flow(graph: Any, sources: Dict[str, str], outputs: List[Any]) -> Flow:
         masks[op.name] = mask & inputs_mask if op.type in _SHAPE_ONLY else mask
         values[op.name] = 0 if op.type in _SHAPE_ONLY else value
         if value and mask & ~inputs_mask:
-            rest = value
-            while rest:
-                low = rest & -rest
-                rest ^= low
-                met.setdefault(names[low.bit_length() - 1][1:], mask & ~inputs_mask)
+            for index in set_bits(value):
+                met.setdefault(names[index][1:], mask & ~inputs_mask)
         if mask & inputs_mask:
-            rest = mask & ~inputs_mask
-            while rest:
-                low = rest & -rest
-                rest ^= low
-                name = names[low.bit_length() - 1]
-                if name not in use:
-                    use[name], use_mask[name] = position, mask
+            for index in set_bits(mask & ~inputs_mask):
+                if names[index] not in use:
+                    use[names[index]], use_mask[names[index]] = position, mask
     additive = set()
     for name, position in use.items():
         op = operations[position]

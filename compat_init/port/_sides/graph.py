@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -264,12 +264,7 @@ def output_candidates(graph: Any, shapes: Sequence[Sequence[Optional[int]]], mos
             return True
         if most_size is None:
             return False
-        total, rest = 0, read
-        while rest:
-            low = rest & -rest
-            rest ^= low
-            total += sizes[low.bit_length() - 1]
-        return total <= most_size
+        return sum(sizes[bit] for bit in set_bits(read)) <= most_size
 
     per_output: List[Dict[Tuple[int, int], List[Any]]] = []
     for shape in shapes:
@@ -307,6 +302,14 @@ def _size_of(op: Any) -> int:
         return int(np.prod([max(int(d.size), 0) for d in dims], dtype=np.int64)) if dims else 1
     except Exception:  # noqa: BLE001 - a variable op without a readable shape counts for nothing
         return 0
+
+
+def set_bits(mask: int) -> Iterator[int]:
+    """The positions of ``mask``'s set bits, lowest first."""
+    while mask:
+        low = mask & -mask
+        mask ^= low
+        yield low.bit_length() - 1
 
 
 def _count(mask: int) -> int:
