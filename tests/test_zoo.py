@@ -75,6 +75,11 @@ def test_cli_plan_emit_mapping_and_convert(tmp_path):
                    str(rules))
     assert plan.returncode == 0, plan.stderr[-3000:]
     assert "(dataflow (reshape 32x32->32x4x8))" in plan.stdout and "39 loaded, 5 skipped" in plan.stdout
+    # The pooler and the pretraining head's dense tie on shapes and variable counts: the plan tells them apart by
+    # the ops making the port's outputs (a tanh, a normalization's add), running nothing.
+    found = [line for line in plan.stdout.splitlines() if "found in the graph's dataflow" in line]
+    assert found and "made by the ops that make the port's (Tanh, Add)): bert/pooler/dense/Tanh:0, " \
+        "bert/encoder/layer_1/output/LayerNorm/batchnorm/add_1:0 (tied with" in found[0], found
     assert sorted(os.listdir(str(tmp_path))) == ["bert.rules"]  # the plan wrote no weights
     out = tmp_path / "bert.weights.h5"
     done = run_cli("--port", "zoo.bert_ports:backbone", "--checkpoint", PREFIX, "--out", str(out), "--mapping",

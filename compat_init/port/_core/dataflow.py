@@ -37,6 +37,9 @@ class Flow:
     #: For each input (a placeholder, a port input by name): the variables of
     #: the first op its value and a variable's reach together.
     inputs: Dict[str, FrozenSet[str]] = field(default_factory=dict)
+    #: What computes each output, in the outputs' order (``graph.output_kind``;
+    #: a port's traced call): tells a legacy graph's candidate outputs apart.
+    output_kinds: Tuple[str, ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain lists and strings (a recording keeps it): ``flow_from_dict``

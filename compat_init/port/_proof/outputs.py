@@ -18,7 +18,9 @@ from compat_init.port._sides.graph import (
     OUTSIDE,
     VARIABLE_OPS,
     import_meta,
+    made_there,
     output_candidates,
+    output_kind,
     reaching_outside,
     upstream,
 )
@@ -72,7 +74,8 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
         saying why (``outputs=``/``--outputs`` names them then).
     """
     tf = _runtime.tf()
-    port = PortModel(v2_builder, seed, None)
+    # A plan runs nothing: its port starts as zeros, no initializer drawn, no value read.
+    port = PortModel(v2_builder, seed, None, read_values=tell_apart)
     try:
         symbolic = getattr(port.model, "outputs", None)
         inputs = getattr(port.model, "inputs", None)
@@ -103,6 +106,7 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
                                  "computed from an input and at most the port's {} weights".format(
                                      ", ".join("x".join("?" if d is None else str(d) for d in shape)
                                                for shape in shapes), len(port.vars)))
+            ways, made_by = _by_kind(ways, port)
             fitting, why = [], ""
             mapped_by_flow: List[Dict[str, str]] = []
             inputs_by_reads: Dict[Any, Tuple[Dict[str, str], str]] = {}
@@ -143,7 +147,7 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
         tied = len(fitting) > 1 or any(len(tensors) > 1 for tensors in fitting[0][0])
         alike = ""
         if tied and not tell_apart and len({_reads(way) for way, _ in fitting}) == 1:
-            chosen = [group[-1] for group in fitting[0][0]]
+            chosen = [next((t for t in reversed(group) if made_there(t)), group[-1]) for group in fitting[0][0]]
             alike = " (tied with {}, which read the same variables: the conversion tells them apart)".format(
                 ", ".join(sorted({t.name for way, _ in fitting for group in way for t in group} -
                                  {t.name for t in chosen})))
@@ -153,7 +157,9 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
             chosen = [tensors[0] for tensors in fitting[0][0]]
         found = [t.name for t in chosen]
         note = ("the legacy outputs, found in the graph's dataflow (the tensors of the port outputs' shapes computed "
-                "from the most variables and the fewest placeholders): {}{}".format(", ".join(found), alike))
+                "from the most variables and the fewest placeholders{}): {}{}".format(
+                    ", made by the ops that make the port's ({})".format(", ".join(made_by)) if made_by else "",
+                    ", ".join(found), alike))
         notes = [note]
         if found_map:
             notes.append("the legacy inputs paired with the port's by the variables each meets first (dataflow): "
@@ -161,6 +167,27 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
         return found, notes
     finally:
         port.close()
+
+
+def _by_kind(ways: List[List[List[Any]]], port: PortModel) -> Tuple[List[List[List[Any]]], Tuple[str, ...]]:
+    """Of tied ``ways``, the tensors made by the ops that make the port's
+    outputs (``output_kind``: a pooler's ``Tanh``, not its ``BiasAdd`` or a
+    prediction head's product), read from the port's traced call, and those
+    kinds; all of them and () where no way is made so or the port does not
+    trace.  Nothing is run: a plan needs no more, a conversion tells the rest
+    apart by running them (``_tell_apart``)."""
+    if len(ways) < 2 and all(len(group) < 2 for group in ways[0]):
+        return ways, ()
+    flow, _ = port.flow()
+    kinds = flow.output_kinds if flow is not None else ()
+    if len(kinds) != len(ways[0]):
+        return ways, ()
+    kept = []
+    for way in ways:
+        groups = [[t for t in group if output_kind(t) == kind] for group, kind in zip(way, kinds)]
+        if all(groups):
+            kept.append(groups)
+    return (kept, kinds) if kept else (ways, ())
 
 
 def _reads(way: List[List[Any]]) -> FrozenSet[str]:

@@ -9,7 +9,7 @@ import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from compat_init.port._core.dataflow import Flow
-from compat_init.port._sides.graph import set_bits, upstream
+from compat_init.port._sides.graph import output_kind, set_bits, upstream
 
 #: Ops a weight's value passes through unchanged along its last axis when the
 #: last dimension stays the same (a reshape of ``1 x E x 3E`` into ``E x 3E``,
@@ -195,8 +195,11 @@ def _trace(tf: Any, model: Any, weights: Sequence[Any], names: Sequence[str], tr
         inputs = list(model.inputs or [])
         structure = inputs[0] if len(inputs) == 1 else inputs
     specs = tf.nest.map_structure(lambda k: tf.TensorSpec(tuple(k.shape), tf.as_dtype(k.dtype)), structure)
-    function = tf.function(lambda x: model(x, **{training_argument: False}))
-    graph = function.get_concrete_function(specs).graph
+    try:  # without AutoGraph first (a functional model's call has no Python control flow on tensors): faster
+        graph = tf.function(lambda x: model(x, **{training_argument: False}),
+                            autograph=False).get_concrete_function(specs).graph
+    except Exception:  # noqa: BLE001 - a call that branches on tensors in Python traces with AutoGraph
+        graph = tf.function(lambda x: model(x, **{training_argument: False})).get_concrete_function(specs).graph
     handles = {id(handle): name for handle, name in ((_handle(tf, w), n) for w, n in zip(weights, names))
                if handle is not None}
     captures = graph.captures
@@ -209,6 +212,11 @@ def _trace(tf: Any, model: Any, weights: Sequence[Any], names: Sequence[str], tr
     placeholders = [t.op.name for t in graph.inputs[:len(keys)]]
     named = dict(zip(placeholders, keys)) if len(set(keys)) == len(keys) and all(keys) else {}
     flow.inputs = {named[n]: d for n, d in flow.inputs.items() if n in named}
+    # What computes each output, in the model's outputs' order (both flatten the call's structure alike).
+    returned = [t for t in tf.nest.flatten(graph.structured_outputs) if t is not None]
+    declared = list(getattr(model, "outputs", None) or [])
+    if len(returned) == len(declared) and all(len(t.shape) == len(k.shape) for t, k in zip(returned, declared)):
+        flow.output_kinds = tuple(output_kind(t) for t in returned)
     return flow
 
 

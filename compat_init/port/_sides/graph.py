@@ -295,6 +295,36 @@ def output_candidates(graph: Any, shapes: Sequence[Sequence[Optional[int]]], mos
             if score == top]
 
 
+#: Ops that leave what a tensor is unchanged in kind (a copy, a reshape, a
+#: slice, a transpose), passed over by ``output_kind``.
+_SAME_KIND = {"Identity", "IdentityN", "Snapshot", "Reshape", "Squeeze", "ExpandDims", "StridedSlice", "Transpose",
+              "Cast"}
+#: Op types that compute alike, whichever a framework writes (a bias added
+#: by ``BiasAdd`` or ``AddV2``, a product by ``MatMul`` or ``Einsum``).
+_KIND_OF = {"BiasAdd": "Add", "AddV2": "Add", "Sub": "Add", "AddN": "Add", "BatchMatMul": "MatMul",
+            "BatchMatMulV2": "MatMul", "BatchMatMulV3": "MatMul", "Einsum": "MatMul"}
+
+
+def output_kind(tensor: Any) -> str:
+    """What computes ``tensor``, past copies, reshapes and slices: the op
+    type, alike ones as one (``Tanh``; ``Add`` for a bias added or a
+    normalization's last step; ``MatMul`` for a product without its bias).
+    Two graphs computing the same output agree on it where their outputs tie
+    on shapes and variables (a pooler's ``tanh`` against its ``BiasAdd``)."""
+    op = tensor.op
+    for _ in range(16):
+        if op.type not in _SAME_KIND or not op.inputs:
+            break
+        op = op.inputs[0].op
+    return _KIND_OF.get(op.type, op.type)
+
+
+def made_there(tensor: Any) -> bool:
+    """Whether ``tensor``'s own op computes it (not a copy, a reshape, a
+    slice of another: ``output_kind`` passes over those)."""
+    return tensor.op.type not in _SAME_KIND
+
+
 def _size_of(op: Any) -> int:
     """A variable op's number of values (0 where its shape is unknown)."""
     try:
