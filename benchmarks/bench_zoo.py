@@ -2,7 +2,7 @@
 google-research/bert's BERT-base (110 M parameters, written by its own
 modeling.py on TF 1.15) into KerasHub's ``BertBackbone`` with no mapping.
 
-    python benchmarks/bench_zoo.py [--tf1-python PY] [--work DIR] [--runs 3]
+    python benchmarks/bench_zoo.py [--tf1-python PY] [--work DIR] [--runs 3] [--one KIND]
 
 Writes the checkpoint first with ``tests/fixtures/write_bert_checkpoint.py
 --base`` under a TensorFlow 1.15 interpreter (``--tf1-python``; default the
@@ -105,9 +105,16 @@ def main():
     parser.add_argument("--tf1-python", default=os.path.join(ROOT, ".nox", "tf115", "bin", "python"))
     parser.add_argument("--work", default=None, help="a folder for the checkpoint (default: a temporary one)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--one", choices=("by hand", "convert", "plan", "build"),
+                        help="run this one measurement in this process, on the checkpoint in --work (for timing "
+                             "whole processes: farm-bench --vs '... --one build' -- ... --one plan)")
     args = parser.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="compat-init-zoo-")
     prefix = os.path.join(work, "bert_model.ckpt")
+    if args.one:
+        sys.argv = ["-c", args.one, prefix, os.path.join(work, "port.weights.h5"), ROOT]
+        exec(compile(MEASURE, "bench_zoo", "exec"), {"__name__": "__main__"})
+        return
     if not os.path.exists(prefix + ".index"):
         if subprocess.run([args.tf1_python, "-c", "import bert.modeling"], stderr=subprocess.DEVNULL).returncode:
             subprocess.run([args.tf1_python, "-m", "pip", "install", "-q", "bert-tensorflow==1.0.4"], check=True)
