@@ -18,7 +18,7 @@ import sys
 from typing import Optional, Sequence
 
 import compat_init
-from compat_init._errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, Terminated, UsageError
+from compat_init._errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, Terminated, UsageError, printable
 from compat_init.commands import COMMANDS
 from compat_init.commands._outputs import Internal
 from compat_init.commands.parity import DEFAULT_INITIALIZERS, DEFAULT_SHAPES
@@ -63,7 +63,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if getattr(args, "run", None) is not None:
             return args.run(args)
     except UsageError as error:
-        print("compat-init: error: {}".format(error), file=sys.stderr)
+        print("compat-init: error: {}".format(printable(str(error))), file=sys.stderr)
         return EXIT_USAGE
     except Internal:
         return EXIT_INTERNAL

@@ -85,6 +85,35 @@ def test_inputs_weights_and_outputs_that_are_fifos_or_devices_are_refused(ckpt):
     assert sorted(os.listdir(str(ckpt))) == ["ckpt", "pipe.npy"]  # nothing written, no temporary left
     refused(run("convert", "--migration", LEGACY, PORT, "--reverse", "--weights", str(fifo), "--out",
                 str(ckpt / "back" / "model.ckpt")), "must be")
+    weights = ckpt / "pipe.weights.h5"  # h5py would block opening it
+    os.mkfifo(str(weights))
+    refused(run("convert", "--migration", LEGACY, PORT, "--reverse", "--weights", str(weights), "--out",
+                str(ckpt / "model.ckpt")), "--weights must be regular files; received {}, which is a FIFO".format(
+                    weights))
+
+
+@pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
+def test_a_meta_graph_too_large_or_a_fifo_is_refused_unread(ckpt):
+    meta = ckpt / "ckpt" / "model.ckpt-3.meta"
+    with open(str(meta), "wb") as f:
+        f.truncate(200 << 20)  # sparse: 200 MiB said, none on disk; parsing it would take gigabytes
+    prefix, out = str(ckpt / "ckpt" / "model.ckpt-3"), str(ckpt / out_name())
+    refused(run("convert", "--port", PORT, "--checkpoint", prefix, "--out", out),
+            "model.ckpt-3.meta is 200.0 MiB, over the 128 MiB a model's graph takes")
+    if hasattr(os, "mkfifo"):
+        meta.unlink()
+        os.mkfifo(str(meta))
+        refused(run("convert", "--port", PORT, "--checkpoint", prefix, "--out", out),
+                "model.ckpt-3.meta must be a regular file; it is a FIFO")
+    assert not os.path.exists(out)
+
+
+def test_control_characters_from_a_path_reach_the_terminal_escaped(ckpt):
+    folder = ckpt / "\x1b[31mred\nline"
+    result = run("convert", "--port", PORT, "--checkpoint", str(folder / "model.ckpt-3"), "--out",
+                 str(ckpt / out_name()))
+    refused(result, "\\x1b[31mred\\x0aline")  # one line, the escape sequence shown, not run
+    assert "\x1b" not in result.stderr.split("compat-init:", 1)[1]
 
 
 @pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
@@ -250,15 +279,30 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(ckpt, small_disk):
 
 
 @pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")
-def test_stale_temporaries_of_a_killed_run_are_removed_by_the_next(ckpt):
-    stale = ckpt / ".compat-init-999999999-abc.weights.h5"  # no such process
-    stale.write_bytes(b"half a file")
-    mine = ckpt / ".compat-init-{}-abc.weights.h5".format(os.getpid())  # a live process's: kept
-    mine.write_bytes(b"in progress")
-    done = run("convert", "--port", PORT, "--checkpoint", str(ckpt / "ckpt" / "model.ckpt-3"), "--out",
-               str(ckpt / out_name()))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert leftovers(ckpt) == [mine.name]
+def test_only_our_abandoned_temporaries_are_removed_by_the_next_run(ckpt):
+    from compat_init._files import Temporary
+
+    # A run killed mid-write: its private folder stays, its lock goes with the process.
+    killed = subprocess.run([sys.executable, "-c", "import os, sys; from compat_init._files import Temporary; "
+                             "t = Temporary(sys.argv[1], '.weights.h5'); open(t.path, 'wb').write(b'half'); "
+                             "print(os.path.basename(t.holder)); os._exit(9)", str(ckpt)],
+                            stdout=subprocess.PIPE, universal_newlines=True, cwd=ROOT)
+    abandoned = killed.stdout.strip()
+    assert killed.returncode == 9 and abandoned in leftovers(ckpt)
+    live = Temporary(str(ckpt), ".weights.h5")  # a live run's (here, another pid namespace's alike): held, kept
+    users = [ckpt / ".compat-init-999999999-notes.txt", ckpt / ".compat-init-999999999-abc.tmpd"]
+    users[0].write_text("a user's notes")  # named like our temporaries, a dead pid: the user's all the same
+    users[1].mkdir()
+    (users[1] / "lock").write_text("not our mark")
+    try:
+        done = run("convert", "--port", PORT, "--checkpoint", str(ckpt / "ckpt" / "model.ckpt-3"), "--out",
+                   str(ckpt / out_name()))
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert leftovers(ckpt) == sorted([os.path.basename(live.holder)] + [u.name for u in users])
+        assert users[0].read_text() == "a user's notes" and (users[1] / "lock").read_text() == "not our mark"
+    finally:
+        live.close()
+    assert leftovers(ckpt) == sorted(u.name for u in users)
 
 
 @pytest.mark.skipif(not EAGER, reason="conversion loads a TF 2 (eager) port")

@@ -98,15 +98,21 @@ def hard_link(work, target):
     return str(path)
 
 
-@pytest.mark.parametrize("case,make,words", CASES, ids=[c[0] for c in CASES])
-def test_an_output_that_would_replace_an_input_is_refused(work, case, make, words):
-    args = make(work)
-    before = snapshot(str(work))
+def refused_untouched(folder, make, words):
+    """The run ``make(folder)`` gives is refused in one line holding ``words``, exit 2, every file of ``folder``
+    as it was."""
+    args = make(folder)
+    before = snapshot(str(folder))
     result = run(*args)
     ours = [line for line in result.stderr.splitlines() if line.startswith("compat-init")]
     assert result.returncode == 2, result.stderr[-3000:]
     assert len(ours) == 1 and words in ours[0], result.stderr[-3000:]
-    assert snapshot(str(work)) == before  # nothing written, nothing replaced
+    assert snapshot(str(folder)) == before  # nothing written, nothing replaced
+
+
+@pytest.mark.parametrize("case,make,words", CASES, ids=[c[0] for c in CASES])
+def test_an_output_that_would_replace_an_input_is_refused(work, case, make, words):
+    refused_untouched(work, make, words)
 
 
 @pytest.mark.skipif(KERAS3, reason="Keras 3 writes .weights.h5 only; a TF-checkpoint --out is Keras 2's")
@@ -151,3 +157,73 @@ def test_migrate_report_onto_a_file_it_migrates_is_refused(tmp_path):
         assert result.returncode == 2 and "--report must not overwrite a file this run reads" in result.stderr, \
             result.stderr[-2000:]
     assert source.read_bytes() == before
+
+
+@pytest.fixture
+def copied(tmp_path):
+    """A checkpoint folder and its copy (``cp -r``): TensorFlow's state file
+    holds the original's absolute path, so ``--checkpoint copy`` reads the
+    original's files; the copy's are the user's all the same (issue 33)."""
+    original = tmp_path / "original"
+    shutil.copytree(CNN, str(original))
+    (original / "checkpoint").write_text('model_checkpoint_path: "{0}"\nall_model_checkpoint_paths: "{0}"\n'.format(
+        original / "model.ckpt-3"))
+    shutil.copytree(str(original), str(tmp_path / "copy"))
+    return tmp_path
+
+
+# (case, the arguments, made from the scratch folder; the words of the error)
+COPIED = [
+    ("emit-mapping-over-the-copy's-index",
+     lambda w: ["convert", "--port", PORT, "--checkpoint", str(w / "copy"), "--plan", "--emit-mapping",
+                str(w / "copy" / "model.ckpt-3.index")],
+     "--emit-mapping must not replace a file of the checkpoint's folder"),
+    ("json-over-the-copy's-state-file",
+     lambda w: ["convert", "--port", PORT, "--checkpoint", str(w / "copy"), "--plan", "--json",
+                str(w / "copy" / "checkpoint")],
+     "--json must not replace a file of the checkpoint's folder"),
+    ("record-over-the-copy's-index",
+     lambda w: ["record", LEGACY, "--checkpoint", str(w / "copy"), "--out", str(w / "copy" / "model.ckpt-3.index")],
+     "--out must not replace a file of the checkpoint's folder"),
+    ("parity-json-over-the-copy's-data",
+     lambda w: ["parity", "--migration", LEGACY, PORT, "--checkpoint", str(w / "copy"), "--json",
+                str(w / "copy" / "model.ckpt-3.data-00000-of-00001")],
+     "--json must not replace a file of the checkpoint's folder"),
+    ("out-over-an-existing-recording",
+     lambda w: ["convert", "--port", PORT, "--checkpoint", str(w / "original"), "--plan", "--emit-mapping",
+                existing(w, "old.rec")],
+     "--emit-mapping must not replace an existing file that holds a checkpoint's, a recording's or weights"),
+    ("out-named-after-the-state-file",
+     lambda w: ["convert", "--port", PORT, "--checkpoint", str(w / "copy" / "model.ckpt-3"), "--plan",
+                "--emit-mapping", without_state(w / "copy")],
+     "--emit-mapping must not take the checkpoint folder's state file name"),
+]
+
+
+def existing(work, name):
+    (work / name).write_bytes(b"a user's file")
+    return str(work / name)
+
+
+def without_state(folder):
+    os.remove(str(folder / "checkpoint"))
+    return str(folder / "checkpoint")
+
+
+@pytest.mark.parametrize("case,make,words", COPIED, ids=[c[0] for c in COPIED])
+def test_no_output_replaces_a_file_of_a_copied_checkpoint_folder(copied, case, make, words):
+    refused_untouched(copied, make, words)
+
+
+def test_force_lets_an_output_replace_a_file_of_the_folder_and_the_report_says_where_it_read(copied):
+    notes = copied / "copy" / "notes.json"
+    notes.write_text("{}")
+    refused = run("convert", "--port", PORT, "--checkpoint", str(copied / "copy"), "--plan", "--json", str(notes))
+    assert refused.returncode == 2 and "--force writes over it" in refused.stderr, refused.stderr[-2000:]
+    assert notes.read_text() == "{}"
+    done = run("convert", "--port", PORT, "--checkpoint", str(copied / "copy"), "--plan", "--json", str(notes),
+               "--force")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert '"entries"' in notes.read_text()
+    # The copy's state file sends the run to the original's files: said.
+    assert "in another folder than the one named ({})".format(copied / "copy") in done.stdout, done.stdout[-3000:]

@@ -284,16 +284,21 @@ def test_the_files_encoding_and_every_other_byte_are_kept(tmp_path, prefix, enco
     assert new == prefix + expected.encode("latin-1" if encoding == "latin-1" else "utf-8")
 
 
-def test_temporary_files_of_an_interrupted_run_are_not_sources_and_are_removed(tmp_path):
+def test_temporaries_of_an_interrupted_run_are_not_sources_and_are_removed(tmp_path):
     (tmp_path / "model.py").write_text(LEGACY)
-    for name in (".compat-init-abc123.py", ".compat-init-def456.tmp"):
-        (tmp_path / name).write_text(LEGACY)
+    killed = subprocess.run([sys.executable, "-c", "import os, sys; from compat_init._files import Temporary; "
+                             "t = Temporary(sys.argv[1], '.py'); open(t.path, 'w').write(sys.argv[2]); "
+                             "print(os.path.basename(t.holder)); os._exit(9)", str(tmp_path), LEGACY],
+                            stdout=subprocess.PIPE, universal_newlines=True)
+    holder = killed.stdout.strip()
+    assert killed.returncode == 9 and (tmp_path / holder).is_dir()
+    (tmp_path / ".compat-init-999999-notes.txt").write_text("a user's file named like ours")
     dry = run(".", cwd=tmp_path)
-    assert dry.stderr.count("a temporary file an interrupted run left (--write removes it)") == 2
+    assert dry.stderr.count("the temporaries folder of an interrupted run (--write removes it)") == 1
     assert dry.stderr.splitlines()[-1].startswith("1 files changed, 1 legacy calls found")
     result = run("--write", ".", cwd=tmp_path)
-    assert result.stderr.count("removed: a temporary file an interrupted run left") == 2
-    assert sorted(os.listdir(str(tmp_path))) == ["model.py"]
+    assert result.stderr.count("removed: the temporaries folder of an interrupted run") == 1
+    assert sorted(os.listdir(str(tmp_path))) == [".compat-init-999999-notes.txt", "model.py"]
 
 
 def test_no_input_crashes_the_run(tmp_path):

@@ -190,7 +190,10 @@ def test_a_conv_head_pairs_with_a_dense_head_by_merging_axes():
 RULES_ERRORS = [
     ("a/b", "a rule must be PATTERN -> REPLACEMENT"),
     ("a/(b -> c", "not a valid regular expression"),
-    ("a/(b) -> c/\\2", "not a valid regular expression"),
+    ("a/(b) -> c/\\2", "the replacement must use only escapes a replacement knows and groups the pattern has"),
+    ("dense/kernel -> dense/\\1", "groups the pattern has (invalid group reference 1"),
+    ("(dense)/kernel -> dense\\q", "groups the pattern has (bad escape \\q"),
+    ("(dense)/kernel -> \\g<x>", "groups the pattern has (unknown group name"),
     ("a -> b transpose(1,1)", "each axis once"),
     ("a -> b flip", "takes only split(AXIS,PARTS,INDEX), concat(AXIS,PARTS,INDEX), transpose(AXES) and reshape"),
     ("a -> b split(1,1,0)", "cuts in 2 <= PARTS <= 65536 parts"),
@@ -205,6 +208,28 @@ def test_bad_rules_files_name_the_line(text, words):
     with pytest.raises(UsageError, match=re.escape(words)) as caught:
         parse_rules(text, "family.rules")
     assert "family.rules" in str(caught.value)
+
+
+# Patterns that try exponentially many ways on a long name that does not match (names from BERT).
+HANGING = [r"(.|..)+e", r"(\w|\w\w|/)+e", r"(.|..)*/e"]
+
+
+@pytest.mark.parametrize("pattern", HANGING)
+def test_a_rule_that_would_backtrack_for_ever_is_one_error_in_about_a_second(pattern):
+    import time
+
+    (rule,) = parse_rules("{} -> x".format(pattern), "slow.rules")
+    start = time.perf_counter()
+    with pytest.raises(UsageError, match=r"slow\.rules:1: the pattern .* takes over 1 s to match the name "
+                                         r"'bert/encoder/layer_11/attention/self/query/kernel'"):
+        rule.target("bert/encoder/layer_11/attention/self/query/kernel")
+    assert time.perf_counter() - start < 30  # Python's re takes longer than the universe here
+
+
+def test_keep_initial_patterns_are_bounded_too():
+    port = [Var("bert/encoder/layer_11/attention/self/query/kernel", (2, 2), trainable=True)]
+    with pytest.raises(UsageError, match=r"keep_initial \(--keep-initial\): the pattern .* takes over 1 s"):
+        pair([], port, keep_initial=[re.compile(r"(.|..)+e")])
 
 
 def test_rules_pair_with_groups_transposes_and_reshapes():
@@ -359,3 +384,50 @@ def test_concat_rules_fill_one_port_weight_from_several_keys_and_back():
                                           "fuse.rules"))
     with pytest.raises(UsageError, match="either splits the legacy tensor or concatenates"):
         parse_rules("q -> qkv concat(1,3,0) split(1,2,0)\n", "bad.rules")
+
+
+#: Pieces rules files are made of, well and badly: words, regular-expression syntax, group references and
+#: escapes (some unknown), options, comments, control characters.
+PIECES = ["a", "kernel", "layer_", "/", "(", ")", "|", "*", "+", "?", "{2}", "{1,40}", "[", "]", "[a-z_/0-9]", ".",
+          "^", "$", "\\", "\\1", "\\2", "\\g<x>", "\\g<1>", "\\q", "\\d", "(?P<x>", "(?i)", " -> ", "->", " ",
+          "transpose(1,0)", "transpose(0,1,2)", "split(1,3,0)", "concat(0,2,1)", "reshape", "#", "\n", "\x00",
+          "\x1b[31m", "\u00e9"]
+NAMES = ["bert/encoder/layer_11/attention/self/query/kernel", "bert/embeddings/LayerNorm/gamma", "dense/kernel",
+         "model/h0/attn/c_attn/w", "a" * 60]
+
+
+def test_fuzzed_rules_files_are_rules_or_one_usage_error():
+    """Issue 33: 3,000 generated rules files (seeded): each parses into rules or
+    raises one UsageError naming the file, and every rule's match against
+    real names ends (bounded) with a name, None or a UsageError; never another
+    exception."""
+    import random
+    import time
+
+    rng = random.Random(33)
+    start = time.perf_counter()
+    parsed = refused = 0
+    for _ in range(3000):
+        lines = []
+        for _ in range(rng.randint(1, 3)):  # mostly rule-shaped lines, some anything at all
+            pick = lambda most: "".join(rng.choice(PIECES) for _ in range(rng.randint(1, most)))  # noqa: E731
+            lines.append(pick(12) if rng.random() < 0.2 else "{} -> {}{}".format(
+                pick(6), pick(3), " " + pick(2) if rng.random() < 0.3 else ""))
+        text = "\n".join(lines)
+        try:
+            rules = parse_rules(text, "fuzz.rules")
+        except UsageError as error:
+            assert "fuzz.rules" in str(error), (text, str(error))
+            refused += 1
+            continue
+        parsed += 1
+        for rule in rules:
+            for name in NAMES:
+                try:
+                    target = rule.target(name)
+                except UsageError as error:
+                    assert "fuzz.rules:" in str(error) and "takes over" in str(error), (text, str(error))
+                    continue
+                assert target is None or isinstance(target, str)
+    assert parsed > 100 and refused > 100, (parsed, refused)  # both kinds were tried
+    assert time.perf_counter() - start < 600

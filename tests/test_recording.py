@@ -238,7 +238,10 @@ def test_cli_record_never_writes_over_an_input_and_is_all_or_nothing(tmp_path):
     assert digest(str(batch)) == before
     old = tmp_path / "old.rec"
     old.write_bytes(b"the user's earlier file")
-    failed = cli("record", "tests.port_pairs:legacy_mlp", "--inputs", "8x7", "--out", str(old))
+    kept = cli("record", "tests.port_pairs:legacy_mlp", "--inputs", "8x20", "--out", str(old))
+    assert kept.returncode == 2 and "--out must not replace an existing file that holds a checkpoint's, a " \
+        "recording's or weights" in kept.stderr and "--force writes over it" in kept.stderr, kept.stderr
+    failed = cli("record", "tests.port_pairs:legacy_mlp", "--inputs", "8x7", "--out", str(old), "--force")
     assert failed.returncode == 2 and "inputs for placeholder x must have shape" in failed.stderr, failed.stderr
     assert old.read_bytes() == b"the user's earlier file"
     assert sorted(os.listdir(str(tmp_path))) == ["batch.npy", "old.rec"]  # no temporary left behind
@@ -300,3 +303,101 @@ def test_the_recorded_dataflow_pairs_as_the_live_graph_and_a_bad_one_is_refused(
     # A recording made before the flow was kept (none in it) pairs without it, as before.
     older = _rewrite(good, str(tmp_path / "older.rec"), lambda m: m.pop("flow"))
     assert {p["how"] for p in port.check_migration(port.read_recording(older), P.port_bias_first).pairs} == {"name"}
+
+
+def _with_member(path, out, name, write):
+    """A copy of the recording at ``path`` whose member ``name`` is written by ``write(zip file)``."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.namelist():
+            if item != name:
+                target.writestr(item, source.read(item))
+        write(target)
+    return out
+
+
+def _flagged(path, out, offset_local, offset_central, value):
+    """A copy of the recording with a 2-byte field of every member's headers set (raw bytes)."""
+    import struct
+
+    data = bytearray(open(path, "rb").read())
+    for signature, offset in ((b"PK\x03\x04", offset_local), (b"PK\x01\x02", offset_central)):
+        start = data.find(signature)
+        while start >= 0:
+            data[start + offset:start + offset + 2] = struct.pack("<H", value)
+            start = data.find(signature, start + 4)
+    open(out, "wb").write(bytes(data))
+    return out
+
+
+def test_a_hostile_recording_is_refused_in_bounded_memory(tmp_path):
+    """Issue 33: a recording is data, read within bounds: its arrays are not
+    inflated past what recorded arrays compress to, an array header is checked
+    against its member's size, the manifest's depth and size are bounded, an
+    encrypted or unknown compression is refused; each one UsageError."""
+    good = _recorded(tmp_path)
+    manifest = json.loads(zipfile.ZipFile(good).read("recording.json").decode("utf-8"))
+    first = "arrays/{}.npy".format(manifest["arrays"][0])
+
+    def zeros(target):  # 512 MiB of zeros, a few hundred KiB deflated
+        with target.open(first, "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                     "shape": (128 * 2 ** 20,)})
+            block = bytes(2 ** 24)
+            for _ in range(32):
+                f.write(block)
+
+    def claims(target):  # a header claiming 2**40 floats in a few bytes
+        with target.open(first, "w") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (2 ** 40,)})
+            f.write(bytes(16))
+
+    def nested(target):
+        target.writestr("recording.json", "[" * 100000 + "]" * 100000)
+
+    cases = [
+        (_with_member(good, str(tmp_path / "bomb.rec"), first, zeros), "inflate to 512.0 MiB from a"),  # unread
+        (_with_member(good, str(tmp_path / "claims.rec"), first, claims), "claims 1099511627776 values of float32"),
+        (_with_member(good, str(tmp_path / "nested.rec"), "recording.json", nested), "nested deeper than Python"),
+        (_flagged(good, str(tmp_path / "method.rec"), 8, 10, 99), "NotImplementedError"),
+        (_flagged(good, str(tmp_path / "encrypted.rec"), 6, 8, 1), "encrypted"),
+    ]
+    for path, words in cases:
+        with pytest.raises(UsageError) as caught:
+            port.read_recording(path)
+        assert words in str(caught.value) and "is not a usable recording" in str(caught.value), (path, caught.value)
+
+
+def test_fuzzed_recordings_read_or_are_one_usage_error(tmp_path):
+    """Issue 33: 300 damaged copies of a real recording (seeded: bytes flipped,
+    cut short, members' headers changed, manifests rewritten with values of
+    other types): each reads, or raises one UsageError naming the file; never
+    another exception, and the file is left as it was."""
+    import random
+
+    good = _recorded(tmp_path)
+    data = open(good, "rb").read()
+    rng = random.Random(33)
+    others = [5, "2", None, [], {}, -1, 1.5, "x" * 300, {"a": [1, {"b": None}]}]
+
+    def rewritten(manifest):
+        key = rng.choice(sorted(manifest))
+        manifest[key] = rng.choice(others)
+
+    for number in range(300):
+        path = tmp_path / "fuzz{}.rec".format(number)
+        kind = number % 3
+        if kind == 0:
+            damaged = bytearray(data)
+            for _ in range(rng.randint(1, 8)):
+                damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+            path.write_bytes(bytes(damaged))
+        elif kind == 1:
+            path.write_bytes(data[:rng.randrange(len(data))])
+        else:
+            _rewrite(good, str(path), rewritten)
+        before = path.read_bytes()
+        try:
+            port.read_recording(str(path))
+        except UsageError as error:
+            assert str(path) in str(error), str(error)
+        assert path.read_bytes() == before

@@ -92,6 +92,15 @@ def test_cli_plan_emit_mapping_and_convert(tmp_path):
     assert_same_as_tf115(model)
 
 
+def test_a_rules_file_that_would_backtrack_for_ever_is_one_line_and_exit_2(tmp_path):
+    rules = tmp_path / "slow.rules"
+    rules.write_text("(.|..)+e -> x\n")
+    done = run_cli("--port", "zoo.bert_ports:backbone", "--checkpoint", PREFIX, "--plan", "--mapping", str(rules))
+    ours = [line for line in done.stderr.splitlines() if line.startswith("compat-init")]
+    assert done.returncode == 2 and len(ours) == 1, done.stderr[-3000:]
+    assert "slow.rules:1: the pattern '(.|..)+e' takes over 1 s to match the name" in ours[0], ours
+
+
 # A whole family in a few lines: the rules KerasHub's and Hugging Face's hand-written converters spell out.
 FAMILY_RULES = r"""
 bert/embeddings/word_embeddings -> token_embedding/embeddings

@@ -44,12 +44,16 @@ def alpha_value(text: str) -> float:
 
 
 def pattern_value(text: str) -> str:
-    """A regular expression (``re.error`` is a ValueError)."""
+    """A regular expression for Python's ``re`` and the bounded engine the
+    patterns match on (their errors are ValueErrors)."""
     import re
+
+    import regex
 
     if not text:
         raise ValueError
     re.compile(text)
+    regex.compile(text)
     return text
 
 

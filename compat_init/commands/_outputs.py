@@ -7,10 +7,11 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from typing import Any, Callable, Sequence, Tuple
 
-from compat_init._errors import UsageError
+from compat_init._errors import UsageError, printable
 from compat_init.commands._options import NamedInput
 
 
@@ -45,7 +46,8 @@ def guarded(args: argparse.Namespace, work: Callable[[], Any]) -> Any:
             traceback.print_exc()
         lines = str(error).strip().splitlines()
         print("compat-init: internal error: {}: {} (the check could not run: this is not a verdict; rerun with "
-              "--traceback and report it)".format(type(error).__name__, lines[0] if lines else ""), file=sys.stderr)
+              "--traceback and report it)".format(type(error).__name__, printable(lines[0]) if lines else ""),
+              file=sys.stderr)
         raise Internal() from None
 
 
@@ -81,14 +83,53 @@ def read_files(args: argparse.Namespace, builders: Sequence[Any] = ()) -> list:
     return found
 
 
+#: Names of files that hold what a user trained, recorded or converted: a TF
+#: checkpoint's index, data shards, graph and state file, a recording, Keras
+#: weights.  An existing one is never an output unless --force.
+OWNED = re.compile(r"(\.index|\.data-\d+-of-\d+|\.meta|\.rec|\.h5|\.keras)$|^checkpoint$")
+
+
+def force_option(parser: argparse.ArgumentParser) -> None:
+    """``--force``: what ``refuse_overwrites`` lets an output replace."""
+    parser.add_argument("--force", action="store_true",
+                        help="let an output replace an existing file that holds a checkpoint's, a recording's or "
+                             "weights (.index, .data-*, .meta, checkpoint, .rec, .h5, .keras) or a file of the "
+                             "folder named by --checkpoint; never a file the run reads")
+
+
+def checkpoint_folder(checkpoints: Any, given: str) -> Tuple[list, list]:
+    """What ``--checkpoint GIVEN`` makes the run read, and what it must not
+    write: (the checkpoint's files, as ``read_files`` gives them), and (every
+    file of the folder the user named, which --force alone lets an output
+    replace; its ``checkpoint`` state file name, which nothing takes).  A
+    copied folder's state file names the original's files: the copy's are
+    the user's too."""
+    from compat_init._files import named_folder
+
+    read = [("the checkpoint's files", checkpoints.files_of(checkpoints.resolve(given)))]
+    folder = named_folder(given)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        names = []
+    owned = [("a file of the checkpoint's folder {}".format(folder),
+              [os.path.join(folder, n) for n in names if os.path.isfile(os.path.join(folder, n))], True),
+             ("the checkpoint folder's state file name", [os.path.join(folder, "checkpoint")], False)]
+    return read, owned
+
+
 def refuse_overwrites(outputs: Sequence[Tuple[str, str, Sequence[str]]],
-                      inputs: Sequence[Tuple[str, Sequence[str]]]) -> None:
+                      inputs: Sequence[Tuple[str, Sequence[str]]],
+                      owned: Sequence[Tuple[str, Sequence[str], bool]] = (), force: bool = False) -> None:
     """One UsageError when a file an output would write is a file the run
-    reads, or one another output writes.
+    reads, or one another output writes, or (unless ``force``) an existing
+    file that looks like a checkpoint's, a recording or weights (``OWNED``),
+    or a file ``owned`` names.
 
     ``outputs``: (option, value, the files it writes); ``inputs``: (what it
-    is, the files it reads).  Paths are compared resolved and by inode, so a
-    link to an input is that input."""
+    is, the files it reads); ``owned``: (what it is, the files, whether
+    ``force`` lets an output replace them).  Paths are compared resolved and
+    by inode, so a link to an input is that input."""
     from compat_init._files import not_regular
 
     read: dict = {}
@@ -99,6 +140,12 @@ def refuse_overwrites(outputs: Sequence[Tuple[str, str, Sequence[str]]],
                 raise UsageError("{} must be regular files; received {}, which is {}".format(what, path, kind))
             for key in {_identity(path), ("path", os.path.realpath(path))}:
                 read.setdefault(key, (what, path))
+    kept: dict = {}
+    for what, paths, forcible in owned:
+        for path in paths:
+            if not (force and forcible):
+                for key in {_identity(path), ("path", os.path.realpath(path))}:
+                    kept.setdefault(key, (what, path, forcible))
     written: dict = {}
     for option, value, paths in outputs:
         for path in paths:
@@ -112,10 +159,19 @@ def refuse_overwrites(outputs: Sequence[Tuple[str, str, Sequence[str]]],
                     what, source = read[key]
                     raise UsageError("{} must not overwrite a file this run reads; received {}={}, which would "
                                      "replace {} ({})".format(option, option, value, what, source))
+                if key in kept:
+                    what, source, forcible = kept[key]
+                    raise UsageError("{} must not {} {} ({}){}; received {}={}".format(
+                        option, "replace" if os.path.lexists(source) else "take", what, source,
+                        ": --force writes over it" if forcible else "", option, value))
                 if key in written and written[key][0] != option:
                     other, other_value = written[key]
                     raise UsageError("{} and {} must not write the same file; received {}={} and {}={}".format(
                         other, option, other, other_value, option, value))
+            if not force and os.path.lexists(path) and OWNED.search(os.path.basename(path)):
+                raise UsageError("{} must not replace an existing file that holds a checkpoint's, a recording's or "
+                                 "weights ({}): --force writes over it; received {}={}".format(
+                                     option, path, option, value))
             for key in keys:
                 written[key] = (option, value)
 
@@ -164,7 +220,7 @@ def emit_report(args: argparse.Namespace, report: Any, json_written: bool = Fals
     to_stdout = args.json == "-"
     stream = sys.stderr if to_stdout else sys.stdout
     if not args.quiet:
-        print(report, file=stream)
+        print(printable(str(report), lines=True, most=None), file=stream)
     if args.json:
         if to_stdout:
             print(json_text(report), end="")

@@ -7,7 +7,7 @@ import sys
 from typing import Any, Tuple
 
 from compat_init import _validate
-from compat_init._errors import EXIT_FAIL, EXIT_PASS, EXIT_USAGE, UsageError
+from compat_init._errors import EXIT_FAIL, EXIT_PASS, EXIT_USAGE, UsageError, printable
 from compat_init.commands._loading import (
     legacy_builder,
     load_callable,
@@ -19,6 +19,8 @@ from compat_init.commands._options import alpha_value, function_options, int_in,
 from compat_init.commands._outputs import (
     check_output_path,
     check_stdout,
+    checkpoint_folder,
+    force_option,
     emit_report,
     guarded,
     json_text,
@@ -96,6 +98,7 @@ def register(commands: Any) -> None:
                          help=argparse.SUPPRESS)
     parser.add_argument("--json", metavar="PATH|-", help="write the conversion report as JSON (- for stdout)")
     parser.add_argument("--quiet", action="store_true", help="no report, only errors")
+    force_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -188,15 +191,15 @@ def run(args: argparse.Namespace) -> int:
     report, code = guarded(args, work)
     for note in getattr(report, "notes", []):
         if note.startswith(_NOT_PROVEN_START):
-            print("compat-init: " + note, file=sys.stderr)
+            print("compat-init: " + printable(note), file=sys.stderr)
     emit_report(args, report, json_written=code == 0 and not args.reverse)
     if code:
         found = ", ".join(getattr(report, "outputs", None) or [])
-        print("compat-init: nothing written: the {} {}{}".format(
+        print(printable("compat-init: nothing written: the {} {}{}".format(
             "resumed training" if args.optimizer_state else "migration proof at the trained weights",
             "found a difference" if code == 1 else "was inconclusive",
             " (compared with the legacy outputs found in the graph's dataflow, {}: if the port's outputs are other "
-            "tensors, name them with --outputs)".format(found) if found else ""), file=sys.stderr)
+            "tensors, name them with --outputs)".format(found) if found else "")), file=sys.stderr)
     return code
 
 
@@ -245,14 +248,12 @@ def _write_all(args: argparse.Namespace, checkpoint: Any, model: Any, state: Any
         with committing():  # SIGTERM from here on: the run ends whole (all or nothing)
             report.written = checkpoint.save(model, args.out, option="--out")
             for temporary, target in staged:
-                os.replace(temporary, target)
-            staged = []
+                os.replace(temporary.path, target)
     except OSError as error:  # a full disk while staging: one line, nothing written
         raise UsageError("cannot write the outputs: {}; nothing written".format(error)) from None
     finally:
-        for temporary, _ in staged:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        for temporary, _ in staged:  # what is left of them (nothing, once renamed into place)
+            temporary.close()
     return report
 
 
@@ -315,11 +316,14 @@ def _refuse_overwrites(args: argparse.Namespace, checkpoint: Any, builders: list
     optimizer state) replaces a file it reads (the checkpoint's files, its
     ``.meta`` graph among them, --weights, --mapping, --inputs, the builders'
     modules), or another output: one line, exit 2, before any work."""
-    inputs = read_files(args, builders)
+    inputs, owned = read_files(args, builders), []  # type: list, list
     if args.checkpoint:
-        inputs.append(("the checkpoint's files", checkpoint.files_of(checkpoint.resolve(args.checkpoint))))
+        read, owned = checkpoint_folder(checkpoint, args.checkpoint)
+        inputs += read
     if args.weights:
-        weights = args.weights if os.path.isfile(args.weights) else checkpoint.files_of(args.weights)
+        # A file (a FIFO too: refused as not regular, never opened), else a checkpoint prefix.
+        weights = args.weights if os.path.lexists(args.weights) and not os.path.isdir(args.weights) else \
+            checkpoint.files_of(args.weights)
         inputs.append(("--weights", [weights] if isinstance(weights, str) else weights))
     outputs = []
     if args.out:
@@ -331,7 +335,7 @@ def _refuse_overwrites(args: argparse.Namespace, checkpoint: Any, builders: list
         outputs.append(("--out", args.out, [args.out + ".optimizer.npz"]))
     if args.json and args.json != "-":
         outputs.append(("--json", args.json, [args.json]))
-    refuse_overwrites(outputs, inputs)
+    refuse_overwrites(outputs, inputs, owned, args.force)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -358,7 +362,7 @@ def _plan(args: argparse.Namespace) -> int:
 
         rows = [(e.key, e.weight, _rule_options(e)) for e in report.entries if e.status == "loaded"]
         write_atomically(args.emit_mapping, format_rules(rows))
-        print("rules written to {} ({} rules)".format(args.emit_mapping, len(rows)), file=stream)
+        print(printable("rules written to {} ({} rules)".format(args.emit_mapping, len(rows))), file=stream)
     if report.missing:
         print("compat-init: error: the plan leaves {} port weight(s) unfilled (listed above as MISSING): a conversion "
               "would stop; pass --mapping entries or a rules file for them".format(len(report.missing)),

@@ -17,7 +17,15 @@ from compat_init.commands._loading import (
     require_tensorflow,
 )
 from compat_init.commands._options import alpha_value, function_options, int_in, option_type, shape_value
-from compat_init.commands._outputs import check_output_path, emit_report, guarded, read_files, refuse_overwrites
+from compat_init.commands._outputs import (
+    check_output_path,
+    checkpoint_folder,
+    emit_report,
+    force_option,
+    guarded,
+    read_files,
+    refuse_overwrites,
+)
 
 DEFAULT_SHAPES = ["3x3x1x32", "5408x10", "25088x10"]
 DEFAULT_INITIALIZERS = ["glorot_uniform", "glorot_normal"]
@@ -62,6 +70,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--json", metavar="PATH|-", help="write the full report as JSON (- for stdout)")
     parser.add_argument("--plot", metavar="PATH.png", help="write histograms vs theory (needs matplotlib)")
     parser.add_argument("--quiet", action="store_true", help="no table, no progress bar")
+    force_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -169,11 +178,12 @@ def _migration(args: argparse.Namespace) -> int:
     new = load_callable(args.migration[1], "--migration", port=True)
     from compat_init import checkpoint, port
 
-    inputs = read_files(args, (old, new))
+    inputs, owned = read_files(args, (old, new)), []  # type: list, list
     if args.checkpoint:
-        inputs.append(("the checkpoint's files", checkpoint.files_of(checkpoint.resolve(args.checkpoint))))
+        read, owned = checkpoint_folder(checkpoint, args.checkpoint)
+        inputs += read
     refuse_overwrites([(option, path, [path]) for option, path in (("--json", args.json), ("--plot", args.plot))
-                       if path and path != "-"], inputs)
+                       if path and path != "-"], inputs, owned, args.force)
     options = proof_options(args)
 
     report = guarded(args, lambda: port.check_migration(old, new, checkpoint=args.checkpoint, **options))

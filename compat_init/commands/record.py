@@ -7,10 +7,17 @@ import sys
 from typing import Any
 
 from compat_init import _validate
-from compat_init._errors import UsageError
+from compat_init._errors import UsageError, printable
 from compat_init.commands._loading import inputs_of, legacy_builder, require_tensorflow
 from compat_init.commands._options import function_options, int_in, option_type
-from compat_init.commands._outputs import check_output_path, guarded, read_files, refuse_overwrites
+from compat_init.commands._outputs import (
+    check_output_path,
+    checkpoint_folder,
+    force_option,
+    guarded,
+    read_files,
+    refuse_overwrites,
+)
 
 
 def register(commands: Any) -> None:
@@ -39,6 +46,7 @@ def register(commands: Any) -> None:
                                                     "an integer in [0, 2**31 - 3]"),
                         default=0, help="seed of the build, of a drawn input batch and of the labels (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress, no summary")
+    force_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -56,11 +64,13 @@ def run(args: argparse.Namespace) -> int:
     from compat_init import checkpoint as checkpoints
     from compat_init.port import record
 
-    inputs = read_files(args, (old,))
+    inputs, owned = read_files(args, (old,)), []  # type: list, list
     if args.checkpoint:
-        inputs.append(("the checkpoint's files", checkpoints.files_of(checkpoints.resolve(args.checkpoint))))
-    refuse_overwrites([("--out", args.out, [args.out])], inputs)
-    say = (lambda text: None) if args.quiet else (lambda text: print("compat-init record: " + text, file=sys.stderr))
+        read, owned = checkpoint_folder(checkpoints, args.checkpoint)
+        inputs += read
+    refuse_overwrites([("--out", args.out, [args.out])], inputs, owned, args.force)
+    say = (lambda text: None) if args.quiet else (
+        lambda text: print("compat-init record: " + printable(text), file=sys.stderr))
     recording = guarded(args, lambda: record(
         old, args.out, inputs=inputs_of(args), checkpoint=args.checkpoint, steps=args.steps, loss=args.loss,
         optimizer=args.optimizer, learning_rate=args.learning_rate, from_logits=args.from_logits, seed=args.seed,

@@ -22,12 +22,12 @@ import difflib
 import json
 import os
 import stat
+import shutil
 import sys
-import tempfile
 from typing import IO, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from compat_init._errors import UsageError
-from compat_init._files import TEMP_PREFIX, temp_prefix
+from compat_init._files import Temporary, abandoned
 from compat_init.migrate import _pool
 from compat_init.migrate._rules import RULES, describe
 from compat_init.migrate._transform import TRIGGERS, FileResult, migrate_source
@@ -100,10 +100,6 @@ class Collected(NamedTuple):
     stale: List[str]
 
 
-def _is_temporary(name: str) -> bool:
-    return name.startswith(TEMP_PREFIX) and (name.endswith(".tmp") or name.endswith(".py"))
-
-
 def collect(paths: Sequence[str], max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> Collected:
     """Every ``.py`` file under ``paths`` (files are taken as given), each
     real file once, in path order.  Only regular files are taken: a FIFO, a
@@ -125,13 +121,13 @@ def collect(paths: Sequence[str], max_file_size: int = DEFAULT_MAX_FILE_SIZE) ->
     for path in paths:
         if os.path.isdir(path):
             for root, dirs, files in os.walk(path, onerror=unreadable):
+                # A killed run's private temporaries folder (its lock held by nobody): reported, never a source.
+                stale += [os.path.normpath(os.path.join(root, d)) for d in sorted(dirs)
+                          if abandoned(os.path.join(root, d))]
                 dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
                 for name in sorted(files):
-                    full = os.path.normpath(os.path.join(root, name))
-                    if _is_temporary(name):
-                        stale.append(full)
-                    elif name.endswith(".py"):
-                        candidates.append(full)
+                    if name.endswith(".py"):
+                        candidates.append(os.path.normpath(os.path.join(root, name)))
         else:
             candidates.append(os.path.normpath(path))
     sources: List[Source] = []
@@ -256,31 +252,30 @@ def write_file(path: str, data: bytes) -> None:
     """
     info = os.stat(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with Temporary(folder, ".tmp") as temporary:
+        _write_over(path, data, info, temporary.path)
+
+
+def _write_over(path: str, data: bytes, info: os.stat_result, tmp: str) -> None:
+    """``data`` over ``path`` through ``tmp`` (see ``write_file``)."""
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    if info.st_nlink > 1:
+        with open(path, "r+b") as f:
             f.write(data)
+            f.truncate()
             f.flush()
             os.fsync(f.fileno())
-        if info.st_nlink > 1:
-            with open(path, "r+b") as f:
-                f.write(data)
-                f.truncate()
-                f.flush()
-                os.fsync(f.fileno())
-            os.unlink(tmp)
-            return
-        os.chmod(tmp, stat.S_IMODE(info.st_mode))
-        if hasattr(os, "chown"):
-            try:
-                os.chown(tmp, info.st_uid, info.st_gid)
-            except PermissionError:
-                pass  # not ours to give away: the file keeps the runner's owner
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        return
+    os.chmod(tmp, stat.S_IMODE(info.st_mode))
+    if hasattr(os, "chown"):
+        try:
+            os.chown(tmp, info.st_uid, info.st_gid)
+        except PermissionError:
+            pass  # not ours to give away: the file keeps the runner's owner
+    os.replace(tmp, path)
 
 
 def _write_text(out: IO[str], text: str) -> None:
@@ -319,10 +314,10 @@ def run(paths: Sequence[str], *, write: bool = False, check: bool = False,
     collected = collect(paths, max_file_size)
     for path in collected.stale:
         if write:
-            os.unlink(path)
-            print("{}: removed: a temporary file an interrupted run left".format(show(path)), file=err)
+            shutil.rmtree(path, ignore_errors=True)
+            print("{}: removed: the temporaries folder of an interrupted run".format(show(path)), file=err)
         else:
-            print("{}: note: a temporary file an interrupted run left (--write removes it)".format(show(path)),
+            print("{}: note: the temporaries folder of an interrupted run (--write removes it)".format(show(path)),
                   file=err)
     for path, reason in collected.passed_over:
         print("{}: skipped: {}".format(show(path), reason), file=err)

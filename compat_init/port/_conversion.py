@@ -5,13 +5,14 @@ the trained weights (``_proof``) before it is handed back.  ``checkpoint.convert
 and ``checkpoint.plan`` are these; the command's ``convert`` calls them."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from compat_init._errors import EXIT_FAIL, UsageError
 from compat_init.port._convert import ConversionReport
 from compat_init.port._convert import convert as load_into
 from compat_init.port._convert import plan as pairing_table
-from compat_init.port._files.reading import resolve
+from compat_init.port._files.reading import read_elsewhere, resolve
 from compat_init.port._proof.beside import Beside, legacy_beside
 from compat_init.port._proof.migration import check_migration
 
@@ -52,6 +53,15 @@ def _side(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[C
                          for_plan=for_plan)
 
 
+def _where(checkpoint: Any) -> List[str]:
+    """A note when the checkpoint's files are read from another folder than the one named."""
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        return []
+    path = os.fspath(checkpoint)
+    note = read_elsewhere(path, resolve(path))
+    return [note] if note else []
+
+
 def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]] = None, *,
          mapping: Any = None, inputs: Any = None, seed: int = 0, input_map: Optional[Dict[str, str]] = None,
          keep_initial: Any = None, outputs: Optional[Sequence[str]] = None) -> ConversionReport:
@@ -65,7 +75,7 @@ def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Ca
     report = pairing_table(checkpoint, side.port_builder or v2_builder, side.builder, mapping=mapping, inputs=inputs,
                            seed=seed, input_map=side.input_map if inputs is not None else None,
                            keep_initial=keep_initial)
-    report.notes[:0] = side.notes
+    report.notes[:0] = _where(checkpoint) + side.notes
     if side.meta and side.builder is None:
         report.notes.insert(0, "paired without the legacy graph: {}".format(side.unproven))
     report.outputs = side.found_outputs
@@ -131,7 +141,7 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
     legacy, port_builder = side.builder, side.port_builder or v2_builder
     model, report = load_into(checkpoint, port_builder, legacy, mapping=mapping, inputs=inputs, seed=seed,
                               input_map=side.input_map if inputs is not None else None, keep_initial=keep_initial)
-    report.notes[:0] = side.notes
+    report.notes[:0] = _where(checkpoint) + side.notes
     report.outputs = side.found_outputs
     if not prove:
         report.notes.append(NOT_PROVEN.format("prove=False, --no-proof"))

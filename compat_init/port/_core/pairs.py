@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from compat_init._errors import UsageError
+from compat_init.port._core.patterns import BOUNDED, compile_pattern, from_re, fullmatch, regex_error
 from compat_init.port._core.rules import Rule, read_rules
 from compat_init.port._core.text import shape_text
 
@@ -184,15 +185,16 @@ def keep_patterns(keep_initial: Any, option: str = "keep_initial") -> List[Any]:
                         "received {}".format(option, type(keep_initial).__name__))
     compiled = []
     for pattern in patterns:
-        if isinstance(pattern, _PATTERN):
-            compiled.append(pattern)
+        if isinstance(pattern, (_PATTERN, BOUNDED)):
+            compiled.append(pattern if isinstance(pattern, BOUNDED) else from_re(pattern))
             continue
         if not isinstance(pattern, str) or not pattern:
             raise UsageError("{} patterns must be non-empty strings (regular expressions over port weight names); "
                              "received {!r}".format(option, pattern))
         try:
-            compiled.append(re.compile(pattern))
-        except re.error as error:
+            re.compile(pattern)
+            compiled.append(compile_pattern(pattern))
+        except (re.error, regex_error) as error:
             raise UsageError("{} must be regular expressions over port weight names; received {} ({})".format(
                 option, pattern, error)) from None
     return compiled
@@ -200,7 +202,7 @@ def keep_patterns(keep_initial: Any, option: str = "keep_initial") -> List[Any]:
 def kept(var: Var, patterns: Sequence[Any]) -> bool:
     """Whether a port weight is one ``patterns`` keep as the port initialized
     it (a pattern matches its whole name)."""
-    return any(p.fullmatch(clean_name(var.name)) for p in patterns)
+    return any(fullmatch(p, clean_name(var.name), "keep_initial (--keep-initial)") for p in patterns)
 
 def split_mapping(mapping: Any) -> Tuple[Dict[str, str], List[Rule]]:
     """``mapping`` as literal entries and rules: a dict ``{legacy: port}``, a

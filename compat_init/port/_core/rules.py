@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from compat_init._errors import UsageError
+from compat_init.port._core.patterns import check_template, compile_pattern, fullmatch, regex_error
 
 
 #: A variable's last name component -> its role in its layer.  TF1 and Keras
@@ -255,7 +256,7 @@ class Rule:
     concat: Optional[Tuple[int, int, int]] = None
 
     def target(self, name: str) -> Optional[str]:
-        match = re.fullmatch(self.pattern, name)
+        match = fullmatch(compile_pattern(self.pattern), name, self.source or "a rule")
         return match.expand(self.replacement) if match else None
 
 
@@ -317,13 +318,16 @@ def parse_rules(text: str, source: str) -> List[Rule]:
             else:
                 reshape = True
         try:
-            compiled = re.compile(left.strip())
-            compiled.fullmatch("")  # a valid pattern
-            if compiled.groups:
-                compiled.sub(words[0], "")  # the replacement's group references exist
-        except re.error as error:
-            raise UsageError("{}: the pattern or replacement is not a valid regular expression ({}); received "
-                             "{!r}".format(where, error, line.strip())) from None
+            re.compile(left.strip())
+            compile_pattern(left.strip())
+        except (re.error, regex_error) as error:
+            raise UsageError("{}: the pattern is not a valid regular expression ({}); received {}".format(
+                where, error, ascii(line.strip())[:300])) from None
+        try:
+            check_template(left.strip(), words[0])
+        except ValueError as error:
+            raise UsageError("{}: the replacement must use only escapes a replacement knows and groups the pattern "
+                             "has ({}); received {}".format(where, error, ascii(line.strip())[:300])) from None
         rules.append(Rule(left.strip(), words[0], transpose, reshape, where, split, concat))
     if not rules:
         raise UsageError("{} holds no rule (PATTERN -> REPLACEMENT lines); received an empty rules file".format(
@@ -340,7 +344,7 @@ def read_rules(path: str, option: str = "mapping") -> List[Rule]:
             option, path))
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read(1 << 20 + 1)
+            text = f.read((1 << 20) + 1)  # a character more than allowed: over it is refused
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError("{} {} cannot be read: {}".format(option, path, error)) from None
     if len(text) > 1 << 20:

@@ -106,6 +106,21 @@ def resolve(path: str) -> str:
     raise CheckpointError("checkpoint {} does not exist (no {}.index, no such file or folder)".format(path, path))
 
 
+def read_elsewhere(path: str, prefix: str) -> str:
+    """A note when the folder named (``path``) is not where the checkpoint's
+    files are read (``prefix``, ``resolve(path)``): a copied folder whose
+    ``checkpoint`` state file still names the original's absolute path; ""
+    otherwise."""
+    from compat_init._files import named_folder
+
+    named, read = named_folder(path), os.path.dirname(os.path.abspath(prefix))
+    if os.path.realpath(named) == os.path.realpath(read):
+        return ""
+    return ("the checkpoint read is {}, in another folder than the one named ({}): its `checkpoint` state file "
+            "names it (a copied folder keeps the original's path); name the prefix to read the copy's".format(
+                prefix, named))
+
+
 _SHARD = re.compile(r"\.data-(\d{5})-of-(\d{5})$")
 
 

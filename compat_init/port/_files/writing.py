@@ -4,15 +4,13 @@ HDF5 file or a TF checkpoint prefix (staged beside it, the index last)."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from typing import Any, Callable, List
 
 import numpy as np
 
 from compat_init import _runtime
 from compat_init._errors import UsageError
-from compat_init._files import temp_prefix
+from compat_init._files import Temporary
 from compat_init.port._core.text import first_line
 
 
@@ -62,12 +60,9 @@ def save_preset(model: Any, path: str, option: str = "path") -> str:
                          "save_to_preset; name a .weights.h5 file instead; received {0}={2}".format(
                              option, type(model).__name__, path))
     target = path.rstrip("/" + os.sep)
-    staging = tempfile.mkdtemp(prefix=temp_prefix(), dir=os.path.dirname(os.path.abspath(target)))
-    try:
-        model.save_to_preset(os.path.join(staging, "preset"))
-        os.rename(os.path.join(staging, "preset"), target)  # fails, rather than merges, if target appeared
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with Temporary(os.path.dirname(os.path.abspath(target))) as staging:
+        model.save_to_preset(staging.path)
+        os.rename(staging.path, target)  # fails, rather than merges, if target appeared
     return target
 
 
@@ -103,16 +98,9 @@ def _save(model: Any, path: str, option: str) -> str:
         return save_preset(model, path, option)
     folder = os.path.dirname(os.path.abspath(path))
     if path.endswith(".h5") and hasattr(model, "save_weights"):
-        suffix = ".weights.h5" if path.endswith(".weights.h5") else ".h5"
-        handle, temporary = tempfile.mkstemp(prefix=temp_prefix(), suffix=suffix, dir=folder)
-        os.close(handle)
-        os.remove(temporary)  # Keras writes it anew
-        try:
-            _save_weights(model, temporary)
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        with Temporary(folder, ".weights.h5" if path.endswith(".weights.h5") else ".h5") as temporary:
+            _save_weights(model, temporary.path)  # Keras writes it anew
+            os.replace(temporary.path, path)
         return path
     if hasattr(model, "save_weights"):
         staged(path, model.save_weights)
@@ -189,8 +177,8 @@ def staged(path: str, write: Callable[[str], Any]) -> None:
     temporary folder beside ``path``, then moved next to it, the index last:
     no partial checkpoint ever stands at ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
-    staging = tempfile.mkdtemp(prefix=temp_prefix(), dir=folder)
-    try:
+    with Temporary(folder, directory=True) as temporary:
+        staging = temporary.path
         write(os.path.join(staging, os.path.basename(path)))
         for produced in sorted(os.listdir(staging), key=lambda f: f.endswith(".index")):  # the index last
             if produced == "checkpoint" and os.path.lexists(os.path.join(folder, produced)):
@@ -198,7 +186,3 @@ def staged(path: str, write: Callable[[str], Any]) -> None:
                 # prefix loads without it, so it is kept as it is.
                 continue
             os.replace(os.path.join(staging, produced), os.path.join(folder, produced))
-    finally:
-        for leftover in os.listdir(staging):
-            os.remove(os.path.join(staging, leftover))
-        os.rmdir(staging)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from compat_init._errors import UsageError
 from compat_init.port._proof.outputs import find_outputs
-from compat_init.port._sides.graph import meta_graph
+from compat_init.port._sides.graph import check_meta, meta_graph
 
 
 @dataclass
@@ -67,6 +67,8 @@ def legacy_beside(prefix: str, v2_builder: Callable[[], Any], *, outputs: Option
         be imported (an op this TensorFlow lacks).
     """
     meta = prefix + ".meta"
+    if os.path.lexists(meta) and not os.path.isdir(meta):
+        check_meta(meta)  # a FIFO or an oversized file: refused, not passed over
     if not os.path.isfile(meta):
         return Beside(unproven="no legacy graph: no legacy builder (v1_builder=, --migration LEGACY PORT) and no "
                                ".meta beside the checkpoint", port_builder=v2_builder)

@@ -4,13 +4,14 @@ an op is computed from, its dropout rates; and the legacy side read from a
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from compat_init import _runtime
-from compat_init._errors import UsageError
+from compat_init._errors import UsageError, printable
 from compat_init.port._core.text import first_line
 
 
@@ -163,15 +164,38 @@ def _reaches_random(op: Any, depth: int = 6) -> bool:
     return any(_reaches_random(t.op, depth - 1) for t in op.inputs)
 
 
+#: The largest ``.meta`` read: a model's graph without its weights (BERT-base's
+#: is 0.8 MiB, TF-Slim InceptionV3's with its training ops 1.3 MiB).  Parsing
+#: takes several times the file's size in memory; a larger file is refused unread.
+META_MOST = 128 << 20
+
+
+def check_meta(path: str) -> None:
+    """A ``.meta`` file can be read: a regular file (a FIFO would block) of at
+    most ``META_MOST`` bytes; else a UsageError saying which, its size."""
+    from compat_init._files import not_regular
+
+    kind = not_regular(path)
+    if kind:
+        raise UsageError("the legacy .meta graph {} must be a regular file; it is {}".format(path, kind))
+    size = os.path.getsize(path)
+    if size > META_MOST:
+        raise UsageError("the legacy .meta graph {} is {:.1f} MiB, over the {} MiB a model's graph takes (its weights "
+                         "are in the checkpoint, not in it): refused unread".format(
+                             path, size / 2 ** 20, META_MOST >> 20))
+
+
 def import_meta(path: str) -> Any:
     """The graph a ``Saver`` wrote (``model.ckpt.meta``) imported into the
     default graph, which it returns.
 
     Raises:
-      UsageError: the file is not a graph this TensorFlow can import (an op
-        it lacks, such as a ``tf.contrib`` kernel, is named).
+      UsageError: the file is not a regular file of at most ``META_MOST``
+        bytes, or not a graph this TensorFlow can import (an op it lacks, such
+        as a ``tf.contrib`` kernel, is named).
     """
     tf = _runtime.tf()
+    check_meta(path)
     try:
         tf.compat.v1.train.import_meta_graph(path, clear_devices=True)
     except Exception as error:  # noqa: BLE001 - a file that is not a graph this TF can run
@@ -183,7 +207,8 @@ def import_meta(path: str) -> Any:
                              "LEGACY:BUILD --inputs ... --out LEGACY.rec, on TF 1.x) and prove from the "
                              "recording (--migration LEGACY.rec PORT:BUILD)".format(
                                  path, op.group(1), _runtime.tf_version())) from None
-        raise UsageError("the legacy .meta graph {} cannot be imported: {}".format(path, text)) from None
+        raise UsageError("the legacy .meta graph {} cannot be imported: {}".format(
+            path, printable(text, most=300))) from None
     return tf.compat.v1.get_default_graph()
 
 
@@ -199,8 +224,6 @@ def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
         it lacks, such as a ``tf.contrib`` kernel, is named), or an output
         names no tensor of it.
     """
-    import os
-
     if not isinstance(path, str) or not os.path.isfile(path):
         raise UsageError("the legacy .meta graph must be an existing file; received {!r}".format(path))
     if not outputs:

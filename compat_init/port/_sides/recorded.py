@@ -23,19 +23,20 @@ per array (read without pickle).  It is written whole or not at all.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import zipfile
+import zlib
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from compat_init import _fans, _runtime
-from compat_init._errors import UsageError
+from compat_init._errors import UsageError, printable
 from compat_init.port._core.dataflow import Flow, flow_from_dict
 from compat_init.port._core.options import RUN_DEFAULTS
 from compat_init.port._core.pairs import Var
+from compat_init.port._core.text import first_line
 from compat_init.port._files.reading import checkpoint_digest, resolve
 
 
@@ -48,6 +49,13 @@ REQUIRED = ("made_with", "legacy", "checkpoint", "run", "inputs", "named_inputs"
             "trajectories", "arrays")
 #: The locator's intermediate tensors are recorded up to this many bytes.
 CANDIDATE_BUDGET = 256 * 2 ** 20
+#: The largest manifest read (a BERT-base recording's is well under 1 MiB).
+MANIFEST_MOST = 64 * 2 ** 20
+#: A recording's arrays inflate to at most this many times the file's size,
+#: plus ``INFLATE_FLOOR``: weights and activations barely compress, so a
+#: larger ratio is a file made to exhaust memory (2 GiB of zeros in 2 MiB).
+INFLATE_RATIO = 64
+INFLATE_FLOOR = 64 * 2 ** 20
 
 
 class Recording:
@@ -198,7 +206,13 @@ def read_recording(path: str) -> Recording:
             names = set(archive.namelist())
             if MANIFEST not in names:
                 raise bad("it has no {}".format(MANIFEST))
-            manifest = json.loads(archive.read(MANIFEST).decode("utf-8"))
+            if archive.getinfo(MANIFEST).file_size > MANIFEST_MOST:
+                raise bad("its manifest is {:.1f} MiB, over the {} MiB a manifest takes".format(
+                    archive.getinfo(MANIFEST).file_size / 2 ** 20, MANIFEST_MOST >> 20))
+            try:
+                manifest = json.loads(archive.read(MANIFEST).decode("utf-8"))
+            except RecursionError:
+                raise bad("its manifest is nested deeper than Python reads") from None
             if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
                 raise bad("its manifest is not a compat_init recording's")
             if not isinstance(manifest.get("version"), int) or manifest["version"] > VERSION:
@@ -207,18 +221,56 @@ def read_recording(path: str) -> Recording:
             absent = [key for key in REQUIRED if key not in manifest]
             if absent:
                 raise bad("its manifest lacks {}".format(", ".join(absent)))
-            arrays = {}
-            for key in manifest.get("arrays", []):
-                member = "arrays/{}.npy".format(key)
-                if member not in names:
-                    raise bad("the array {} is missing".format(key))
-                with archive.open(member) as f:
-                    arrays[key] = np.lib.format.read_array(io.BytesIO(f.read()), allow_pickle=False)
+            keys = manifest.get("arrays")
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise bad("its manifest's arrays must be a list of names")
+            members = ["arrays/{}.npy".format(key) for key in keys]
+            missing = [key for key, member in zip(keys, members) if member not in names]
+            if missing:
+                raise bad("the array {} is missing".format(printable(missing[0], most=200)))
+            inflated = sum(archive.getinfo(m).file_size for m in members)
+            most = INFLATE_RATIO * os.path.getsize(path) + INFLATE_FLOOR
+            if inflated > most:
+                raise bad("its arrays inflate to {:.1f} MiB from a {:.1f} MiB file, past what recorded arrays "
+                          "compress to ({}x and {} MiB): refused unread".format(
+                              inflated / 2 ** 20, os.path.getsize(path) / 2 ** 20, INFLATE_RATIO,
+                              INFLATE_FLOOR >> 20))
+            arrays = {key: _read_array(archive, member, bad) for key, member in zip(keys, members)}
     except UsageError:
         raise
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError, UnicodeDecodeError) as error:
-        raise bad("{}: {}".format(type(error).__name__, str(error).splitlines()[0] if str(error) else "damaged"))
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError, UnicodeDecodeError, RuntimeError,
+            NotImplementedError, zlib.error) as error:  # encrypted, an unknown compression: not ours
+        raise bad("{}: {}".format(type(error).__name__, printable(first_line(error, typed=False), most=200)))
     return Recording(path, manifest, arrays)
+
+
+def _read_array(archive: zipfile.ZipFile, member: str, bad: Any) -> np.ndarray:
+    """One ``.npy`` member, streamed (never inflated whole in memory), its
+    header's size checked against the member's declared size first."""
+    declared = archive.getinfo(member).file_size
+    with archive.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise bad("{} is a .npy of version {}, which recordings do not write".format(member, version))
+        if dtype.hasobject:
+            raise bad("{} holds Python objects (a pickle), which a recording never does".format(member))
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if shape else dtype.itemsize
+        if size > declared:
+            raise bad("{} claims {} values of {} ({:.3g} MiB) in a member of {:.3g} MiB".format(
+                member, int(np.prod(shape, dtype=np.int64)), dtype, size / 2 ** 20, declared / 2 ** 20))
+        array = np.empty(shape, dtype, order="F" if fortran else "C")
+        view = memoryview(array.reshape(-1, order="A").view(np.uint8)) if size else memoryview(b"")  # type: ignore[arg-type]
+        done = 0
+        while done < size:
+            read = f.readinto(view[done:done + (1 << 24)])  # type: ignore[attr-defined]
+            if not read:
+                raise bad("{} ends after {} of its {} bytes".format(member, done, size))
+            done += read
+        return array
 
 
 def is_recording(path: str) -> bool:
