@@ -457,3 +457,37 @@ def test_a_meta_graph_beside_the_checkpoint_never_runs_an_op_that_reaches_outsid
         assert "verdict: the port agrees" in result.stdout and "Softmax:0" in result.stdout, result.stdout[-3000:]
     else:
         assert "not proven" in ours(result.stderr)[-1] and "WriteFile" in ours(result.stderr)[-1], result.stderr
+
+
+def test_a_meta_graph_that_writes_files_is_refused_unless_allowed(tmp_path):
+    """Issue 33: a .meta graph is a program. Outputs named in one whose value
+    needs a WriteFile are refused before anything runs (the file is not
+    written), one UsageError naming the op; allow_io_ops=True runs it."""
+    import tensorflow as tf
+
+    from compat_init import port
+    from compat_init._errors import UsageError
+
+    v1 = tf.compat.v1
+    written = tmp_path / "written.txt"
+    with tf.Graph().as_default():
+        x = v1.placeholder(tf.float32, (None, 4), name="x")
+        w = v1.get_variable("w", (4, 2))
+        with tf.control_dependencies([tf.io.write_file(str(written), "from the graph")]):
+            tf.identity(tf.matmul(x, w), name="y")
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
+            v1.train.Saver().save(session, str(tmp_path / "model.ckpt"))
+    assert not written.exists()
+    meta = str(tmp_path / "model.ckpt.meta")
+    with tf.Graph().as_default():
+        with pytest.raises(UsageError, match=r"would run 1 op\(s\) that read or write files or run Python .*: "
+                                             r"WriteFile \(WriteFile\); .*\(--allow-io-ops\)"):
+            port.meta_graph(meta, ["y:0"])()
+    with tf.Graph().as_default():
+        (y,) = port.meta_graph(meta, ["y:0"], allow_io_ops=True)()
+        assert y.name == "y:0"
+    assert not written.exists()  # importing runs nothing; refusing ran nothing
+    result = run("record", meta, "--outputs", "y:0", "--inputs", "2x4", "--out", str(tmp_path / "y.rec"), "--quiet")
+    refused(result, "would run 1 op(s) that read or write files or run Python")
+    assert not written.exists() and not (tmp_path / "y.rec").exists()

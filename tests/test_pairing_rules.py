@@ -226,6 +226,13 @@ def test_a_rule_that_would_backtrack_for_ever_is_one_error_in_about_a_second(pat
     assert time.perf_counter() - start < 30  # Python's re takes longer than the universe here
 
 
+def test_a_transpose_of_another_rank_than_the_tensor_is_one_error():
+    legacy, port = [Var("dense/kernel", (3, 4))], [Var("dense/kernel", (4, 3))]
+    with pytest.raises(UsageError, match=re.escape("rule r.rules:1 transposes dense/kernel (rank 2) with "
+                                                   "transpose(0,1,2), which has 3 axes")):
+        pair(legacy, port, parse_rules("dense/kernel -> dense/kernel transpose(0,1,2)", "r.rules"))
+
+
 def test_keep_initial_patterns_are_bounded_too():
     port = [Var("bert/encoder/layer_11/attention/self/query/kernel", (2, 2), trainable=True)]
     with pytest.raises(UsageError, match=r"keep_initial \(--keep-initial\): the pattern .* takes over 1 s"):
@@ -411,6 +418,10 @@ def test_fuzzed_rules_files_are_rules_or_one_usage_error():
         lines = []
         for _ in range(rng.randint(1, 3)):  # mostly rule-shaped lines, some anything at all
             pick = lambda most: "".join(rng.choice(PIECES) for _ in range(rng.randint(1, most)))  # noqa: E731
+            if rng.random() < 0.3:  # a rule that matches and names a weight, with any options
+                lines.append("{} -> {} {}".format(rng.choice(["dense/kernel", "(.*)/kernel", "dense/(kernel)", "a+"]),
+                                                  rng.choice(["dense/kernel", "x", "a/b/\\1", "\\1"]), pick(2)))
+                continue
             lines.append(pick(12) if rng.random() < 0.2 else "{} -> {}{}".format(
                 pick(6), pick(3), " " + pick(2) if rng.random() < 0.3 else ""))
         text = "\n".join(lines)
@@ -429,5 +440,10 @@ def test_fuzzed_rules_files_are_rules_or_one_usage_error():
                     assert "fuzz.rules:" in str(error) and "takes over" in str(error), (text, str(error))
                     continue
                 assert target is None or isinstance(target, str)
+        try:  # and paired: a target that names no weight, a transpose of another rank, a split that does not cut
+            pair([Var(n, (3, 4)) for n in NAMES], [Var(n, (4, 3)) for n in ("x", "dense/kernel", "a/b/kernel")],
+                 rules, require_all=False)
+        except UsageError as error:
+            assert "fuzz.rules:" in str(error), (text, str(error))
     assert parsed > 100 and refused > 100, (parsed, refused)  # both kinds were tried
     assert time.perf_counter() - start < 600

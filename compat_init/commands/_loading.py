@@ -85,7 +85,8 @@ def legacy_builder(args: argparse.Namespace, spec: str, option: str) -> Any:
                          "{} {} without --outputs".format(option, spec))
     from compat_init.port import meta_graph
 
-    builder = meta_graph(spec, [o.strip() for o in args.outputs.split(",") if o.strip()])
+    builder = meta_graph(spec, [o.strip() for o in args.outputs.split(",") if o.strip()],
+                         allow_io_ops=bool(getattr(args, "allow_io_ops", False)))
     builder.source = builder.spec = spec  # type: ignore[attr-defined]
     return builder
 

@@ -183,6 +183,10 @@ def function_options(parser: argparse.ArgumentParser, port: bool = True) -> None
                         help="with a legacy .meta graph (--migration MODEL.ckpt.meta PORT:BUILD, or convert --port "
                              "with the checkpoint's .meta beside it): the legacy tensors to compare, in the order of "
                              "the port's outputs (a dict's sorted keys)")
+    parser.add_argument("--allow-io-ops", action="store_true",
+                        help="with a legacy .meta graph: run its ops that read or write files or run Python "
+                             "(WriteFile, ReadFile, PyFunc, readers, savers, ...) where the outputs compared or the "
+                             "variables' initial values need them; refused by default (a .meta graph is a program)")
     parser.add_argument("--placeholders", metavar="NAME,NAME",
                         help="with --inputs: the legacy graph's placeholders, in the order of --inputs")
     parser.add_argument("--feed", action="append", metavar="NAME=VALUE",

@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
                 args.checkpoint, new, old, mapping=options["mapping"], inputs=options["inputs"], seed=args.seed,
                 input_map=options["input_map"], keep_initial=args.keep_initial,
                 prove=not args.no_proof and not args.optimizer_state, outputs=_outputs_named(args),
-                proof_options={k: v for k, v in options.items() if k not in _CONVERT_OWN})
+                proof_options={k: v for k, v in options.items() if k not in _CONVERT_OWN},
+                allow_io_ops=args.allow_io_ops)
         except checkpoint.ConversionRefused as refused:
             return refused.report, refused.exit_code
         state = None
@@ -355,7 +356,7 @@ def _plan(args: argparse.Namespace) -> int:
     report = guarded(args, lambda: checkpoint.plan(args.checkpoint, new, old, mapping=options["mapping"],
                                                    inputs=options["inputs"], seed=args.seed,
                                                    input_map=options["input_map"], keep_initial=args.keep_initial,
-                                                   outputs=_outputs_named(args)))
+                                                   outputs=_outputs_named(args), allow_io_ops=args.allow_io_ops))
     stream = emit_report(args, report)
     if args.emit_mapping:
         from compat_init.port import format_rules

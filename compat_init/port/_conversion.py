@@ -41,7 +41,7 @@ class ConversionRefused(ValueError):
 
 def _side(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]], prove: bool,
           outputs: Optional[Sequence[str]], input_map: Optional[Dict[str, str]], seed: int,
-          for_plan: bool = False) -> Beside:
+          for_plan: bool = False, allow_io_ops: bool = False) -> Beside:
     """The legacy side: the builder given, else (proving) the checkpoint's ``.meta``."""
     if outputs is not None and (v1_builder is not None or not prove):
         raise UsageError("outputs names the tensors of the .meta graph beside the checkpoint, the legacy side when "
@@ -50,7 +50,7 @@ def _side(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[C
     if v1_builder is not None or not prove:
         return Beside(v1_builder, input_map=input_map, port_builder=v2_builder)
     return legacy_beside(resolve(checkpoint), v2_builder, outputs=outputs, input_map=input_map, seed=seed,
-                         for_plan=for_plan)
+                         for_plan=for_plan, allow_io_ops=allow_io_ops)
 
 
 def _where(checkpoint: Any) -> List[str]:
@@ -64,14 +64,16 @@ def _where(checkpoint: Any) -> List[str]:
 
 def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]] = None, *,
          mapping: Any = None, inputs: Any = None, seed: int = 0, input_map: Optional[Dict[str, str]] = None,
-         keep_initial: Any = None, outputs: Optional[Sequence[str]] = None) -> ConversionReport:
+         keep_initial: Any = None, outputs: Optional[Sequence[str]] = None,
+         allow_io_ops: bool = False) -> ConversionReport:
     """The pairing table a conversion would load (``convert``'s arguments),
     read from the checkpoint's metadata and the port's weights (built, never
     filled): every key loaded into which weight (how, with any reshape),
     skipped (why), and every port weight left unfilled (``report.missing``).
     No tensor is read and nothing is written.  Without ``v1_builder``, the
     graph beside the checkpoint pairs as it would in the conversion."""
-    side = _side(checkpoint, v2_builder, v1_builder, True, outputs, input_map, seed, for_plan=True)
+    side = _side(checkpoint, v2_builder, v1_builder, True, outputs, input_map, seed, for_plan=True,
+                 allow_io_ops=allow_io_ops)
     report = pairing_table(checkpoint, side.port_builder or v2_builder, side.builder, mapping=mapping, inputs=inputs,
                            seed=seed, input_map=side.input_map if inputs is not None else None,
                            keep_initial=keep_initial)
@@ -85,7 +87,8 @@ def plan(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Ca
 def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional[Callable[[], Any]] = None, *,
             mapping: Any = None, inputs: Any = None, seed: int = 0, input_map: Optional[Dict[str, str]] = None,
             keep_initial: Any = None, prove: bool = True, outputs: Optional[Sequence[str]] = None,
-            proof_options: Optional[Dict[str, Any]] = None) -> Tuple[Any, ConversionReport]:
+            proof_options: Optional[Dict[str, Any]] = None, allow_io_ops: bool = False
+            ) -> Tuple[Any, ConversionReport]:
     """Loads a checkpoint into the port ``v2_builder()`` returns, and proves it.
 
     Args:
@@ -121,6 +124,9 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
         where they are not to be found in its dataflow.
       proof_options: More of ``port.check_migration``'s keyword arguments for
         the proof (``steps``, ``feeds``, ``forward_only=False``, ...).
+      allow_io_ops: The ``.meta`` beside the checkpoint may run ops that read
+        or write files or run Python for the outputs compared
+        (``port.meta_graph``); refused by default.
 
     Returns:
       ``(port, report)``: the port with every weight loaded, and a
@@ -137,7 +143,7 @@ def convert(checkpoint: Any, v2_builder: Callable[[], Any], v1_builder: Optional
     """
     if not isinstance(prove, bool):
         raise UsageError("prove must be True or False; received prove={!r}".format(prove))
-    side = _side(checkpoint, v2_builder, v1_builder, prove, outputs, input_map, seed)
+    side = _side(checkpoint, v2_builder, v1_builder, prove, outputs, input_map, seed, allow_io_ops=allow_io_ops)
     legacy, port_builder = side.builder, side.port_builder or v2_builder
     model, report = load_into(checkpoint, port_builder, legacy, mapping=mapping, inputs=inputs, seed=seed,
                               input_map=side.input_map if inputs is not None else None, keep_initial=keep_initial)

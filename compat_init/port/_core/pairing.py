@@ -309,10 +309,10 @@ def _check_shapes(old: Var, new: Var, transpose: Optional[Tuple[int, ...]], resh
                 "it does not have" if axis >= len(shape) else "does not divide its {}".format(shape[axis])))
         shape = cut_shape(shape, split)
         old = Var(old.name, shape, old.dtype, old.trainable, old.index)
-    shape = tuple(shape[a] for a in transpose) if transpose else shape
-    if transpose and len(transpose) != len(old.shape):
+    if transpose and len(transpose) != len(old.shape):  # checked before the axes are read
         raise UsageError("{} transposes {} (rank {}) with transpose({}), which has {} axes".format(
             what, clean_name(old.name), len(old.shape), ",".join(map(str, transpose)), len(transpose)))
+    shape = tuple(shape[a] for a in transpose) if transpose else shape
     if shape == tuple(new.shape):
         return
     if reshape and int(np.prod(shape, dtype=object)) == int(np.prod(new.shape, dtype=object)):

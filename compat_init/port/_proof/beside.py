@@ -53,14 +53,16 @@ def _handed_on(builder: Callable[[], Any]) -> Callable[[], Any]:
 
 
 def legacy_beside(prefix: str, v2_builder: Callable[[], Any], *, outputs: Optional[Sequence[str]] = None,
-                  input_map: Optional[Dict[str, str]] = None, seed: int = 0, for_plan: bool = False) -> Beside:
+                  input_map: Optional[Dict[str, str]] = None, seed: int = 0, for_plan: bool = False,
+                  allow_io_ops: bool = False) -> Beside:
     """The graph a ``Saver`` wrote beside the checkpoint ``prefix`` as the
     legacy side: its outputs named by ``outputs`` or found in its dataflow,
     several inputs named otherwise than the port's paired by it (unless
     ``input_map``).  Where there is no ``.meta`` or its outputs cannot be
     found, ``Beside.unproven`` says why and what names them.  ``for_plan``:
     outputs alike for the pairing (a softmax and its logits) are not run to
-    be told apart (``find_outputs``' ``tell_apart``).
+    be told apart (``find_outputs``' ``tell_apart``).  ``allow_io_ops``: the
+    graph may run ops that read or write files (``meta_graph``).
 
     Raises:
       UsageError: ``outputs`` name no tensor of the graph, or the graph cannot
@@ -84,7 +86,7 @@ def legacy_beside(prefix: str, v2_builder: Callable[[], Any], *, outputs: Option
                                               "names them".format(meta, str(error).rstrip(".")),
                           port_builder=v2_builder)
         found = list(names)
-    builder = meta_graph(meta, names)
+    builder = meta_graph(meta, names, allow_io_ops=allow_io_ops)
     builder.source = builder.spec = meta  # type: ignore[attr-defined]
     return Beside(builder, meta, ["the legacy side: the checkpoint's graph {} (beside it)".format(meta)] + notes, "",
                   found_map or input_map, found, v2_builder)

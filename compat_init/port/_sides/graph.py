@@ -52,6 +52,18 @@ OUTSIDE = re.compile(r"File|Reader|Writer|Summary|Save|Restore|Print|PyFunc|Debu
                      r"ImmutableConst")
 
 
+#: Op types that read or write files or run Python when they run (``OUTSIDE``
+#: less lookup tables, which compute in memory): a ``.meta`` graph runs none
+#: of them for the outputs compared unless allowed (``meta_graph``'s ``allow_io_ops``).
+IO_OPS = re.compile(r"File|Reader|Writer|Summary|Save|Restore|Print|PyFunc|Debug|Dataset|Checkpoint|ImmutableConst")
+
+
+def io_ops(graph: Any, roots: List[Any]) -> List[str]:
+    """The ops of ``IO_OPS`` that running ``roots`` runs, ``Type (name)``."""
+    ops = (graph.get_operation_by_name(name) for name in upstream(roots))
+    return sorted("{} ({})".format(op.type, op.name) for op in ops if IO_OPS.search(op.type))
+
+
 def reaching_outside(graph: Any) -> set:
     """The names of the ops whose running runs an op of ``OUTSIDE``: those
     ops and every op computed from them, through data and control inputs
@@ -212,7 +224,7 @@ def import_meta(path: str) -> Any:
     return tf.compat.v1.get_default_graph()
 
 
-def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
+def meta_graph(path: str, outputs: Sequence[str], allow_io_ops: bool = False) -> Callable[[], Any]:
     """A legacy builder that imports the graph a ``Saver`` wrote beside its
     checkpoint (``model.ckpt.meta``, a ``MetaGraphDef``) and returns the
     tensors named by ``outputs`` (``bert/pooler/dense/Tanh:0``): the legacy
@@ -221,8 +233,11 @@ def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
 
     Raises:
       UsageError: the file is not a graph this TensorFlow can import (an op
-        it lacks, such as a ``tf.contrib`` kernel, is named), or an output
-        names no tensor of it.
+        it lacks, such as a ``tf.contrib`` kernel, is named), an output
+        names no tensor of it, or (unless ``allow_io_ops``) computing the
+        outputs or the variables' initial values would run an op that reads
+        or writes files or runs Python (``IO_OPS``: a ``.meta`` graph is a
+        program, ``WriteFile`` and ``PyFunc`` among its possible ops).
     """
     if not isinstance(path, str) or not os.path.isfile(path):
         raise UsageError("the legacy .meta graph must be an existing file; received {!r}".format(path))
@@ -242,6 +257,19 @@ def meta_graph(path: str, outputs: Sequence[str]) -> Callable[[], Any]:
                               op.type in ("MatMul", "BiasAdd", "Add", "AddV2", "Reshape")][-5:]
                 raise UsageError("outputs must name tensors of the legacy graph {}; received {} (its last "
                                  "operations of interest: {})".format(path, name, ", ".join(candidates))) from None
+        if not allow_io_ops:
+            tf = _runtime.tf()
+            keys = tf.compat.v1.GraphKeys
+            roots = [t.op for t in found] + [v.initializer for v in tf.compat.v1.global_variables()] + [
+                getattr(t, "op", t) for key in (keys.REGULARIZATION_LOSSES, keys.UPDATE_OPS)
+                for t in tf.compat.v1.get_collection(key)]
+            touching = io_ops(graph, roots)
+            if touching:
+                raise UsageError("the legacy .meta graph {} would run {} op(s) that read or write files or run Python "
+                                 "to compute the outputs compared or the variables' initial values: {}; a .meta graph "
+                                 "is a program: allow_io_ops=True (--allow-io-ops) runs them".format(
+                                     path, len(touching), ", ".join(touching[:4]) + (
+                                         ", ..." if len(touching) > 4 else "")))
         return found
 
     return build
