@@ -118,6 +118,18 @@ def checkpoint_folder(checkpoints: Any, given: str) -> Tuple[list, list]:
     return read, owned
 
 
+def run_files(args: argparse.Namespace, builders: Sequence[Any], checkpoints: Any) -> Tuple[list, list]:
+    """(what the run reads: ``read_files`` and --checkpoint's files), (what
+    no output may replace besides: ``checkpoint_folder``'s), for
+    ``refuse_overwrites``."""
+    inputs: list = read_files(args, builders)
+    owned: list = []
+    if getattr(args, "checkpoint", None):
+        read, owned = checkpoint_folder(checkpoints, args.checkpoint)
+        inputs += read
+    return inputs, owned
+
+
 def refuse_overwrites(outputs: Sequence[Tuple[str, str, Sequence[str]]],
                       inputs: Sequence[Tuple[str, Sequence[str]]],
                       owned: Sequence[Tuple[str, Sequence[str], bool]] = (), force: bool = False) -> None:

@@ -19,13 +19,12 @@ from compat_init.commands._options import alpha_value, function_options, int_in,
 from compat_init.commands._outputs import (
     check_output_path,
     check_stdout,
-    checkpoint_folder,
-    force_option,
     emit_report,
+    force_option,
     guarded,
     json_text,
-    read_files,
     refuse_overwrites,
+    run_files,
     write_atomically,
 )
 
@@ -317,10 +316,7 @@ def _refuse_overwrites(args: argparse.Namespace, checkpoint: Any, builders: list
     optimizer state) replaces a file it reads (the checkpoint's files, its
     ``.meta`` graph among them, --weights, --mapping, --inputs, the builders'
     modules), or another output: one line, exit 2, before any work."""
-    inputs, owned = read_files(args, builders), []  # type: list, list
-    if args.checkpoint:
-        read, owned = checkpoint_folder(checkpoint, args.checkpoint)
-        inputs += read
+    inputs, owned = run_files(args, builders, checkpoint)
     if args.weights:
         # A file (a FIFO too: refused as not regular, never opened), else a checkpoint prefix.
         weights = args.weights if os.path.lexists(args.weights) and not os.path.isdir(args.weights) else \

@@ -19,12 +19,11 @@ from compat_init.commands._loading import (
 from compat_init.commands._options import alpha_value, function_options, int_in, option_type, shape_value
 from compat_init.commands._outputs import (
     check_output_path,
-    checkpoint_folder,
     emit_report,
     force_option,
     guarded,
-    read_files,
     refuse_overwrites,
+    run_files,
 )
 
 DEFAULT_SHAPES = ["3x3x1x32", "5408x10", "25088x10"]
@@ -178,10 +177,7 @@ def _migration(args: argparse.Namespace) -> int:
     new = load_callable(args.migration[1], "--migration", port=True)
     from compat_init import checkpoint, port
 
-    inputs, owned = read_files(args, (old, new)), []  # type: list, list
-    if args.checkpoint:
-        read, owned = checkpoint_folder(checkpoint, args.checkpoint)
-        inputs += read
+    inputs, owned = run_files(args, (old, new), checkpoint)
     refuse_overwrites([(option, path, [path]) for option, path in (("--json", args.json), ("--plot", args.plot))
                        if path and path != "-"], inputs, owned, args.force)
     options = proof_options(args)

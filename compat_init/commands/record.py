@@ -12,11 +12,10 @@ from compat_init.commands._loading import inputs_of, legacy_builder, require_ten
 from compat_init.commands._options import function_options, int_in, option_type
 from compat_init.commands._outputs import (
     check_output_path,
-    checkpoint_folder,
     force_option,
     guarded,
-    read_files,
     refuse_overwrites,
+    run_files,
 )
 
 
@@ -64,10 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from compat_init import checkpoint as checkpoints
     from compat_init.port import record
 
-    inputs, owned = read_files(args, (old,)), []  # type: list, list
-    if args.checkpoint:
-        read, owned = checkpoint_folder(checkpoints, args.checkpoint)
-        inputs += read
+    inputs, owned = run_files(args, (old,), checkpoints)
     refuse_overwrites([("--out", args.out, [args.out])], inputs, owned, args.force)
     say = (lambda text: None) if args.quiet else (
         lambda text: print("compat-init record: " + printable(text), file=sys.stderr))

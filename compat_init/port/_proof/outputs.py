@@ -22,6 +22,7 @@ from compat_init.port._sides.graph import (
     output_candidates,
     output_kind,
     reaching_outside,
+    setup_ops,
     upstream,
 )
 from compat_init.port._sides.port import PortModel
@@ -88,10 +89,7 @@ def find_outputs(meta: str, v2_builder: Callable[[], Any], *, seed: int = 0,
         with graph.as_default():
             import_meta(meta)
             outside = reaching_outside(graph)
-            keys = tf.compat.v1.GraphKeys
-            run = {v.initializer.name for v in tf.compat.v1.global_variables()} | {
-                getattr(t, "op", t).name for key in (keys.REGULARIZATION_LOSSES, keys.UPDATE_OPS)
-                for t in tf.compat.v1.get_collection(key)}
+            run = {op.name for op in setup_ops(tf)}
             roots = [op for op in graph.get_operations() if op.name in outside and op.name in run]
             kinds = {op.type for op in graph.get_operations() if OUTSIDE.search(op.type)}
             touching = sorted({graph.get_operation_by_name(n).type for n in upstream(roots, kinds)})

@@ -58,6 +58,15 @@ OUTSIDE = re.compile(r"File|Reader|Writer|Summary|Save|Restore|Print|PyFunc|Debu
 IO_OPS = re.compile(r"File|Reader|Writer|Summary|Save|Restore|Print|PyFunc|Debug|Dataset|Checkpoint|ImmutableConst")
 
 
+def setup_ops(tf: Any) -> List[Any]:
+    """The ops of the default graph that a proof runs besides its outputs:
+    the variables' initializers, the regularization losses, the update ops."""
+    keys = tf.compat.v1.GraphKeys
+    return [v.initializer for v in tf.compat.v1.global_variables()] + [
+        getattr(t, "op", t) for key in (keys.REGULARIZATION_LOSSES, keys.UPDATE_OPS)
+        for t in tf.compat.v1.get_collection(key)]
+
+
 def io_ops(graph: Any, roots: List[Any]) -> List[str]:
     """The ops of ``IO_OPS`` that running ``roots`` runs, ``Type (name)``."""
     ops = (graph.get_operation_by_name(name) for name in upstream(roots))
@@ -258,12 +267,7 @@ def meta_graph(path: str, outputs: Sequence[str], allow_io_ops: bool = False) ->
                 raise UsageError("outputs must name tensors of the legacy graph {}; received {} (its last "
                                  "operations of interest: {})".format(path, name, ", ".join(candidates))) from None
         if not allow_io_ops:
-            tf = _runtime.tf()
-            keys = tf.compat.v1.GraphKeys
-            roots = [t.op for t in found] + [v.initializer for v in tf.compat.v1.global_variables()] + [
-                getattr(t, "op", t) for key in (keys.REGULARIZATION_LOSSES, keys.UPDATE_OPS)
-                for t in tf.compat.v1.get_collection(key)]
-            touching = io_ops(graph, roots)
+            touching = io_ops(graph, [t.op for t in found] + setup_ops(_runtime.tf()))
             if touching:
                 raise UsageError("the legacy .meta graph {} would run {} op(s) that read or write files or run Python "
                                  "to compute the outputs compared or the variables' initial values: {}; a .meta graph "
