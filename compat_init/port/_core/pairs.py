@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from compat_init._errors import UsageError
-from compat_init.port._core.patterns import BOUNDED, compile_pattern, from_re, fullmatch, regex_error
+from compat_init.port._core.patterns import BOUNDED, PATTERN_ERRORS, compile_pattern, from_re, fullmatch
 from compat_init.port._core.rules import Rule, read_rules
 from compat_init.port._core.text import shape_text
 
@@ -192,9 +192,8 @@ def keep_patterns(keep_initial: Any, option: str = "keep_initial") -> List[Any]:
             raise UsageError("{} patterns must be non-empty strings (regular expressions over port weight names); "
                              "received {!r}".format(option, pattern))
         try:
-            re.compile(pattern)
             compiled.append(compile_pattern(pattern))
-        except (re.error, regex_error) as error:
+        except PATTERN_ERRORS as error:
             raise UsageError("{} must be regular expressions over port weight names; received {} ({})".format(
                 option, pattern, error)) from None
     return compiled

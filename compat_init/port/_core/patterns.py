@@ -15,8 +15,9 @@ import regex
 
 from compat_init._errors import UsageError
 
-#: The bounded engine's error for a pattern that is not a regular expression.
-regex_error = regex.error
+#: What ``compile_pattern`` raises for a text that is not a regular expression
+#: (Python's and the bounded engine's errors).
+PATTERN_ERRORS = (re.error, regex.error)
 
 #: The most one match of a user's pattern against one name may take, in seconds.
 LIMIT = 1.0
@@ -24,8 +25,10 @@ LIMIT = 1.0
 
 @functools.lru_cache(maxsize=1024)
 def compile_pattern(text: str) -> Any:
-    """``text`` compiled on the bounded engine; raises ``ValueError`` (the
-    engine's error) where it is not a regular expression."""
+    """``text`` compiled on the bounded engine, once it is a regular
+    expression for Python's ``re`` too (a rules file is written for it);
+    raises one of ``PATTERN_ERRORS`` where it is not."""
+    re.compile(text)
     return regex.compile(text)
 
 

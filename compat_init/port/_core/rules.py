@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from compat_init._errors import UsageError
-from compat_init.port._core.patterns import check_template, compile_pattern, fullmatch, regex_error
+from compat_init.port._core.patterns import PATTERN_ERRORS, check_template, compile_pattern, fullmatch
 
 
 #: A variable's last name component -> its role in its layer.  TF1 and Keras
@@ -318,9 +318,8 @@ def parse_rules(text: str, source: str) -> List[Rule]:
             else:
                 reshape = True
         try:
-            re.compile(left.strip())
             compile_pattern(left.strip())
-        except (re.error, regex_error) as error:
+        except PATTERN_ERRORS as error:
             raise UsageError("{}: the pattern is not a valid regular expression ({}); received {}".format(
                 where, error, ascii(line.strip())[:300])) from None
         try:
